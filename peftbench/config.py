@@ -1,0 +1,141 @@
+"""Profiles, method and task definitions: loaded, validated against config/*.schema.yaml, merged.
+
+Every error names the file and the field, so a typo fails before any job runs.
+"""
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from . import ROOT
+
+CONFIG = ROOT / "config"
+METHODS = ROOT / "methods"
+TASKS = ROOT / "tasks"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _schema(name):
+    return yaml.safe_load((CONFIG / name).read_text())
+
+
+def validate(obj, schema_name, where):
+    """Raise ConfigError('<file>: <field>: <problem>') for the first schema violation."""
+    schema = _schema(schema_name)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(obj), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        field = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise ConfigError(f"{where}: field '{field}': {e.message}")
+
+
+def load_yaml(path):
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        obj = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(obj, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return obj
+
+
+def discover_methods(root=METHODS):
+    """Every methods/<name>/method.yaml, validated; nothing else names the methods."""
+    found = {}
+    for yml in sorted(Path(root).glob("*/method.yaml")):
+        spec = load_yaml(yml)
+        validate(spec, "method.schema.yaml", yml)
+        if spec["name"] != yml.parent.name:
+            raise ConfigError(f"{yml}: field 'name': '{spec['name']}' must equal the folder name '{yml.parent.name}'")
+        if not (yml.parent / "method.py").is_file():
+            raise ConfigError(f"{yml.parent}: method.py is missing (every method directory needs one)")
+        training = spec.get("training", {})
+        _validate_training(training, yml)
+        spec["dir"] = str(yml.parent)
+        found[spec["name"]] = spec
+    return found
+
+
+def _validate_training(training, where):
+    schema = _schema("schema.yaml")
+    sub = dict(schema["$defs"]["training"])
+    errors = list(jsonschema.Draft202012Validator(sub).iter_errors(training))
+    if errors:
+        e = errors[0]
+        field = ".".join(["training", *map(str, e.absolute_path)])
+        raise ConfigError(f"{where}: field '{field}': {e.message}")
+
+
+def load_task(name, root=TASKS):
+    yml = Path(root) / name / "task.yaml"
+    if not yml.is_file():
+        known = sorted(p.parent.name for p in Path(root).glob("*/task.yaml"))
+        raise ConfigError(f"unknown task '{name}': no {yml} (known tasks: {', '.join(known)})")
+    spec = load_yaml(yml)
+    validate(spec, "task.schema.yaml", yml)
+    if spec["name"] != name:
+        raise ConfigError(f"{yml}: field 'name': '{spec['name']}' must equal the folder name '{name}'")
+    spec["dir"] = str(yml.parent)
+    return spec
+
+
+def selected_methods(config, available, where="config"):
+    wanted = config.get("methods", "all")
+    if wanted == "all":
+        return list(available)
+    unknown = [m for m in wanted if m not in available]
+    if unknown:
+        raise ConfigError(f"{where}: field 'methods': unknown method(s) {', '.join(unknown)} "
+                          f"(found in methods/: {', '.join(available)})")
+    return list(wanted)
+
+
+def training_defaults():
+    props = _schema("schema.yaml")["$defs"]["training"]["properties"]
+    return {k: v["default"] for k, v in props.items() if "default" in v}
+
+
+def training_settings(config, method_spec):
+    """Shared defaults < profile `training:` < method.yaml `training:` < profile `method_training:`."""
+    return {**training_defaults(), **config.get("training", {}), **method_spec.get("training", {}),
+            **config.get("method_training", {}).get(method_spec["name"], {})}
+
+
+def _fill(obj, schema, root):
+    """Fill the schema's `default`s into obj, recursively (jsonschema validates but never fills)."""
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].split("/")[-1]]
+    if not isinstance(obj, dict):
+        return obj
+    out = dict(obj)
+    for key, sub in schema.get("properties", {}).items():
+        if key not in out and "default" in sub:
+            out[key] = sub["default"]
+        if key in out:
+            out[key] = _fill(out[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in out:
+            if key not in schema.get("properties", {}):
+                out[key] = _fill(out[key], extra, root)
+    return out
+
+
+def apply_defaults(cfg):
+    schema = _schema("schema.yaml")
+    return _fill(cfg, schema, schema)
+
+
+def load_profile(*paths):
+    """config/config.yaml overlaid by further profiles (as `snakemake --configfile` does), validated."""
+    cfg = {}
+    for p in paths:
+        cfg.update(load_yaml(p))
+    validate(cfg, "schema.yaml", " + ".join(map(str, paths)))
+    return apply_defaults(cfg)

@@ -1,0 +1,1 @@
+"""Data stage: each task's source -> deterministic train/validation/test JSONL with rendered prompts."""

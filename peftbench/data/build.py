@@ -1,0 +1,68 @@
+"""Build one task's train/validation/test JSONL, deterministically (fixed seed, sorted sources).
+
+Each record: id, the task's fields, target (what training predicts), answers (gold list for scoring,
+defaults to [target]) and prompt (the task's template rendered once here, so training and lm-eval
+see byte-identical prompts for every method)."""
+import random
+from pathlib import Path
+
+from .. import io
+from . import bible, hub, wiki
+
+SPLITS = ("train", "validation", "test")
+BUILTIN = {
+    "wiki_summarization": lambda seed: wiki.summarization(),
+    "wiki_cloze_qa": lambda seed: wiki.cloze_qa(seed=seed),
+    "bible_en_es": lambda seed: bible.verse_pairs(),
+}
+
+
+def candidates(source, sizes, seed):
+    """{split: records} before rendering. Splits that share a source pool get disjoint slices."""
+    if source["type"] == "builtin":
+        if source.get("builder") not in BUILTIN:
+            raise ValueError(f"source: field 'builder': unknown builtin '{source.get('builder')}' "
+                             f"(known: {', '.join(BUILTIN)})")
+        pools = {split: "all" for split in SPLITS}
+        load = lambda _: BUILTIN[source["builder"]](seed)
+    elif source["type"] == "hf":
+        pools = {split: source.get("splits", {}).get(split, split) for split in SPLITS}
+        load = lambda pool: hub.load_split(source, pool)
+    else:
+        raise ValueError(f"source: field 'type': unknown source type '{source['type']}'")
+    out = {}
+    for pool in dict.fromkeys(pools.values()):
+        rows = sorted(load(pool), key=lambda r: str(r["id"]))
+        random.Random(seed).shuffle(rows)
+        start = 0
+        for split in SPLITS:
+            if pools[split] != pool:
+                continue
+            n = sizes[split]
+            if start + n > len(rows):
+                raise ValueError(f"split '{split}': asked for {n} records, the source has only "
+                                 f"{len(rows) - start} left in pool '{pool}'")
+            out[split] = rows[start:start + n]
+            start += n
+    return out
+
+
+def render(rec, task):
+    missing = [f for f in task["fields"] + ["target"] if f not in rec]
+    if missing:
+        raise ValueError(f"task {task['name']}: record {rec.get('id')} lacks field(s) {', '.join(missing)}")
+    rec = dict(rec)
+    rec["id"] = str(rec["id"])
+    rec.setdefault("answers", [rec["target"]])
+    rec["prompt"] = task["prompt"].format(**rec)
+    return rec
+
+
+def build(task, sizes, out_dir, source=None):
+    """Write {out_dir}/{train,validation,test}.jsonl for a validated task spec."""
+    seed = sizes.get("seed", 1234)
+    splits = candidates(source or task["source"], sizes, seed)
+    out_dir = Path(out_dir)
+    for split in SPLITS:
+        io.write_jsonl(out_dir / f"{split}.jsonl", [render(r, task) for r in splits[split]])
+    return {split: len(rows) for split, rows in splits.items()}

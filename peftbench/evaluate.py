@@ -1,0 +1,41 @@
+"""Score an in-memory model with EleutherAI's lm-eval through the task YAML each task folder ships.
+
+The YAML is loaded with lm-eval's own loader (so `!function utils.process_results` resolves next to
+it), its data_files pointed at this profile's test.jsonl, and handed to `simple_evaluate` as a dict.
+Every method, peft-wrapped or hooked, goes through the same HFLM path and the same prompts."""
+import os
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def task_config(task_dir, test_file):
+    from lm_eval.tasks._yaml_loader import load_yaml
+    cfg = load_yaml(Path(task_dir) / "lm_eval.yaml")
+    cfg["dataset_kwargs"] = {"data_files": {"test": str(Path(test_file).resolve())}}
+    return cfg
+
+
+def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", limit=None):
+    """lm-eval's results dict (as lm-eval returns it), plus the per-sample outputs separately."""
+    import lm_eval
+    import lm_eval.tasks  # noqa: F401  (must be imported before TaskManager)
+    from lm_eval.models.huggingface import HFLM
+
+    from .train import autocast
+    device = "cuda" if next(model.parameters()).is_cuda else "cpu"
+    # only our task: indexing lm-eval's thousands of built-in YAMLs costs ~10 s per job
+    tasks = lm_eval.tasks.TaskManager(include_defaults=False)
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    with autocast(precision, device):
+        results = lm_eval.simple_evaluate(model=lm, tasks=[task_config(task_dir, test_file)],
+                                          task_manager=tasks, limit=limit, log_samples=True, bootstrap_iters=0,
+                                          random_seed=0, numpy_random_seed=0, torch_random_seed=0)
+    samples = results.pop("samples", {})
+    return results, samples
+
+
+def scores(results, task_name):
+    """{metric: value} from lm-eval's results for peftbench_<task>, dropping the ',none' filter suffix."""
+    raw = results["results"][f"peftbench_{task_name}"]
+    return {k.split(",")[0]: v for k, v in raw.items() if k.endswith(",none") and "_stderr" not in k}

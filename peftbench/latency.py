@@ -1,0 +1,35 @@
+"""Generation latency, measured the same way for every method: greedy decoding at batch 1 on the
+first N test prompts, exactly `new_tokens` tokens each (EOS ignored), after one warm-up run.
+Reported as the median ms per generated token (prefill included, as a user waits for it)."""
+import statistics
+import time
+
+import torch
+
+from .train import autocast
+
+
+@torch.no_grad()
+def per_token_ms(model, tokenizer, prompts, new_tokens, repeats, precision="fp32"):
+    device = next(model.parameters()).device
+    encoded = [tokenizer(p, return_tensors="pt", add_special_tokens=False).to(device) for p in prompts]
+
+    def generate(enc):
+        model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                       pad_token_id=tokenizer.pad_token_id)
+
+    with autocast(precision, device.type):
+        generate(encoded[0])                                     # warm-up: allocator, kernels
+        timings = []
+        for _ in range(repeats):
+            for enc in encoded:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                generate(enc)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                timings.append(1000 * (time.perf_counter() - t) / new_tokens)
+    return {"ms_per_token_median": statistics.median(timings), "ms_per_token": [round(x, 4) for x in timings],
+            "prompts": len(prompts), "new_tokens": new_tokens, "repeats": repeats, "batch_size": 1,
+            "precision": precision}

@@ -1,0 +1,76 @@
+"""The method contract. A method is a folder methods/<name>/ with method.yaml and method.py; the DAG
+finds it by globbing, so adding a folder adds a row to the report. method.py defines:
+
+    attach(model, hp) -> model        only the method's parameters have requires_grad=True
+    task_state(model) -> {name: Tensor}   what is stored per task (the storage column)
+    load(model, state, hp) -> model   base model + stored task state -> ready to evaluate
+    merge(model) -> model             optional: fold into the base weights (no extra latency)
+
+`model` is a transformers causal LM on which the method may wrap or hook modules (peft does both).
+"""
+import importlib.util
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from . import io
+
+REQUIRED = ("attach", "task_state", "load")
+
+
+def load_module(method_dir):
+    """Import methods/<name>/method.py as its own module; check it fulfils the contract."""
+    path = Path(method_dir) / "method.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (every method directory needs method.py)")
+    spec = importlib.util.spec_from_file_location(f"peftbench_method_{path.parent.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    missing = [f for f in REQUIRED if not callable(getattr(module, f, None))]
+    if missing:
+        raise AttributeError(f"{path}: must define {', '.join(missing)} (see peftbench/methods.py)")
+    return module
+
+
+def count_parameters(model):
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def save_state(state, path):
+    """Task state -> safetensors (no pickle). Tensors sharing storage (tied weights) are stored once;
+    the key kept is the first in order and `load` re-ties."""
+    seen, out = set(), {}
+    for k, v in state.items():
+        key = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
+        if v.device.type != "meta" and key in seen:
+            continue
+        seen.add(key)
+        out[k] = v.detach().contiguous().cpu()
+    with io.atomic_path(path) as tmp:
+        save_file(out, str(tmp), metadata={"format": "pt"})
+
+
+def load_state(path):
+    return load_file(str(path))
+
+
+def state_bytes(state):
+    return sum(t.numel() * t.element_size() for t in state.values())
+
+
+def freeze(model):
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def seed_everything(seed):
+    import random
+
+    import numpy as np
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,109 @@
+"""The jobs of the DAG, one function each; workflow/scripts/*.py only unpack Snakemake's arguments.
+
+    base model ─┐
+    task data ──┼─> finetune (task_state.safetensors, train.json) ─> evaluate (lm_eval.json)
+                │                                                 ─> latency (latency.json)
+                └──────────────────────────────────────────────────> summary.csv ─> report
+"""
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from . import base_model, config, evaluate, io, latency, methods, provenance, train
+
+
+def _threads(n):
+    if n:
+        torch.set_num_threads(int(n))
+
+
+def build_data(task_name, sizes, out_dir):
+    from .data import build
+    return build.build(config.load_task(task_name), sizes, out_dir, source=sizes.get("source"))
+
+
+def method_model(base_dir, method_spec, state=None):
+    """Base model + method: attached for training (state=None) or loaded from a task state."""
+    model, tok = base_model.load(base_dir)
+    base_params = sum(p.numel() for p in model.parameters())
+    module = methods.load_module(method_spec["dir"])
+    hp = method_spec["hyperparameters"]
+    model = module.attach(model, hp) if state is None else module.load(model, state, hp)
+    return model, tok, module, base_params
+
+
+def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, out_train, threads=None):
+    _threads(threads)
+    settings = config.training_settings(cfg, method_spec)
+    methods.seed_everything(seed)
+    model, tok, module, base_total = method_model(base_dir, method_spec)
+    trainable, total = methods.count_parameters(model)
+    records = {s: io.read_jsonl(Path(data_dir) / f"{s}.jsonl", required=("id", "prompt", "target"))
+               for s in ("train", "validation")}
+    stats = train.train(model, tok, records["train"], records["validation"], settings, seed, cfg.get("precision", "fp32"))
+    state = module.task_state(model)
+    methods.save_state(state, out_state)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    io.write_json(out_train, {
+        "model": cfg["model"]["name"], "task": task_name, "method": method_spec["name"], "seed": seed,
+        "trainable_params": trainable, "total_params": total, "base_params": base_total,
+        "trainable_percent": 100.0 * trainable / base_total,
+        "stored_tensors": len(state), "stored_bytes_tensors": methods.state_bytes(state),
+        "stored_bytes_file": os.path.getsize(out_state),
+        **stats, "peak_memory_bytes": train.peak_memory_bytes(device),
+        "training": settings, "hyperparameters": method_spec["hyperparameters"],
+        "precision": cfg.get("precision", "fp32"),
+        "provenance": provenance.record([cfg["model"], task_name, method_spec, settings, cfg.get("precision")], seed),
+    })
+
+
+def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, out_json, threads=None):
+    _threads(threads)
+    model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path))
+    task = config.load_task(task_name)
+    start = time.perf_counter()
+    results, samples = evaluate.run(model, tok, task["dir"], test_file,
+                                    batch_size=cfg["evaluation"]["batch_size"], precision=cfg.get("precision", "fp32"))
+    from lm_eval.utils import handle_non_serializable
+    results["peftbench"] = {"wall_time_s": round(time.perf_counter() - start, 3),
+                            "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"]}
+    io.write_jsonl(Path(out_json).with_name("samples.jsonl"),
+                   [{k: s.get(k) for k in ("doc_id", "target", "filtered_resps")} for s in samples[f"peftbench_{task_name}"]])
+    io.write_text(out_json, json.dumps(results, indent=2, default=handle_non_serializable) + "\n")
+
+
+def latency_job(cfg, base_dir, method_spec, state_path, test_file, out_json, threads=None):
+    _threads(threads)
+    model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path))
+    lat = cfg["latency"]
+    prompts = [r["prompt"] for r in io.read_jsonl(test_file, required=("prompt",))[:lat["prompts"]]]
+    out = latency.per_token_ms(model, tok, prompts, lat["new_tokens"], lat["repeats"], cfg.get("precision", "fp32"))
+    out["threads"] = torch.get_num_threads()
+    io.write_json(out_json, out)
+
+
+class logged:
+    """Run a job with stdout/stderr in the rule's log file; the traceback lands there too."""
+
+    def __init__(self, snakemake):
+        import contextlib
+        self.stack, self.path = contextlib.ExitStack(), (snakemake.log[0] if snakemake.log else None)
+
+    def __enter__(self):
+        import contextlib
+        if self.path:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            f = self.stack.enter_context(open(self.path, "w"))
+            self.stack.enter_context(contextlib.redirect_stdout(f))
+            self.stack.enter_context(contextlib.redirect_stderr(f))
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is not None:
+            import traceback
+            traceback.print_exception(kind, value, tb)
+        self.stack.close()
+        return False

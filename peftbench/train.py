@@ -1,0 +1,125 @@
+"""The one training loop every method shares (nanoGPT-sized on purpose).
+
+Causal LM on prompt + " " + target + "\\n"; the loss counts target tokens only. AdamW, linear warm-up
+then linear decay, gradient clipping, optional bf16 autocast, seeded batch order."""
+import contextlib
+import math
+import random
+import resource
+import time
+
+import torch
+from tqdm import tqdm
+
+
+def completion(target):
+    """What the model learns to generate after the prompt; lm-eval stops at the newline."""
+    return " " + target + "\n"
+
+
+def encode(records, tokenizer, max_seq_len, where="train.jsonl"):
+    """[(input_ids, labels)] with labels = -100 on the prompt. Too long is an error, not a truncation."""
+    out = []
+    for r in records:
+        prompt = tokenizer(r["prompt"], add_special_tokens=False).input_ids
+        target = tokenizer(completion(r["target"]), add_special_tokens=False).input_ids
+        if len(prompt) + len(target) > max_seq_len:
+            raise ValueError(f"{where}: record {r['id']}: {len(prompt) + len(target)} tokens exceed "
+                             f"training.max_seq_len={max_seq_len}")
+        out.append((prompt + target, [-100] * len(prompt) + target))
+    return out
+
+
+def collate(batch, pad_id):
+    """Right-pad to the longest sequence in the batch (no padding waste beyond it)."""
+    n = max(len(ids) for ids, _ in batch)
+    ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), n), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), n), dtype=torch.long)
+    for i, (x, y) in enumerate(batch):
+        ids[i, :len(x)], labels[i, :len(y)], mask[i, :len(x)] = torch.tensor(x), torch.tensor(y), 1
+    return ids, labels, mask
+
+
+def target_loss(model, ids, labels, mask):
+    """Mean cross-entropy over target tokens (labels shifted by one: token t predicts t+1)."""
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)),
+                                             labels[:, 1:].reshape(-1), ignore_index=-100)
+
+
+def autocast(precision, device="cpu"):
+    if precision == "bf16":
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def batches(n_examples, batch_size, steps, seed):
+    """Indices for `steps` batches: reshuffled every epoch with a seeded RNG."""
+    rng, order = random.Random(seed), []
+    while len(order) < steps * batch_size:
+        epoch = list(range(n_examples))
+        rng.shuffle(epoch)
+        order += epoch
+    return [order[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
+
+
+def peak_memory_bytes(device):
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024     # Linux: KiB
+
+
+@torch.no_grad()
+def evaluate_loss(model, data, batch_size, pad_id, precision):
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(data), batch_size):
+        ids, labels, mask = collate(data[i:i + batch_size], pad_id)
+        with autocast(precision):
+            loss = target_loss(model, ids, labels, mask)
+        n = int((labels[:, 1:] != -100).sum())
+        total, count = total + loss.item() * n, count + n
+    return total / max(count, 1)
+
+
+def train(model, tokenizer, train_records, val_records, settings, seed, precision="fp32"):
+    """Run the loop; returns the statistics for train.json. `model` is trained in place."""
+    torch.manual_seed(seed)
+    steps, bs = settings["steps"], settings["batch_size"]
+    train_data = encode(train_records, tokenizer, settings["max_seq_len"])
+    val_data = encode(val_records, tokenizer, settings["max_seq_len"], "validation.jsonl")
+    pad_id = tokenizer.pad_token_id
+    params = [p for p in model.parameters() if p.requires_grad]
+    stats = {"steps": steps, "batch_size": bs, "loss_curve": [], "train_tokens": 0, "target_tokens": 0,
+             "val_loss_before": evaluate_loss(model, val_data, bs, pad_id, precision)}
+    start = time.perf_counter()
+    if steps and params:
+        opt = torch.optim.AdamW(params, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
+        warmup = math.ceil(settings["warmup_ratio"] * steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+        model.train()
+        bar = tqdm(batches(len(train_data), bs, steps, seed), desc="fine-tune", unit="step")
+        for idx in bar:
+            ids, labels, mask = collate([train_data[i] for i in idx], pad_id)
+            with autocast(precision):
+                loss = target_loss(model, ids, labels, mask)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at step {len(stats['loss_curve'])}: training diverged")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, settings["max_grad_norm"])
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            stats["loss_curve"].append(round(loss.item(), 6))
+            stats["train_tokens"] += int(mask.sum())
+            stats["target_tokens"] += int((labels != -100).sum())
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        model.eval()
+    wall = time.perf_counter() - start
+    stats.update(wall_time_s=round(wall, 3),
+                 tokens_per_s=round(stats["train_tokens"] / wall, 2) if stats["train_tokens"] else 0.0,
+                 step_time_s=round(wall / steps, 4) if steps and params else 0.0,
+                 val_loss_after=evaluate_loss(model, val_data, bs, pad_id, precision))
+    return stats

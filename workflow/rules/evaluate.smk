@@ -1,0 +1,14 @@
+rule evaluate:
+    """Score the fine-tuned model with lm-eval on the task's test split (lm-eval's JSON kept as is)."""
+    input:
+        base=BASE,
+        state=f"{RUN}/task_state.safetensors",
+        test=f"{R}/data/{{task}}/test.jsonl",
+        task=lambda wc: [CODE / "tasks" / wc.task / f for f in ("lm_eval.yaml", "utils.py")],
+    output:
+        results=f"{RUN}/lm_eval.json",
+        samples=f"{RUN}/samples.jsonl",
+    params: spec=lambda wc: METHOD_SPECS[wc.method]
+    threads: workflow.cores
+    log: f"{RUN}/evaluate.log"
+    script: "../scripts/evaluate.py"

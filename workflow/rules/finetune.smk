@@ -1,0 +1,16 @@
+rule finetune:
+    """Fine-tune {method} on {task} with the shared loop; store only what the method keeps per task."""
+    input:
+        base=BASE,
+        train=f"{R}/data/{{task}}/train.jsonl",
+        validation=f"{R}/data/{{task}}/validation.jsonl",
+        method=method_files,
+    output:
+        state=f"{RUN}/task_state.safetensors",
+        train=f"{RUN}/train.json",
+    params:
+        spec=lambda wc: METHOD_SPECS[wc.method],
+        training=lambda wc: pb_config.training_settings(config, METHOD_SPECS[wc.method]),
+    threads: workflow.cores
+    log: f"{RUN}/finetune.log"
+    script: "../scripts/finetune.py"

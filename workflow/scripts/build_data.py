@@ -1,0 +1,7 @@
+from pathlib import Path
+
+from peftbench import pipeline
+
+with pipeline.logged(snakemake):
+    counts = pipeline.build_data(snakemake.wildcards.task, snakemake.params.sizes, Path(snakemake.output[0]).parent)
+    print(f"{snakemake.wildcards.task}: {counts}")

@@ -1,0 +1,6 @@
+from peftbench import pipeline
+
+with pipeline.logged(snakemake):
+    pipeline.finetune(snakemake.config, snakemake.input.base, snakemake.wildcards.task, snakemake.params.spec,
+                      int(snakemake.wildcards.seed), snakemake.input.train.rsplit("/", 1)[0],
+                      snakemake.output.state, snakemake.output.train, snakemake.threads)

@@ -1,0 +1,5 @@
+from peftbench import aggregate, pipeline
+
+with pipeline.logged(snakemake):
+    df = aggregate.summarize(snakemake.params.runs, snakemake.output[0])
+    print(df.to_string())
