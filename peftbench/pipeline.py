@@ -25,9 +25,11 @@ def build_data(task_name, sizes, out_dir):
     return build.build(config.load_task(task_name), sizes, out_dir, source=sizes.get("source"))
 
 
-def method_model(base_dir, method_spec, state=None):
-    """Base model + method: attached for training (state=None) or loaded from a task state."""
+def method_model(base_dir, method_spec, state=None, seed=0):
+    """Base model + method: attached for training (state=None) or loaded from a task state.
+    Seeded before attach: a method's random initialisation (LoRA's A) depends on the seed alone."""
     model, tok = base_model.load(base_dir)
+    methods.seed_everything(seed)
     base_params = sum(p.numel() for p in model.parameters())
     module = methods.load_module(method_spec["dir"])
     hp = method_spec["hyperparameters"]
@@ -38,8 +40,7 @@ def method_model(base_dir, method_spec, state=None):
 def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, out_train, threads=None):
     _threads(threads)
     settings = config.training_settings(cfg, method_spec)
-    methods.seed_everything(seed)
-    model, tok, module, base_total = method_model(base_dir, method_spec)
+    model, tok, module, base_total = method_model(base_dir, method_spec, seed=seed)
     trainable, total = methods.count_parameters(model)
     records = {s: io.read_jsonl(Path(data_dir) / f"{s}.jsonl", required=("id", "prompt", "target"))
                for s in ("train", "validation")}

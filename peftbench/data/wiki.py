@@ -33,7 +33,7 @@ def summarization(leads=None):
         if len(sents) < 3:
             continue
         target, document = sents[0], " ".join(sents[1:])
-        if 8 <= n_words(target) <= 45 and 25 <= n_words(document) <= 160:
+        if 8 <= n_words(target) <= 35 and 25 <= n_words(document) <= 90:
             out.append({"id": title, "document": document, "target": target})
     return out
 
@@ -52,7 +52,7 @@ def cloze_qa(leads=None, seed=0):
         if len(sents) < 3:
             continue
         first, context = sents[0], " ".join(sents[1:])
-        if not (8 <= n_words(first) <= 45 and 25 <= n_words(context) <= 160):
+        if not (8 <= n_words(first) <= 35 and 25 <= n_words(context) <= 90):
             continue
         candidates = sorted({m.group(0) for m in _ENTITY.finditer(first) if m.start() > 0
                              and len(re.findall(rf"\b{re.escape(m.group(0))}\b", first)) == 1

@@ -1,0 +1,63 @@
+"""The shared training loop: target-only loss, seeded, lowers the loss, refuses bad input."""
+import math
+
+import pytest
+import torch
+
+from peftbench import config, train
+from peftbench.pipeline import method_model
+
+RECORDS = [{"id": str(i), "prompt": f"Translate English to Spanish.\nEnglish: house {i}\nSpanish:",
+            "target": f"casa {i}"} for i in range(8)]
+
+
+def settings(**kw):
+    return {**config.training_defaults(), "steps": 6, "batch_size": 4, "learning_rate": 3e-3, **kw}
+
+
+def test_labels_cover_only_the_target(tiny):
+    _, tok = tiny
+    (ids, labels), = train.encode(RECORDS[:1], tok, 64)
+    prompt_len = len(tok(RECORDS[0]["prompt"], add_special_tokens=False).input_ids)
+    assert all(x == -100 for x in labels[:prompt_len])
+    assert tok.decode([x for x in labels if x != -100]) == " casa 0\n"
+    assert ids[prompt_len:] == labels[prompt_len:]
+
+
+def test_too_long_is_an_error_naming_the_record(tiny):
+    _, tok = tiny
+    with pytest.raises(ValueError, match=r"train.jsonl: record 0: \d+ tokens exceed training.max_seq_len=8"):
+        train.encode(RECORDS[:1], tok, 8)
+
+
+def test_batches_are_seeded_and_cover_every_example():
+    a, b = train.batches(10, 4, 5, seed=1), train.batches(10, 4, 5, seed=1)
+    assert a == b and a != train.batches(10, 4, 5, seed=2)
+    assert sorted(sum(a, [])[:10]) == list(range(10))
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_a_few_steps_lower_the_loss_and_are_reproducible(tiny_dir, method_specs, method):
+    runs = []
+    for _ in range(2):
+        model, tok, *_ = method_model(tiny_dir, method_specs[method])
+        stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(), seed=0)
+        runs.append(stats)
+    stats = runs[0]
+    assert stats["val_loss_after"] < stats["val_loss_before"]
+    assert len(stats["loss_curve"]) == 6 and stats["train_tokens"] > 0
+    assert runs[0]["loss_curve"] == runs[1]["loss_curve"], "same seed, different losses"
+
+
+def test_divergence_stops_training(tiny_dir, method_specs):
+    model, tok, *_ = method_model(tiny_dir, method_specs["full"])
+    with torch.no_grad():
+        model.model.norm.weight.fill_(math.nan)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        train.train(model, tok, RECORDS, RECORDS[:4], settings(), seed=0)
+
+
+def test_zero_steps_train_nothing(tiny_dir, method_specs):
+    model, tok, *_ = method_model(tiny_dir, method_specs["zero-shot"])
+    stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(steps=0), seed=0)
+    assert stats["loss_curve"] == [] and stats["val_loss_before"] == stats["val_loss_after"]
