@@ -32,7 +32,7 @@ def test_shipped_profiles_validate():
 def test_bad_profile_names_the_field(tmp_path, patch, field):
     base = yaml.safe_load((config.CONFIG / "config.yaml").read_text())
     path = write(tmp_path / "bad.yaml", {**base, **patch})
-    with pytest.raises(ConfigError, match=re.escape(f"bad.yaml: field '{field}'"))::
+    with pytest.raises(ConfigError, match=re.escape(f"bad.yaml: field '{field}'")):
         config.load_profile(path)
 
 

@@ -61,3 +61,14 @@ def test_zero_steps_train_nothing(tiny_dir, method_specs):
     model, tok, *_ = method_model(tiny_dir, method_specs["zero-shot"])
     stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(steps=0), seed=0)
     assert stats["loss_curve"] == [] and stats["val_loss_before"] == stats["val_loss_after"]
+
+
+def test_target_loss_equals_cross_entropy_over_all_logits(tiny):
+    """Skipping the LM head on prompt positions changes nothing: same value as the full computation."""
+    model, tok = tiny
+    ids, labels, mask = train.collate(train.encode(RECORDS[:3], tok, 64), tok.pad_token_id)
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+        reference = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)),
+                                                      labels[:, 1:].reshape(-1), ignore_index=-100)
+        torch.testing.assert_close(train.target_loss(model, ids, labels, mask), reference)
