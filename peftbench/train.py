@@ -3,6 +3,7 @@
 Causal LM on prompt + " " + target + "\\n"; the loss counts target tokens only. AdamW, linear warm-up
 then linear decay, gradient clipping, optional bf16 autocast, seeded batch order."""
 import contextlib
+import contextvars
 import math
 import random
 import resource
@@ -10,6 +11,12 @@ import time
 
 import torch
 from tqdm import tqdm
+
+
+# Per-row prompt lengths of the batch being run, for methods that act on prompt positions only
+# (LoReFT). Set by the loop around every forward; None outside training (generation: the prefill
+# call is the prompt, later calls are generated tokens).
+PROMPT_LENGTHS = contextvars.ContextVar("peftbench_prompt_lengths", default=None)
 
 
 def completion(target):
@@ -46,9 +53,15 @@ def target_loss(model, ids, labels, mask):
 
     Only the positions from the batch's earliest target onward go through the LM head
     (`logits_to_keep`): prompt positions carry no loss, and the head is ~20% of a 135M model's FLOPs."""
-    first_target = int((labels != -100).any(0).nonzero()[0])
-    start = max(first_target - 1, 0)
-    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=ids.size(1) - start).logits[:, :-1].float()
+    is_target = labels != -100
+    prompt_lengths = is_target.int().argmax(1)                  # index of each row's first target token
+    start = max(int(prompt_lengths.min()) - 1, 0)
+    token = PROMPT_LENGTHS.set(prompt_lengths)
+    try:
+        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=ids.size(1) - start).logits
+    finally:
+        PROMPT_LENGTHS.reset(token)
+    logits = logits[:, :-1].float()
     targets = labels[:, start + 1:]
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
                                              ignore_index=-100)
