@@ -14,7 +14,6 @@ include: "workflow/rules/base.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/measure.smk"
 include: "workflow/rules/report.smk"
 
 rule all:

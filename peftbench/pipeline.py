@@ -1,8 +1,7 @@
 """The jobs of the DAG, one function each; workflow/scripts/*.py only unpack Snakemake's arguments.
 
     base model ─┐
-    task data ──┼─> finetune (task_state.safetensors, train.json) ─> evaluate (lm_eval.json)
-                │                                                 ─> latency (latency.json)
+    task data ──┼─> finetune (task_state.safetensors, train.json) ─> evaluate (lm_eval.json, latency.json)
                 └──────────────────────────────────────────────────> summary.csv ─> report
 """
 import json
@@ -61,29 +60,29 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
     })
 
 
-def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, out_json, threads=None):
+def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, out_json, out_samples,
+                 out_latency, threads=None):
+    """lm-eval scores, then generation latency, on one loaded model (one model load, one process)."""
     _threads(threads)
     model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path))
     task = config.load_task(task_name)
+    precision = cfg.get("precision", "fp32")
     start = time.perf_counter()
     results, samples = evaluate.run(model, tok, task["dir"], test_file,
-                                    batch_size=cfg["evaluation"]["batch_size"], precision=cfg.get("precision", "fp32"))
+                                    batch_size=cfg["evaluation"]["batch_size"], precision=precision)
     from lm_eval.utils import handle_non_serializable
     results["peftbench"] = {"wall_time_s": round(time.perf_counter() - start, 3),
                             "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"]}
-    io.write_jsonl(Path(out_json).with_name("samples.jsonl"),
-                   [{k: s.get(k) for k in ("doc_id", "target", "filtered_resps")} for s in samples[f"peftbench_{task_name}"]])
-    io.write_text(out_json, json.dumps(results, indent=2, default=handle_non_serializable) + "\n")
 
-
-def latency_job(cfg, base_dir, method_spec, state_path, test_file, out_json, threads=None):
-    _threads(threads)
-    model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path))
     lat = cfg["latency"]
     prompts = [r["prompt"] for r in io.read_jsonl(test_file, required=("prompt",))[:lat["prompts"]]]
-    out = latency.per_token_ms(model, tok, prompts, lat["new_tokens"], lat["repeats"], cfg.get("precision", "fp32"))
-    out["threads"] = torch.get_num_threads()
-    io.write_json(out_json, out)
+    timing = latency.per_token_ms(model, tok, prompts, lat["new_tokens"], lat["repeats"], precision)
+    timing["threads"] = torch.get_num_threads()
+
+    io.write_jsonl(out_samples, [{k: s.get(k) for k in ("doc_id", "target", "filtered_resps")}
+                                 for s in samples[f"peftbench_{task_name}"]])
+    io.write_json(out_latency, timing)
+    io.write_text(out_json, json.dumps(results, indent=2, default=handle_non_serializable) + "\n")
 
 
 class logged:

@@ -46,7 +46,7 @@ def workdir(tmp_path_factory):
 def test_dry_run_lists_exactly_the_expected_jobs(workdir):
     n = len(TASKS) * len(METHODS)
     assert job_counts(snakemake(workdir, "-n")) == {
-        "base_model": 1, "data": len(TASKS), "finetune": n, "evaluate": n, "latency": n,
+        "base_model": 1, "data": len(TASKS), "finetune": n, "evaluate": n,
         "summary": 1, "report": 1, "all": 1}
 
 
@@ -103,7 +103,7 @@ def test_a_new_method_directory_is_a_new_row(workdir):
     (new / "method.yaml").write_text(yaml.safe_dump(spec))
 
     assert job_counts(snakemake(workdir, "-n")) == {
-        "finetune": 3, "evaluate": 3, "latency": 3, "summary": 1, "report": 1, "all": 1}
+        "finetune": 3, "evaluate": 3, "summary": 1, "report": 1, "all": 1}
     snakemake(workdir)
     rows = report_rows((workdir / "reports/smoke/report.md").read_text())
     assert {("qa", "lora_r16"), ("summarization", "lora_r16"), ("translation", "lora_r16")} <= set(rows)

@@ -1,5 +1,7 @@
 rule evaluate:
-    """Score the fine-tuned model with lm-eval on the task's test split (lm-eval's JSON kept as is)."""
+    """Score the fine-tuned model with lm-eval on the task's test split (lm-eval's JSON kept as is),
+    then time generation on the same loaded model: median ms per generated token at batch 1 on the
+    first test prompts, the same for every method."""
     input:
         base=BASE,
         state=f"{RUN}/task_state.safetensors",
@@ -8,6 +10,7 @@ rule evaluate:
     output:
         results=f"{RUN}/lm_eval.json",
         samples=f"{RUN}/samples.jsonl",
+        latency=f"{RUN}/latency.json",
     params: spec=lambda wc: METHOD_SPECS[wc.method]
     threads: workflow.cores
     log: f"{RUN}/evaluate.log"

@@ -1,5 +1,7 @@
 from peftbench import pipeline
 
 with pipeline.logged(snakemake):
+    out = snakemake.output
     pipeline.evaluate_job(snakemake.config, snakemake.input.base, snakemake.wildcards.task, snakemake.params.spec,
-                          snakemake.input.state, snakemake.input.test, snakemake.output.results, snakemake.threads)
+                          snakemake.input.state, snakemake.input.test, out.results, out.samples, out.latency,
+                          snakemake.threads)
