@@ -1,0 +1,86 @@
+"""Houlsby adapters (Houlsby et al. 2019, Sec. 2.1 / Fig. 2) and the Adapter-L placement (Hu et al. 2021)."""
+import copy
+
+import pytest
+import torch
+
+from peftbench import methods, train
+from peftbench.pipeline import method_model
+from test_train import RECORDS, settings
+
+
+def logits(model, batch):
+    ids, mask = batch
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask).logits
+
+
+def spec_with(spec, **hp):
+    spec = copy.deepcopy(spec)
+    spec["hyperparameters"].update(hp)
+    return spec
+
+
+def perturb(model):
+    """Stand-in for training: move every trainable parameter (W_up starts at zero)."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+
+
+def houlsby_count(config, hp):
+    """|theta| = n_adapters * L * (2 d m + m + d)  +  [Adapter-L] n_adapters * L * 2 d  +  (2 L + 1) d
+
+    per adapter: W_down (d x m) and W_up (m x d) with biases m and d; Adapter-L adds its LayerNorm (weight and
+    bias, 2 d); n_adapters = 2 per block (after attention and after the MLP) or 1 (mlp_only); the trained
+    RMSNorms are the two of each block plus the final one, d weights each (no bias in Llama's RMSNorm)."""
+    d, m, L = config.hidden_size, hp["size"], config.num_hidden_layers
+    mlp_only = hp["placement"] == "mlp_only"
+    n_adapters = 1 if mlp_only else 2
+    return n_adapters * L * (2 * d * m + m + d + (2 * d if mlp_only else 0)) + (2 * L + 1) * d
+
+
+@pytest.mark.parametrize("placement, expected", [("houlsby", 33_600), ("mlp_only", 17_216)])
+def test_only_adapters_and_norms_train_and_their_count_is_closed_form(tiny_dir, method_specs, placement, expected):
+    spec = spec_with(method_specs["houlsby"], placement=placement)
+    model, *_ = method_model(tiny_dir, spec)
+    trainable, _ = methods.count_parameters(model)
+    assert trainable == houlsby_count(model.config, spec["hyperparameters"]) == expected
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert all(".adapter." in n or n.endswith("layernorm.weight") or n == "model.norm.weight" for n in names)
+    wrapped = {n for n, mod in model.named_modules() if type(mod).__name__ == "Adapted"}
+    sites = ["self_attn.o_proj", "mlp.down_proj"] if placement == "houlsby" else ["mlp.down_proj"]
+    assert wrapped == {f"model.layers.{i}.{s}" for i in range(2) for s in sites}
+
+
+@pytest.mark.parametrize("placement", ["houlsby", "mlp_only"])
+def test_identity_at_init_and_exact_round_trip(tiny_dir, method_specs, tiny, batch, tmp_path, placement):
+    spec = spec_with(method_specs["houlsby"], placement=placement)
+    base, _ = tiny
+    model, _, module, _ = method_model(tiny_dir, spec)
+    # W_up = 0 and zero biases: h + W_up f(W_down h) = h, the base model exactly
+    assert torch.equal(logits(model.eval(), batch), logits(base, batch))
+
+    perturb(model)
+    trained = logits(model, batch)
+    assert not torch.allclose(trained, logits(base, batch))
+    state = module.task_state(model)
+    assert sum(t.numel() for t in state.values()) == houlsby_count(model.config, spec["hyperparameters"])
+    methods.save_state(state, tmp_path / "houlsby.safetensors")
+    loaded, *_ = method_model(tiny_dir, spec, methods.load_state(tmp_path / "houlsby.safetensors"))
+    assert torch.equal(logits(loaded, batch), trained)
+
+
+def test_load_refuses_a_state_of_other_hyperparameters(tiny_dir, method_specs):
+    model, _, module, _ = method_model(tiny_dir, method_specs["houlsby"])
+    state = module.task_state(model)
+    with pytest.raises(ValueError, match="missing"):
+        method_model(tiny_dir, spec_with(method_specs["houlsby"], placement="mlp_only"), state)
+
+
+def test_a_few_steps_lower_the_validation_loss(tiny_dir, method_specs):
+    model, tok, *_ = method_model(tiny_dir, method_specs["houlsby"])
+    stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(), seed=0)
+    assert stats["val_loss_after"] < stats["val_loss_before"]
