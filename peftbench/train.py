@@ -61,6 +61,8 @@ def target_loss(model, ids, labels, mask):
         logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=ids.size(1) - start).logits
     finally:
         PROMPT_LENGTHS.reset(token)
+    if logits.size(1) != ids.size(1) - start:     # e.g. a method that prepends positions and ignores logits_to_keep
+        raise ValueError(f"logits cover {logits.size(1)} positions, expected the last {ids.size(1) - start}")
     logits = logits[:, :-1].float()
     targets = labels[:, start + 1:]
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),

@@ -2,6 +2,6 @@ rule base_model:
     """The base model as a plain safetensors folder that every later stage loads."""
     output: directory(BASE)
     params: source=config["model"]["source"], tiny=config["model"].get("tiny", {})
-    threads: workflow.cores
+    threads: JOB_THREADS
     log: f"{R}/logs/base_model.log"
     script: "../scripts/base_model.py"

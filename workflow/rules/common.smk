@@ -18,6 +18,7 @@ except pb_config.ConfigError as e:
 R = config["results"]
 MODEL = config["model"]["name"]
 SEEDS = config["seeds"]
+JOB_THREADS = config.get("threads") or workflow.cores     # all cores per job by default: runs do not overlap
 BASE = f"{R}/{MODEL}/base_model"
 RUN = f"{R}/{MODEL}/{{task}}/{{method}}/seed{{seed}}"
 REPORT_MD = f"{config['reports']}/report.md"

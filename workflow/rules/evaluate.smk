@@ -12,6 +12,6 @@ rule evaluate:
         samples=f"{RUN}/samples.jsonl",
         latency=f"{RUN}/latency.json",
     params: spec=lambda wc: METHOD_SPECS[wc.method]
-    threads: workflow.cores
+    threads: JOB_THREADS
     log: f"{RUN}/evaluate.log"
     script: "../scripts/evaluate.py"

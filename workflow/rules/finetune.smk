@@ -11,6 +11,6 @@ rule finetune:
     params:
         spec=lambda wc: METHOD_SPECS[wc.method],
         training=lambda wc: pb_config.training_settings(config, METHOD_SPECS[wc.method]),
-    threads: workflow.cores
+    threads: JOB_THREADS
     log: f"{RUN}/finetune.log"
     script: "../scripts/finetune.py"
