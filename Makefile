@@ -15,7 +15,7 @@ smoke: setup                ## the same DAG on a tiny random model, a few dozen 
 	$(SNAKEMAKE) --cores all --configfile config/smoke.yaml
 
 report: setup               ## rebuild only the report from existing results
-	$(SNAKEMAKE) --cores 1 --forcerun report report_md
+	$(SNAKEMAKE) --cores 1 --forcerun summary report
 
 test: setup
 	.venv/bin/python -m pytest -q tests
