@@ -74,3 +74,18 @@ def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def trained_state(model):
+    """The task state of a method that stores exactly its trainable parameters."""
+    return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trained_state(model, state, method):
+    """Load a `trained_state` into a freshly attached model; the keys must match exactly."""
+    expected = set(trained_state(model))
+    if set(state) != expected:
+        raise ValueError(f"{method} state does not match hp: missing {sorted(expected - set(state))}, "
+                         f"unexpected {sorted(set(state) - expected)}")
+    model.load_state_dict(state, strict=False)        # strict on our keys above; the rest is the base
+    return model.eval()

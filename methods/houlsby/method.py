@@ -11,7 +11,7 @@ Written natively: peft has no bottleneck adapter and the `adapters` library pins
 from torch import nn
 from transformers.activations import ACT2FN
 
-from peftbench.methods import freeze
+from peftbench.methods import freeze, load_trained_state, trained_state
 
 PLACEMENTS = {"houlsby": ("attention", "mlp"), "mlp_only": ("mlp",)}
 
@@ -70,14 +70,8 @@ def attach(model, hp):
 
 def task_state(model):
     """Adapter weights and layer-norm weights: exactly the trained parameters."""
-    return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    return trained_state(model)
 
 
 def load(model, state, hp):
-    model = attach(model, hp)
-    expected = set(task_state(model))
-    if set(state) != expected:
-        raise ValueError(f"houlsby state does not match hp: missing {sorted(expected - set(state))}, "
-                         f"unexpected {sorted(set(state) - expected)}")
-    model.load_state_dict(state, strict=False)        # strict on our keys above; the base keys come from the base
-    return model.eval()
+    return load_trained_state(attach(model, hp), state, "houlsby")

@@ -5,7 +5,7 @@ transformer blocks; the blocks below them are shared by every task, so only the 
 
 The final norm sits between the top block and the head, so it belongs to the top and is trained. The LM
 head is frozen: SmolLM2 ties it to the input embedding, so training it would change the shared bottom."""
-from peftbench.methods import freeze
+from peftbench.methods import freeze, load_trained_state, trained_state
 
 
 def attach(model, hp):
@@ -20,14 +20,8 @@ def attach(model, hp):
 
 def task_state(model):
     """The top k blocks and the final norm: exactly the trained parameters."""
-    return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    return trained_state(model)
 
 
 def load(model, state, hp):
-    model = attach(model, hp)
-    expected = set(task_state(model))
-    if set(state) != expected:
-        raise ValueError(f"shared-layers state does not match hp: missing {sorted(expected - set(state))}, "
-                         f"unexpected {sorted(set(state) - expected)}")
-    model.load_state_dict(state, strict=False)        # strict on our keys above; the rest is the shared base
-    return model.eval()
+    return load_trained_state(attach(model, hp), state, "shared-layers")
