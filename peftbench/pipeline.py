@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import base_model, config, evaluate, io, latency, methods, provenance, train
+from . import base_model, checkpoint, config, evaluate, io, latency, methods, provenance, train
 
 
 def _threads(n):
@@ -19,12 +19,22 @@ def _threads(n):
         torch.set_num_threads(int(n))
 
 
+def device(cfg):
+    """The profile's `device`; auto = cuda when a GPU is visible. Asking for cuda without one is an error."""
+    wanted = cfg.get("device", "auto")
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config: field 'device': cuda requested but no GPU is visible")
+    return wanted
+
+
 def build_data(task_name, sizes, out_dir):
     from .data import build
     return build.build(config.load_task(task_name), sizes, out_dir, source=sizes.get("source"))
 
 
-def method_model(base_dir, method_spec, state=None, seed=0):
+def method_model(base_dir, method_spec, state=None, seed=0, device="cpu"):
     """Base model + method: attached for training (state=None) or loaded from a task state.
     Seeded before attach: a method's random initialisation (LoRA's A) depends on the seed alone."""
     model, tok = base_model.load(base_dir)
@@ -33,38 +43,47 @@ def method_model(base_dir, method_spec, state=None, seed=0):
     module = methods.load_module(method_spec["dir"])
     hp = method_spec["hyperparameters"]
     model = module.attach(model, hp) if state is None else module.load(model, state, hp)
-    return model, tok, module, base_params
+    return model.to(device), tok, module, base_params
 
 
 def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, out_train, threads=None):
     _threads(threads)
     settings = config.training_settings(cfg, method_spec)
-    model, tok, module, base_total = method_model(base_dir, method_spec, seed=seed)
+    where = device(cfg)
+    model, tok, module, base_total = method_model(base_dir, method_spec, seed=seed, device=where)
     trainable, total = methods.count_parameters(model)
     records = {s: io.read_jsonl(Path(data_dir) / f"{s}.jsonl", required=("id", "prompt", "target"))
                for s in ("train", "validation")}
-    stats = train.train(model, tok, records["train"], records["validation"], settings, seed, cfg.get("precision", "fp32"))
+    spec = {k: v for k, v in method_spec.items() if k != "dir"}     # where the repo lives is not identity
+    identity = [cfg["model"], task_name, spec, settings, cfg.get("precision")]
+    resumable = {k: v for k, v in settings.items() if k != "checkpoint_every"}
+    ckpt = checkpoint.Checkpoints(Path(out_state).parent / "checkpoints", settings["checkpoint_every"],
+                                  provenance.config_hash(cfg["model"], task_name, method_spec["hyperparameters"],
+                                                         resumable, cfg.get("precision"), seed))
+    stats = train.train(model, tok, records["train"], records["validation"], settings, seed,
+                        cfg.get("precision", "fp32"), checkpoints=ckpt)
     state = module.task_state(model)
     methods.save_state(state, out_state)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     io.write_json(out_train, {
         "model": cfg["model"]["name"], "task": task_name, "method": method_spec["name"], "seed": seed,
         "trainable_params": trainable, "total_params": total, "base_params": base_total,
         "trainable_percent": 100.0 * trainable / base_total,
         "stored_tensors": len(state), "stored_bytes_tensors": methods.state_bytes(state),
+        "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()}),
         "stored_bytes_file": os.path.getsize(out_state),
-        **stats, "peak_memory_bytes": train.peak_memory_bytes(device),
+        **stats, "peak_memory_bytes": train.peak_memory_bytes(where),
         "training": settings, "hyperparameters": method_spec["hyperparameters"],
-        "precision": cfg.get("precision", "fp32"),
-        "provenance": provenance.record([cfg["model"], task_name, method_spec, settings, cfg.get("precision")], seed),
+        "precision": cfg.get("precision", "fp32"), "device": where,
+        "provenance": provenance.record(identity, seed),
     })
+    ckpt.clear()                       # the outputs are complete: the checkpoints are spent
 
 
 def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, out_json, out_samples,
                  out_latency, threads=None):
     """lm-eval scores, then generation latency, on one loaded model (one model load, one process)."""
     _threads(threads)
-    model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path))
+    model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path), device=device(cfg))
     task = config.load_task(task_name)
     precision = cfg.get("precision", "fp32")
     start = time.perf_counter()

@@ -94,51 +94,71 @@ def peak_memory_bytes(device):
 @torch.no_grad()
 def evaluate_loss(model, data, batch_size, pad_id, precision):
     model.eval()
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     for i in range(0, len(data), batch_size):
-        ids, labels, mask = collate(data[i:i + batch_size], pad_id)
-        with autocast(precision):
+        ids, labels, mask = (t.to(device) for t in collate(data[i:i + batch_size], pad_id))
+        with autocast(precision, device.type):
             loss = target_loss(model, ids, labels, mask)
         n = int((labels[:, 1:] != -100).sum())
         total, count = total + loss.item() * n, count + n
     return total / max(count, 1)
 
 
-def train(model, tokenizer, train_records, val_records, settings, seed, precision="fp32"):
-    """Run the loop; returns the statistics for train.json. `model` is trained in place."""
+def train(model, tokenizer, train_records, val_records, settings, seed, precision="fp32", checkpoints=None):
+    """Run the loop; returns the statistics for train.json. `model` is trained in place.
+
+    With `checkpoints` (peftbench.checkpoint.Checkpoints) the loop saves every N steps and first
+    resumes from the newest checkpoint: same batches, same RNG, same optimizer state, so a killed
+    and resumed run ends bit for bit where an uninterrupted one does (on CPU)."""
     torch.manual_seed(seed)
     steps, bs = settings["steps"], settings["batch_size"]
     train_data = encode(train_records, tokenizer, settings["max_seq_len"])
     val_data = encode(val_records, tokenizer, settings["max_seq_len"], "validation.jsonl")
     pad_id = tokenizer.pad_token_id
+    device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
-    stats = {"steps": steps, "batch_size": bs, "loss_curve": [], "train_tokens": 0, "target_tokens": 0,
-             "val_loss_before": evaluate_loss(model, val_data, bs, pad_id, precision)}
+    progress = {"loss_curve": [], "train_tokens": 0, "target_tokens": 0, "elapsed_s": 0.0,
+                "val_loss_before": None}
+    start_step, resumed_from = 0, None
     start = time.perf_counter()
     if steps and params:
         opt = torch.optim.AdamW(params, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
         warmup = math.ceil(settings["warmup_ratio"] * steps)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+        restored = checkpoints.restore(model, opt, sched) if checkpoints else None
+        if restored:
+            start_step, progress = restored
+            resumed_from = start_step
+    if progress["val_loss_before"] is None:
+        progress["val_loss_before"] = evaluate_loss(model, val_data, bs, pad_id, precision)
+        start = time.perf_counter()
+    if steps and params:
         model.train()
-        bar = tqdm(batches(len(train_data), bs, steps, seed), desc="fine-tune", unit="step")
-        for idx in bar:
-            ids, labels, mask = collate([train_data[i] for i in idx], pad_id)
-            with autocast(precision):
+        plan = batches(len(train_data), bs, steps, seed)
+        bar = tqdm(plan[start_step:], desc="fine-tune", unit="step", initial=start_step, total=steps)
+        for step, idx in enumerate(bar, start_step + 1):
+            ids, labels, mask = (t.to(device) for t in collate([train_data[i] for i in idx], pad_id))
+            with autocast(precision, device.type):
                 loss = target_loss(model, ids, labels, mask)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at step {len(stats['loss_curve'])}: training diverged")
+                raise FloatingPointError(f"loss is {loss.item()} at step {step}: training diverged")
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, settings["max_grad_norm"])
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            stats["loss_curve"].append(round(loss.item(), 6))
-            stats["train_tokens"] += int(mask.sum())
-            stats["target_tokens"] += int((labels != -100).sum())
+            progress["loss_curve"].append(round(loss.item(), 6))
+            progress["train_tokens"] += int(mask.sum())
+            progress["target_tokens"] += int((labels != -100).sum())
             bar.set_postfix(loss=f"{loss.item():.3f}")
+            if checkpoints and checkpoints.due(step, steps):
+                checkpoints.save(step, model, opt, sched,
+                                 {**progress, "elapsed_s": progress["elapsed_s"] + time.perf_counter() - start})
         model.eval()
-    wall = time.perf_counter() - start
+    wall = progress.pop("elapsed_s") + time.perf_counter() - start     # training time over all attempts
+    stats = {"steps": steps, "batch_size": bs, **progress, "resumed_from_step": resumed_from}
     stats.update(wall_time_s=round(wall, 3),
                  tokens_per_s=round(stats["train_tokens"] / wall, 2) if stats["train_tokens"] else 0.0,
                  step_time_s=round(wall / steps, 4) if steps and params else 0.0,

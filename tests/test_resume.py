@@ -1,0 +1,54 @@
+"""Checkpoint/resume inside one process: a run resumed from a checkpoint ends bit for bit where an
+uninterrupted run ends (same losses, same trained weights). The SIGKILL test through the real
+`snakemake` command is in test_faults.py."""
+import json
+
+import pytest
+import torch
+
+from peftbench import checkpoint, train
+from peftbench.pipeline import method_model
+from test_train import RECORDS, settings
+
+
+def run(tiny_dir, spec, folder, steps=6, every=2, fingerprint="f"):
+    model, tok, *_ = method_model(tiny_dir, spec)
+    ckpt = checkpoint.Checkpoints(folder, every, fingerprint)
+    stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(steps=steps), seed=0, checkpoints=ckpt)
+    return stats, {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])          # lora: dropout, so the RNG state matters
+def test_resumed_run_equals_uninterrupted_run(tiny_dir, method_specs, tmp_path, method):
+    spec = method_specs[method]
+    reference, ref_weights = run(tiny_dir, spec, tmp_path / "a", every=0)
+    run(tiny_dir, spec, tmp_path / "b", steps=6, every=2)
+    kept = sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert kept == ["step000004"], "only the newest checkpoint is kept, none after the last step"
+    resumed, weights = run(tiny_dir, spec, tmp_path / "b")      # the outputs were never written: go again
+    assert resumed["resumed_from_step"] == 4 and reference["resumed_from_step"] is None
+    assert resumed["loss_curve"] == reference["loss_curve"]
+    assert resumed["val_loss_after"] == reference["val_loss_after"]
+    assert all(torch.equal(weights[n], ref_weights[n]) for n in ref_weights)
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tiny_dir, method_specs, tmp_path):
+    run(tiny_dir, method_specs["lora"], tmp_path, every=2, fingerprint="old")
+    stats, _ = run(tiny_dir, method_specs["lora"], tmp_path, every=0, fingerprint="new")
+    assert stats["resumed_from_step"] is None and not tmp_path.exists()
+
+
+def test_checkpoint_is_json_and_safetensors_only(tiny_dir, method_specs, tmp_path):
+    run(tiny_dir, method_specs["lora"], tmp_path, every=2)
+    (step,) = tmp_path.iterdir()
+    assert sorted(p.name for p in step.iterdir()) == ["optimizer.safetensors", "state.json", "trainable.safetensors"]
+    meta = json.loads((step / "state.json").read_text())
+    assert meta["step"] == 4 and len(meta["progress"]["loss_curve"]) == 4
+
+
+def test_torn_checkpoint_folder_is_ignored(tiny_dir, method_specs, tmp_path):
+    """A kill during a save leaves only a .tmp- folder: never taken as a checkpoint."""
+    (tmp_path / ".tmp-abc").mkdir(parents=True)
+    (tmp_path / ".tmp-abc" / "state.json").write_text("{")
+    stats, _ = run(tiny_dir, method_specs["lora"], tmp_path, every=0)
+    assert stats["resumed_from_step"] is None
