@@ -14,6 +14,9 @@ METHODS = ROOT / "methods"
 TASKS = ROOT / "tasks"
 
 
+CONTRACT = ("attach", "task_state", "load")        # what every methods/<name>/method.py defines
+
+
 class ConfigError(ValueError):
     pass
 
@@ -96,6 +99,53 @@ def selected_methods(config, available, where="config"):
     return list(wanted)
 
 
+def profile_methods(config, root=METHODS):
+    """The methods a profile can run: every methods/<name>/ folder, plus the profile's
+    `method_variants` (a new name for an existing method with other hyper-parameters, e.g. Adapter-L
+    as houlsby with `placement: mlp_only`), with `method_hyperparameters` laid over method.yaml's
+    (e.g. GPT-2's module names). A variant keeps its parent's method.py and folder and inherits its
+    parent's overrides: method.yaml < method_hyperparameters[parent] < variant < method_hyperparameters[variant]."""
+    specs = discover_methods(root)
+    overrides = config.get("method_hyperparameters", {})
+    unknown = sorted(set(overrides) - set(specs) - set(config.get("method_variants", {})))
+    if unknown:
+        raise ConfigError(f"config: field 'method_hyperparameters': unknown method(s) {', '.join(unknown)} "
+                          f"(found: {', '.join([*specs, *config.get('method_variants', {})])})")
+
+    def overlay(spec):
+        return {**spec, "hyperparameters": {**spec["hyperparameters"], **overrides.get(spec["name"], {})}}
+
+    specs = {name: overlay(spec) for name, spec in specs.items()}
+    for name, variant in config.get("method_variants", {}).items():
+        parent = variant["from"]
+        if name in specs:
+            raise ConfigError(f"config: field 'method_variants.{name}': a method folder of that name exists")
+        if parent not in specs:
+            raise ConfigError(f"config: field 'method_variants.{name}.from': unknown method '{parent}' "
+                              f"(found in methods/: {', '.join(specs)})")
+        base = specs[parent]
+        specs[name] = {**base, "name": name, "variant_of": parent,
+                       "description": variant.get("description", base.get("description", "")),
+                       "hyperparameters": {**base["hyperparameters"], **variant.get("hyperparameters", {})},
+                       "training": {**base.get("training", {}), **variant.get("training", {})}}
+        _validate_training(specs[name]["training"], f"config: method_variants.{name}")
+        specs[name] = overlay(specs[name])
+    return specs
+
+
+def selected_tasks(config):
+    """Task names in profile order; a task set to null is dropped (profiles overlay config/config.yaml,
+    whose tasks a paper profile does not want)."""
+    return [name for name, sizes in config["tasks"].items() if sizes is not None]
+
+
+def rule_resources(config, rule):
+    """Scheduler resources for one rule (gpu, mem_mb, runtime, ...): the profile's `resources.default`
+    under `resources.<rule>`. Empty unless a profile asks, so local runs are unaffected."""
+    res = config.get("resources", {})
+    return {**res.get("default", {}), **res.get(rule, {})}
+
+
 def training_defaults():
     props = _schema("schema.yaml")["$defs"]["training"]["properties"]
     return {k: v["default"] for k, v in props.items() if "default" in v}
@@ -132,10 +182,18 @@ def apply_defaults(cfg):
     return _fill(cfg, schema, schema)
 
 
+def merge(base, overlay):
+    """Nested dicts merged key by key, anything else replaced: what `snakemake --configfile` does."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def load_profile(*paths):
     """config/config.yaml overlaid by further profiles (as `snakemake --configfile` does), validated."""
     cfg = {}
     for p in paths:
-        cfg.update(load_yaml(p))
+        cfg = merge(cfg, load_yaml(p))
     validate(cfg, "schema.yaml", " + ".join(map(str, paths)))
     return apply_defaults(cfg)

@@ -5,6 +5,9 @@ finds it by globbing, so adding a folder adds a row to the report. method.py def
     task_state(model) -> {name: Tensor}   what is stored per task (the storage column)
     load(model, state, hp) -> model   base model + stored task state -> ready to evaluate
     merge(model) -> model             optional: fold into the base weights (no extra latency)
+    switch(model, old_state, new_state, hp) -> model
+                                      optional: swap a loaded model from one task's state to another's in
+                                      place (e.g. merged LoRA: W - BA + B'A'); default: `copy_task_state`
 
 `model` is a transformers causal LM on which the method may wrap or hook modules (peft does both).
 """
@@ -15,8 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import io
-
-REQUIRED = ("attach", "task_state", "load")
+from .config import CONTRACT as REQUIRED
 
 
 def load_module(method_dir):
@@ -89,3 +91,31 @@ def load_trained_state(model, state, method):
                          f"unexpected {sorted(set(state) - expected)}")
     model.load_state_dict(state, strict=False)        # strict on our keys above; the rest is the base
     return model.eval()
+
+
+def copy_task_state(model, state):
+    """Swap in another task's state by copying its tensors into the loaded model, in place: the default
+    `switch` for a method whose stored keys are the model's own parameter names (full, houlsby, ...) or
+    a peft model's (its adapter weights, not merged). The keys must match; nothing else is touched."""
+    from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
+    if isinstance(model, PeftModel):
+        expected = set(get_peft_model_state_dict(model))
+        if set(state) != expected:
+            raise ValueError(f"task state does not match the loaded adapter: missing {sorted(expected - set(state))}, "
+                             f"unexpected {sorted(set(state) - expected)}")
+        set_peft_model_state_dict(model, state)
+        return model
+    unexpected = sorted(set(state) - set(model.state_dict()))
+    if unexpected:
+        raise ValueError(f"task state has keys the loaded model lacks: {unexpected}")
+    with torch.no_grad():
+        model.load_state_dict(state, strict=False)    # copies into the existing tensors (tied ones stay tied)
+    return model
+
+
+def switch(module, model, old_state, new_state, hp):
+    """Switch a model that `module.load` (or an earlier switch) set up for old_state to new_state, without
+    reloading the base ("weights in adapter layers can be swapped out as needed", Hu et al. 2021, Sec. 4.1)."""
+    if callable(getattr(module, "switch", None)):
+        return module.switch(model, old_state, new_state, hp)
+    return copy_task_state(model, new_state)

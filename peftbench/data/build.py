@@ -17,14 +17,19 @@ BUILTIN = {
 }
 
 
-def candidates(source, sizes, seed):
-    """{split: records} before rendering. Splits that share a source pool get disjoint slices."""
+def candidates(source, sizes, seed, base="."):
+    """{split: records} before rendering. Splits that share a source pool get disjoint slices.
+    `base`: the folder a jsonl source's relative paths start from (the task folder, or the project
+    for a profile's override)."""
     if source["type"] == "builtin":
         if source.get("builder") not in BUILTIN:
             raise ValueError(f"source: field 'builder': unknown builtin '{source.get('builder')}' "
                              f"(known: {', '.join(BUILTIN)})")
         pools = {split: "all" for split in SPLITS}
         load = lambda _: BUILTIN[source["builder"]](seed)
+    elif source["type"] == "jsonl":                      # the user's own data, one file per split
+        pools = {split: str(Path(base) / source["files"][split]) for split in SPLITS}
+        load = lambda pool: io.read_jsonl(pool, required=("id", "target"))
     elif source["type"] == "hf":
         pools = {split: source.get("splits", {}).get(split, split) for split in SPLITS}
         load = lambda pool: hub.load_split(source, pool)
@@ -61,7 +66,7 @@ def render(rec, task):
 def build(task, sizes, out_dir, source=None):
     """Write {out_dir}/{train,validation,test}.jsonl for a validated task spec."""
     seed = sizes.get("seed", 1234)
-    splits = candidates(source or task["source"], sizes, seed)
+    splits = candidates(source or task["source"], sizes, seed, base="." if source else task["dir"])
     out_dir = Path(out_dir)
     for split in SPLITS:
         io.write_jsonl(out_dir / f"{split}.jsonl", [render(r, task) for r in splits[split]])

@@ -2,16 +2,12 @@
 import sys
 
 sys.path.insert(0, workflow.basedir)          # the peftbench library lives next to the Snakefile
-from peftbench import config as pb_config
+from peftbench import config as pb_config, preflight
 
 CODE = Path(workflow.basedir)
 try:
-    pb_config.validate(config, "schema.yaml", "config (config/config.yaml + --configfile/--config)")
-    config = pb_config.apply_defaults(config)
-    METHOD_SPECS = pb_config.discover_methods(CODE / "methods")
-    METHODS = pb_config.selected_methods(config, METHOD_SPECS)
-    TASKS = list(config["tasks"])
-    TASK_SPECS = {t: pb_config.load_task(t, CODE / "tasks") for t in TASKS}
+    config, METHOD_SPECS, METHODS, TASK_SPECS = preflight.workflow(config, CODE)   # validated, or one clear error
+    TASKS = list(TASK_SPECS)
 except pb_config.ConfigError as e:
     raise WorkflowError(str(e)) from None
 
@@ -35,5 +31,14 @@ def all_runs(filename):
 
 
 def method_files(wc):
-    d = CODE / "methods" / wc.method
+    d = Path(METHOD_SPECS[wc.method]["dir"])          # a profile's variant uses its parent's folder
     return [d / "method.yaml", d / "method.py"]
+
+
+def rule_resources(rule):
+    """The profile's scheduler resources for a rule (gpu, mem_mb, runtime); none by default."""
+    return pb_config.rule_resources(config, rule)
+
+
+# Cheap aggregation runs where Snakemake runs, not as a cluster job (a no-op for local runs).
+localrules: summary, report

@@ -1,0 +1,195 @@
+"""Bad input fails while the DAG is built (peftbench.preflight.workflow, exactly what
+workflow/rules/common.smk runs), with one error naming the file and the field, before any job.
+Each test breaks one thing in a copy of the project's methods/ and tasks/."""
+import json
+import re
+import shutil
+
+import pytest
+import yaml
+
+from peftbench import ROOT, preflight
+from peftbench.config import ConfigError
+
+
+@pytest.fixture
+def project(tmp_path):
+    for sub in ("methods", "tasks"):
+        shutil.copytree(ROOT / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    cfg["methods"] = ["lora", "zero-shot"]
+    return tmp_path, cfg
+
+
+def fails(project, cfg, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        preflight.workflow(cfg, project)
+
+
+def test_the_shipped_default_passes(project):
+    root, cfg = project
+    cfg, specs, methods, tasks = preflight.workflow(cfg, root)
+    assert methods == ["lora", "zero-shot"] and set(tasks) == {"qa", "summarization", "translation"}
+
+
+@pytest.mark.parametrize("key,value", [("results", "../elsewhere"), ("results", "/tmp/results"),
+                                       ("reports", "reports/../../x")])
+def test_output_paths_stay_inside_the_project(project, key, value):
+    root, cfg = project
+    fails(root, {**cfg, key: value}, rf"field '{key}': '{re.escape(value)}' must be a relative path inside")
+
+
+def test_unknown_method_is_named(project):
+    root, cfg = project
+    fails(root, {**cfg, "methods": ["lora", "lroa"]}, "field 'methods': unknown method.*lroa")
+
+
+def test_unknown_task_is_named(project):
+    root, cfg = project
+    fails(root, {**cfg, "tasks": {**cfg["tasks"], "summarisation": cfg["tasks"]["qa"]}}, "unknown task 'summarisation'")
+
+
+def test_task_name_cannot_walk_out_of_tasks(project):
+    root, cfg = project
+    fails(root, {**cfg, "tasks": {"../qa": cfg["tasks"]["qa"]}}, r"field 'tasks': .*\.\./qa")
+
+
+def test_wrong_type_names_the_field(project):
+    root, cfg = project
+    fails(root, {**cfg, "seeds": ["zero"]}, r"field 'seeds.0': 'zero' is not of type 'integer'")
+
+
+def test_method_training_for_an_unknown_method(project):
+    root, cfg = project
+    fails(root, {**cfg, "method_training": {"lorra": {"steps": 2}}}, "field 'method_training': unknown method.*lorra")
+
+
+def test_method_without_method_py(project):
+    root, cfg = project
+    (root / "methods/lora/method.py").unlink()
+    fails(root, cfg, "lora: method.py is missing")
+
+
+def test_method_py_without_the_contract(project):
+    root, cfg = project
+    path = root / "methods/lora/method.py"
+    path.write_text(path.read_text().replace("def task_state(", "def state_of_task("))
+    fails(root, cfg, r"lora/method.py: must define task_state")
+
+
+def test_method_py_that_does_not_parse(project):
+    root, cfg = project
+    (root / "methods/lora/method.py").write_text("def attach(model, hp:\n")
+    fails(root, cfg, r"lora/method.py:1: not valid Python")
+
+
+def test_method_yaml_that_does_not_parse(project):
+    root, cfg = project
+    (root / "methods/lora/method.yaml").write_text("name: lora\nhyperparameters: {r: 8\n")
+    fails(root, cfg, r"lora/method.yaml: not valid YAML")
+
+
+def test_method_yaml_missing_a_field(project):
+    root, cfg = project
+    spec = yaml.safe_load((root / "methods/lora/method.yaml").read_text())
+    del spec["paper"]
+    (root / "methods/lora/method.yaml").write_text(yaml.safe_dump(spec))
+    fails(root, cfg, r"lora/method.yaml: field '\(top level\)': 'paper' is a required property")
+
+
+def test_task_prompt_using_an_undeclared_field(project):
+    root, cfg = project
+    path = root / "tasks/qa/task.yaml"
+    path.write_text(path.read_text().replace("Passage: {context}", "Passage: {passage}"))
+    fails(root, cfg, r"qa/task.yaml: field 'prompt': uses passage")
+
+
+def test_task_metric_that_lm_eval_does_not_compute(project):
+    root, cfg = project
+    path = root / "tasks/qa/task.yaml"
+    path.write_text(path.read_text().replace("metrics: [exact_match, f1]", "metrics: [exact_match, f1, meteor]"))
+    fails(root, cfg, r"qa/task.yaml: field 'metrics': meteor not in lm_eval.yaml's metric_list")
+
+
+def test_task_without_lm_eval_yaml(project):
+    root, cfg = project
+    (root / "tasks/qa/lm_eval.yaml").unlink()
+    fails(root, cfg, r"qa/lm_eval.yaml: missing")
+
+
+def local_task(root, records, sizes=None):
+    """Turn tasks/qa into the user's own JSON-lines dataset."""
+    data = root / "tasks/qa/data"
+    data.mkdir()
+    for split in ("train", "validation", "test"):
+        (data / f"{split}.jsonl").write_text(records if isinstance(records, str) else
+                                             "".join(json.dumps(r) + "\n" for r in records))
+    path = root / "tasks/qa/task.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec["source"] = {"type": "jsonl", "files": {s: f"data/{s}.jsonl" for s in ("train", "validation", "test")}}
+    path.write_text(yaml.safe_dump(spec))
+    return {"qa": sizes or {"train": 2, "validation": 1, "test": 1}}
+
+
+GOOD = [{"id": str(i), "context": f"Paris is in France {i}.", "question": "Paris is in ___.", "target": "France"}
+        for i in range(3)]
+
+
+def test_local_dataset_that_is_fine(project):
+    root, cfg = project
+    _, _, _, tasks = preflight.workflow({**cfg, "tasks": local_task(root, GOOD)}, root)
+    assert tasks["qa"]["source"]["type"] == "jsonl"
+
+
+def test_local_dataset_file_missing(project):
+    root, cfg = project
+    tasks = local_task(root, GOOD)
+    (root / "tasks/qa/data/validation.jsonl").unlink()
+    fails(root, {**cfg, "tasks": tasks}, r"qa/task.yaml: field 'source.files.validation': .*validation.jsonl not found")
+
+
+def test_local_dataset_with_a_bad_json_line(project):
+    root, cfg = project
+    text = json.dumps(GOOD[0]) + "\n" + '{"id": "1", "context": "x",\n'
+    fails(root, {**cfg, "tasks": local_task(root, text)}, r"data/train.jsonl:2: not valid JSON")
+
+
+def test_local_dataset_record_missing_a_field(project):
+    root, cfg = project
+    records = GOOD[:1] + [{k: v for k, v in GOOD[1].items() if k != "question"}]
+    fails(root, {**cfg, "tasks": local_task(root, records)}, r"data/train.jsonl:2: missing field\(s\) question")
+
+
+def test_local_dataset_that_is_empty(project):
+    root, cfg = project
+    fails(root, {**cfg, "tasks": local_task(root, "\n")}, r"data/train.jsonl: no records")
+
+
+def test_local_dataset_smaller_than_asked(project):
+    root, cfg = project
+    tasks = local_task(root, GOOD, {"train": 10, "validation": 1, "test": 1})
+    fails(root, {**cfg, "tasks": tasks}, r"data/train.jsonl: 3 records, but field 'tasks.qa.train' asks for 10")
+
+
+def local_model(root, weights="model.safetensors", positions=128):
+    model = root / "my-model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "llama", "max_position_embeddings": positions}))
+    (model / weights).write_bytes(b"\0")
+    return {"name": "my-model", "source": str(model)}
+
+
+def test_model_folder_that_does_not_exist(project):
+    root, cfg = project
+    fails(root, {**cfg, "model": {"name": "m", "source": "./no/such/model"}}, r"field 'model.source': no/such/model is not a model folder")
+
+
+def test_model_with_pickled_weights_only_is_refused(project):
+    root, cfg = project
+    fails(root, {**cfg, "model": local_model(root, "pytorch_model.bin")}, r"field 'model.source': .*no \*.safetensors weights")
+
+
+def test_sequences_longer_than_the_model_allows(project):
+    root, cfg = project
+    fails(root, {**cfg, "model": local_model(root, positions=128)},
+          r"field 'training.max_seq_len': 384 exceeds the model's max_position_embeddings=128")

@@ -1,0 +1,92 @@
+"""Faults through the real `snakemake` command: a SIGKILLed run resumes and ends exactly where an
+uninterrupted run ends; two runs of one config give identical rows; a failing method does not stop
+the others under --keep-going and never reaches summary.csv.
+
+One task (qa) on the tiny model, so each run is a handful of jobs."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from peftbench import ROOT, io
+from test_workflow import workdir  # noqa: F401  (a copy of the workflow to run in)
+
+pytestmark = pytest.mark.slow
+RUN = "tiny-random-llama/qa/lora/seed0"
+# Measurements, not results: they differ between any two runs on a shared machine.
+TIMINGS = ["train_wall_s", "tokens_per_s", "step_time_s", "peak_memory_bytes", "latency_ms_per_token",
+           "eval_wall_s"]
+
+
+@pytest.fixture(scope="module")
+def faults(workdir):  # noqa: F811
+    """The smoke profile cut to qa, with a longer run (40 steps, a checkpoint every 5) to kill."""
+    smoke = yaml.safe_load((workdir / "config/smoke.yaml").read_text())
+    smoke.update(tasks={"qa": smoke["tasks"]["qa"]}, methods=["lora"],
+                 training={**smoke["training"], "steps": 40, "checkpoint_every": 5})
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(smoke))     # no other task to merge in
+    return workdir
+
+
+def command(results, *args, target="summary.csv"):
+    """Up to summary.csv (the report has its own tests)."""
+    return [sys.executable, "-m", "snakemake", *([f"{results}/{target}"] if target else []), "--cores", "2",
+            *args, "--config", f"results={results}", f"reports=reports/{results}"]
+
+
+def run(workdir, results, *args, ok=True, target="summary.csv"):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    res = subprocess.run(command(results, *args, target=target), cwd=workdir, capture_output=True, text=True, env=env)
+    if ok:
+        assert res.returncode == 0, f"snakemake failed:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}"
+    return res
+
+
+def deterministic(summary_csv):
+    df = pd.read_csv(summary_csv)
+    return df.drop(columns=TIMINGS)
+
+
+def test_rerun_gives_identical_rows(faults):
+    run(faults, "results/a")
+    first = deterministic(faults / "results/a/summary.csv")
+    run(faults, "results/a", "--forcerun", "finetune")
+    second = deterministic(faults / "results/a/summary.csv")
+    assert len(first) == 1 and first.main_score.notna().all()
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_sigkill_mid_training_resumes_to_the_same_result(faults):
+    reference = faults / "results/a" / RUN
+    if not (reference / "train.json").exists():
+        run(faults, "results/a")
+    ckpts = faults / "results/killed" / RUN / "checkpoints"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(command("results/killed"), cwd=faults, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (ckpts.is_dir() and any(p.name.startswith("step") for p in ckpts.iterdir())):
+        assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)                    # snakemake and its job, like a preempted node
+    proc.wait()
+    killed_at = sorted(p.name for p in ckpts.iterdir() if p.name.startswith("step"))[-1]
+    assert not (ckpts.parent / "train.json").exists(), "killed too late: training had finished"
+    assert not (ckpts.parent / "task_state.safetensors").exists()
+
+    run(faults, "results/killed", "--unlock", target=None)
+    run(faults, "results/killed", "--rerun-incomplete")
+    resumed, ref = io.read_json(ckpts.parent / "train.json"), io.read_json(reference / "train.json")
+    assert resumed["resumed_from_step"] == int(killed_at.removeprefix("step")) >= 5
+    assert resumed["loss_curve"] == ref["loss_curve"] and len(ref["loss_curve"]) == 40
+    assert resumed["val_loss_after"] == ref["val_loss_after"]
+    assert not ckpts.exists(), "checkpoints are removed once the outputs are complete"
+    assert io.read_json(ckpts.parent / "lm_eval.json")["peftbench"]["scores"] == \
+        io.read_json(reference / "lm_eval.json")["peftbench"]["scores"]
+    pd.testing.assert_frame_equal(deterministic(faults / "results/killed/summary.csv"),
+                                  deterministic(faults / "results/a/summary.csv"))
