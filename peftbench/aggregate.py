@@ -41,3 +41,17 @@ def summarize(run_dirs, out_csv):
     with io.atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     return df
+
+
+def why_missing(run_dir):
+    """Why a run has no complete result, for the report: the exception its job log ends with (Snakemake
+    keeps the log of a failed job and deletes its outputs), 'killed' when a log stops without one."""
+    run_dir = Path(run_dir)
+    stage = "evaluate" if (run_dir / "train.json").is_file() else "finetune"
+    log = run_dir / f"{stage}.log"
+    if not log.is_file():
+        return f"{stage} not run (an upstream job failed, or the run was stopped)"
+    lines = [l.strip() for l in log.read_text(errors="replace").splitlines() if l.strip()]
+    if "Traceback (most recent call last):" in lines:
+        return f"{stage} failed: {lines[-1][:300]} (see {log})"
+    return f"{stage} did not finish (killed?) (see {log})"
