@@ -40,12 +40,40 @@ def config_hash(*parts):
 
 def hardware():
     import torch
-    info = {"machine": platform.machine(), "processor": platform.processor() or None,
+    info = {"machine": platform.machine(), "processor": _cpu_model() or platform.processor() or None,
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     return info
 
 
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
+    except OSError:
+        return None
+
+
 def record(config_parts, seed):
     return {"versions": versions(), "git": git_commit(), "config_hash": config_hash(*config_parts),
             "seed": seed, "hardware": hardware()}
+
+
+def describe(records):
+    """Report lines from the runs' recorded provenance (train.json's `provenance`): what produced the
+    numbers, with every distinct value listed so mixed runs show up."""
+    def distinct(get):
+        values = sorted({json.dumps(get(r), sort_keys=True) for r in records})
+        return ", ".join(v.strip('"') for v in values)
+    if not records:
+        return []
+    return [f"Commit: {distinct(lambda r: (r['git']['commit'] or 'n/a')[:12] + (' (dirty tree)' if r['git']['dirty'] else ''))}",
+            f"Packages: {distinct(lambda r: ' '.join(f'{k} {v}' for k, v in r['versions'].items() if v))}",
+            f"Hardware: {distinct(lambda r: _hardware_line(r['hardware']))}",
+            f"Config hashes: {len({r['config_hash'] for r in records})} distinct over {len(records)} runs; "
+            f"seeds {distinct(lambda r: r['seed'])}"]
+
+
+def _hardware_line(h):
+    gpu = h.get("cuda") or "no GPU"
+    return f"{h.get('processor') or h.get('machine')}, {h.get('cpu_count')} CPUs, {h.get('torch_threads')} torch threads, {gpu}"

@@ -4,6 +4,7 @@ the others under --keep-going and never reaches summary.csv.
 
 One task (qa) on the tiny model, so each run is a handful of jobs."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,3 +91,34 @@ def test_sigkill_mid_training_resumes_to_the_same_result(faults):
         io.read_json(reference / "lm_eval.json")["peftbench"]["scores"]
     pd.testing.assert_frame_equal(deterministic(faults / "results/killed/summary.csv"),
                                   deterministic(faults / "results/a/summary.csv"))
+
+
+def test_a_failing_method_does_not_stop_the_others(faults):
+    """--keep-going: lora completes beside a method whose attach raises; the regenerated report marks
+    the failed cells with the error, and no failed job leaves an output behind."""
+    broken = faults / "methods/broken"
+    shutil.copytree(faults / "methods/zero-shot", broken)
+    spec = yaml.safe_load((broken / "method.yaml").read_text())
+    (broken / "method.yaml").write_text(yaml.safe_dump({**spec, "name": "broken"}))
+    code = (broken / "method.py").read_text()
+    (broken / "method.py").write_text(code.replace("def attach(model, hp):", "def attach(model, hp):\n"
+                                                   "    raise RuntimeError('broken on purpose')", 1))
+    (faults / "config/keep-going.yaml").write_text(yaml.safe_dump(
+        {"results": "results/kg", "reports": "reports/kg", "methods": ["lora", "broken"]}))
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going",
+                          "--configfile", "config/keep-going.yaml"], cwd=faults, capture_output=True, text=True, env=env)
+    assert res.returncode != 0
+    good, bad = faults / "results/kg" / RUN, faults / "results/kg" / RUN.replace("lora", "broken")
+    assert (good / "lm_eval.json").is_file() and (good / "latency.json").is_file()
+    assert not (bad / "train.json").exists() and not (bad / "task_state.safetensors").exists()
+    assert not list(bad.glob(".*.tmp")), "a failed job left a temporary file"
+    assert not (faults / "results/kg/summary.csv").exists(), "summary.csv must never hold a failed run"
+
+    res = subprocess.run([sys.executable, "-m", "peftbench.report", "--configfile", "config/keep-going.yaml"],
+                         cwd=faults, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    md = (faults / "reports/kg/report.md").read_text()
+    assert "qa / broken" in md and "finetune failed: RuntimeError: broken on purpose" in md
+    assert "| lora |" in md
