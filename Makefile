@@ -4,7 +4,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 SNAKEMAKE := .venv/bin/snakemake --workflow-profile workflow/profiles/default
 
-.PHONY: setup benchmark test report smoke clean
+.PHONY: setup benchmark test report check-report smoke clean
 setup:
 	bash scripts/setup.sh
 
@@ -14,11 +14,17 @@ benchmark: setup            ## the embedded default: every method on three tasks
 smoke: setup                ## the same DAG on a tiny random model, a few dozen examples
 	$(SNAKEMAKE) --cores all --configfile config/smoke.yaml
 
-report: setup               ## rebuild only the report from existing results
-	$(SNAKEMAKE) --cores 1 --forcerun summary report
+report: .venv/.peftbench-setup   ## rebuild only reports/ from the results there: never trains or evaluates (seconds)
+	.venv/bin/python -m peftbench.report $(if $(PROFILE),--configfile $(PROFILE))
+
+.venv/.peftbench-setup: requirements.txt requirements-data.txt pyproject.toml   # set up only when the pins changed
+	bash scripts/setup.sh && touch $@
+
+check-report:               ## open reports/report.html in headless Chromium; fail on a missing image or an empty table
+	.venv/bin/python scripts/check_report_browser.py $(or $(REPORT),reports/report.html)
 
 test: setup
 	.venv/bin/python -m pytest -q tests
 
 clean:
-	rm -rf results/* reports/*.md reports/*.html
+	rm -rf results/* reports/*.md reports/*.html reports/figures reports/tables

@@ -14,6 +14,8 @@ include: "workflow/rules/base.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/costs.smk"
+include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/report.smk"
 
 rule all:

@@ -179,7 +179,11 @@ def _fill(obj, schema, root):
 
 def apply_defaults(cfg):
     schema = _schema("schema.yaml")
-    return _fill(cfg, schema, schema)
+    out = _fill(cfg, schema, schema)
+    # method_training entries are overrides: filling the training defaults into them would undo the
+    # profile's `training:` for that method (a lone learning_rate would bring back steps: 40, ...)
+    out["method_training"] = dict(cfg.get("method_training", {}))
+    return out
 
 
 def merge(base, overlay):

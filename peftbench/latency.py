@@ -9,24 +9,26 @@ import torch
 from .train import autocast
 
 
+def generate(model, tokenizer, enc, new_tokens):
+    """Exactly `new_tokens` greedy tokens (EOS ignored) after the encoded prompt."""
+    model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                   pad_token_id=tokenizer.pad_token_id)
+
+
 @torch.no_grad()
 def per_token_ms(model, tokenizer, prompts, new_tokens, repeats, precision="fp32"):
     device = next(model.parameters()).device
     encoded = [tokenizer(p, return_tensors="pt", add_special_tokens=False).to(device) for p in prompts]
 
-    def generate(enc):
-        model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                       pad_token_id=tokenizer.pad_token_id)
-
     with autocast(precision, device.type):
-        generate(encoded[0])                                     # warm-up: allocator, kernels
+        generate(model, tokenizer, encoded[0], new_tokens)       # warm-up: allocator, kernels
         timings = []
         for _ in range(repeats):
             for enc in encoded:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 t = time.perf_counter()
-                generate(enc)
+                generate(model, tokenizer, enc, new_tokens)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 timings.append(1000 * (time.perf_counter() - t) / new_tokens)

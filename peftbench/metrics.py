@@ -47,3 +47,10 @@ def token_f1(prediction, answers):
 def first_line(text):
     """The generated answer: lm-eval stops at the first newline; strip what is left around it."""
     return text.strip().split("\n")[0].strip()
+
+
+def choice_accuracy(prediction, choices, answers):
+    """Commonsense sets in LLM-Adapters' format (ReFT Sec. 4.2): the first option label that occurs in the
+    generation ("the correct answer is answer2") is the prediction; 100 if it is the gold label, else 0."""
+    found = re.findall("|".join(sorted(map(re.escape, choices), key=len, reverse=True)), prediction.lower())
+    return 100.0 * float(bool(found) and found[0] in answers)

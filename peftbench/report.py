@@ -1,88 +1,301 @@
-"""summary.csv -> reports/report.md and a self-contained reports/report.html.
+"""results/ -> reports/: report.md, a self-contained report.html (figures embedded), and the tables as
+CSV and LaTeX (booktabs) under reports/tables/, the figures as PNG under reports/figures/.
 
-Per task: method, the task's scores, trainable parameters (count and % of the base model), storage
-(bytes of the stored task state on disk) and latency (median ms per generated token, batch 1).
-Several seeds become mean ± std."""
+Per task: one row per method with its scores (main metric first), trainable parameters (count and % of
+the base model), storage (bytes of the stored task state, and % of one full checkpoint), latency (median
+ms per generated token, batch 1), training time, step time relative to full fine-tuning, tokens/s and
+peak memory; mean ± std when there are several seeds. Then the figures, the papers' figures beside
+ours, and any cost tables given.
+
+Regenerate from existing results, never training or evaluating (reads results/, writes reports/):
+
+    python -m peftbench.report                               # the default profile
+    python -m peftbench.report --configfile config/smoke.yaml
+"""
+import argparse
+import base64
 import html
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from . import config, io
+from . import aggregate, config, figures, io, tables
+
+RUN_FILES = ("train.json", "lm_eval.json", "latency.json")
+COST_TITLES = {   # the cost measurements' CSVs (results/costs/), by file name; any other CSV is titled by its name
+    "paper_scale.csv": "Trainable parameters and storage at the papers' scale: the paper's figure beside our formula",
+    "latency_overhead.csv": "Inference latency overhead: the paper's figure beside ours",
+    "task_switch.csv": "Task switching: time to swap one task's stored state, against loading a full checkpoint",
+}
+INTRO = ("Scores from lm-eval on each task's test split. Trainable parameters as % of the base model; "
+         "storage = bytes of the stored task state (safetensors) on disk, and its share of one full "
+         "checkpoint (what full fine-tuning stores); latency = median ms per generated token, greedy, "
+         "batch 1, the same prompts for every method; train s = training wall time; step time × full = "
+         "seconds per optimisation step relative to full fine-tuning; peak memory = the training process's "
+         "peak. Mean ± std (sample std) over seeds when there are several.")
 
 
-def _fmt_params(n):
-    return f"{n / 1e6:,.2f}M" if n >= 1e5 else f"{int(n):,}"
+@dataclass
+class Table:
+    title: str
+    df: pd.DataFrame
+    prose: bool = False      # cells are sentences (wrap, left-aligned), not numbers
 
 
-def _fmt_bytes(b):
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if b >= size:
-            return f"{b / size:,.1f} {unit}"
-    return f"{int(b)} B"
+@dataclass
+class Figure:
+    title: str
+    path: Path
+    caption: str
 
 
-def _mean_std(series, digits=2):
-    if len(series) > 1:
-        return f"{series.mean():.{digits}f} ± {series.std(ddof=1):.{digits}f}"
-    return f"{series.iloc[0]:.{digits}f}"
+@dataclass
+class Section:
+    title: str
+    text: list = field(default_factory=list)
+    items: list = field(default_factory=list)
 
 
-def task_table(df, task):
-    spec = config.load_task(task)
+def _is_latency(path):
+    return "latency" in Path(path).name
+
+
+def output_files(reports_dir, tasks, costs=None):
+    """{name: path} of everything the report writes: the Snakemake rule declares exactly these."""
+    d = Path(reports_dir)
+    out = {"md": d / "report.md", "html": d / "report.html"}
+    for t in tasks:
+        out[f"table_{t}"] = d / "tables" / f"{t}.csv"
+        out[f"latex_{t}"] = d / "tables" / f"{t}.tex"
+        out[f"pareto_{t}"] = d / "figures" / f"pareto-{t}.png"
+        out[f"loss_{t}"] = d / "figures" / f"loss-{t}.png"
+    out["latency"] = d / "figures" / "latency.png"
+    out["storage"] = d / "figures" / "storage.png"
+    for name in ("paper-order", "paper-budget"):
+        out[name.replace("-", "_")] = d / "tables" / f"{name}.csv"
+        out[name.replace("-", "_") + "_latex"] = d / "tables" / f"{name}.tex"
+    for title, csv in (costs or {}).items():
+        out[f"costs_{Path(csv).stem}_latex"] = d / "tables" / f"costs-{Path(csv).stem}.tex"
+    if any(_is_latency(p) for p in (costs or {}).values()):
+        out["latency_paper"] = d / "figures" / "latency-paper.png"
+    return {k: Path(v) for k, v in out.items()}
+
+
+def loss_curves(train_jsons):
+    """Long table (task, method, seed, step, loss) from each run's train.json loss_curve."""
     rows = []
-    for method, g in df[df.task == task].groupby("method", sort=False):
-        r = {"method": method}
-        for m in spec["metrics"]:
-            r[m + (" (main)" if m == spec["main_metric"] else "")] = _mean_std(g[f"score_{m}"])
-        r["trainable params"] = _fmt_params(g.trainable_params.iloc[0])
-        r["% of base"] = f"{g.trainable_percent.iloc[0]:.4g}%"
-        r["storage"] = _fmt_bytes(g.storage_bytes.iloc[0])
-        r["latency ms/token"] = _mean_std(g.latency_ms_per_token, 1)
-        r["seeds"] = len(g)
-        rows.append((g[f"score_{spec['main_metric']}"].mean(), r))
-    rows.sort(key=lambda x: -x[0])
-    return spec, pd.DataFrame([r for _, r in rows])
+    for p in train_jsons:
+        tr = io.read_json(p)
+        rows += [{"task": tr["task"], "method": tr["method"], "seed": tr["seed"], "step": i + 1, "loss": loss}
+                 for i, loss in enumerate(tr.get("loss_curve") or [])]
+    return pd.DataFrame(rows, columns=["task", "method", "seed", "step", "loss"])
 
 
-def _md_table(df):
-    head = "| " + " | ".join(df.columns) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(str(v) for v in rec) + " |" for rec in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body])
+def _write_table(df, csv, tex, caption, label, prose=False):
+    with io.atomic_path(csv) as tmp:
+        df.to_csv(tmp, index=False)
+    if tex is not None:
+        io.write_text(tex, tables.latex(df, caption, label, prose) if len(df) else f"% {caption}: no rows\n")
 
 
-def render(summary_csv, out_md, out_html, expected=None):
-    df = pd.read_csv(summary_csv)
-    models = ", ".join(sorted(df.model.unique()))
-    commit = df.git_commit.dropna().unique()
-    md = [f"# peftbench report", "",
-          f"Model: **{models}**. Runs: {len(df)} (model × task × method × seed). "
-          f"Commit: {', '.join(str(c)[:10] for c in commit) or 'n/a'}"
-          + (" (dirty tree)" if df.git_dirty.any() else "") + ".", "",
-          "Scores from lm-eval on the task's test split; trainable parameters as % of the base model; "
-          "storage = bytes of the stored task state (safetensors) on disk; latency = median ms per "
-          "generated token, greedy, batch 1, same prompts for every method.", ""]
-    body_html = []
-    for task in sorted(df.task.unique()):
-        spec, table = task_table(df, task)
-        md += [f"## {task}", "", spec["description"] + f". Main metric: {spec['main_metric']}.", "",
-               _md_table(table), ""]
-        body_html.append(f"<h2>{html.escape(task)}</h2><p>{html.escape(spec['description'])}. "
-                         f"Main metric: {html.escape(spec['main_metric'])}.</p>"
-                         + table.to_html(index=False, escape=True, border=0))
-    if expected:
-        missing = sorted(set(expected) - set(zip(df.task, df.method)))
-        if missing:
-            md += ["## Missing runs", "", *[f"- {t} / {m}: no complete result" for t, m in missing], ""]
-            body_html.append("<h2>Missing runs</h2><ul>" + "".join(
-                f"<li>{html.escape(t)} / {html.escape(m)}: no complete result</li>" for t, m in missing) + "</ul>")
-    io.write_text(out_md, "\n".join(md))
-    style = ("body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;margin:1em 0}th,td{padding:.3em .8em;border-bottom:1px solid #ddd;"
-             "text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}")
-    intro = "".join(f"<p>{html.escape(x)}</p>" for x in md[2:5] if x)
-    io.write_text(out_html, f"<!doctype html><html><head><meta charset='utf-8'><title>peftbench report</title>"
-                            f"<style>{style}</style></head><body><h1>peftbench report</h1>{intro}"
-                            + "".join(body_html) + "</body></html>\n")
-    return Path(out_md)
+def _task_section(task, runs, spec, colors, curves, out):
+    stats = tables.method_stats(runs, spec)
+    metric = spec["main_metric"]
+    shown = tables.display(stats, spec)
+    _write_table(stats.reset_index(), out[f"table_{task}"], None, "", "")
+    io.write_text(out[f"latex_{task}"], tables.latex(shown, f"{task}: {spec['description']}. Main metric: {metric}.",
+                                                     f"tab:{task}"))
+    figures.score_vs_params(stats, metric, task, colors, out[f"pareto_{task}"])
+    figures.loss_curves(curves, task, colors, out[f"loss_{task}"])
+    front = ", ".join(stats.index[stats.pareto])
+    best = stats.index[0]
+    text = [f"{spec['description']}. Main metric: {metric}.",
+            f"Best {metric}: {best} ({stats[metric].iloc[0]:.2f}). Pareto front (no other method has at most as "
+            f"many trainable parameters and a higher {metric}): {front}."]
+    return Section(task, text, [
+        Table(f"{task}: every method, best {metric} first", shown),
+        Figure(f"{task}: score against trainable parameters", out[f"pareto_{task}"],
+               f"{metric} against trainable parameters (log axis); the Pareto front ({front}) is joined by a "
+               f"step line and drawn with a black rim; methods with no trainable parameters are dashed lines."),
+        Figure(f"{task}: training loss", out[f"loss_{task}"],
+               "Training loss per optimisation step, one line per method (mean over seeds; band: min to max)."),
+    ])
+
+
+def _cost_section(summary, colors, costs, out):
+    figures.storage(summary, colors, out["storage"])
+    figures.latency_overhead(summary, colors, out["latency"])
+    items = [Figure("Storage per method", out["storage"],
+                    "Bytes each method stores per task (median over tasks and seeds; log axis), beside one full "
+                    "checkpoint (dashed)."),
+             Figure("Latency overhead per method", out["latency"],
+                    "Median ms per generated token relative to zero-shot (the base model alone) on the same task "
+                    "and seed; bars: mean over tasks, markers: tasks. Measured beside other jobs on a shared machine: "
+                    "differences of a few tens of % are noise; see the cost measurements for controlled numbers.")]
+    latency_csv = next((p for p in (costs or {}).values() if _is_latency(p)), None)
+    if latency_csv is not None:
+        figures.latency_overhead_vs_paper(latency_csv, out["latency_paper"])
+        items.append(Figure("Latency overhead: paper vs ours", out["latency_paper"],
+                            f"From {Path(latency_csv).name}: our overhead % per variant, one panel per setting "
+                            f"(solid), the paper's (hatched, LoRA Table 1) and the FLOPs estimate (triangles) where given."))
+    return Section("Costs across tasks", [], items)
+
+
+def _paper_section(summary, task_specs, costs, out):
+    order = tables.paper_orderings(summary, task_specs)
+    budget = tables.paper_budgets(summary)
+    _write_table(order, out["paper_order"], out["paper_order_latex"],
+                 "The papers' ordering of methods beside ours on the closest task", "tab:paper-order", prose=True)
+    _write_table(budget, out["paper_budget"], out["paper_budget_latex"],
+                 "Trainable and stored share of the base model: paper vs ours", "tab:paper-budget", prose=True)
+    text = ["The papers' numbers are copied from the tables cited; their models, data and training budgets "
+            "differ from this profile's, so an ordering that differs here is a finding about this setting, "
+            "not a failed reproduction."]
+    items = []
+    for title, df, empty in [("Parameter budget: the paper's share beside ours", budget, "no method of the papers ran"),
+                             ("Ordering of methods: the paper's beside ours on the closest task", order,
+                              "fewer than two methods of any paper's comparison ran")]:
+        items.append(Table(title, df, prose=True) if len(df) else f"{title}: {empty}.")
+    for title, csv in (costs or {}).items():
+        df = tables.read_cost_table(csv)
+        io.write_text(out[f"costs_{Path(csv).stem}_latex"], tables.latex(df, title, f"tab:costs-{Path(csv).stem}", prose=True))
+        items.append(Table(f"{title} ({Path(csv).name})", df, prose=True) if len(df) else f"{title}: {Path(csv).name} has no rows.")
+    return Section("Papers vs ours", text, items)
+
+
+def build(summary, curves, reports_dir, task_specs, missing=(), costs=None):
+    """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
+    complete result (listed in the report); `costs`: {title: csv} of the cost measurements."""
+    tasks = [t for t in task_specs if (summary.task == t).any()]
+    out = output_files(reports_dir, tasks, costs)
+    colors = figures.method_colors(summary.method.unique())
+    sections = [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out) for t in tasks]
+    sections.append(_cost_section(summary, colors, costs, out))
+    sections.append(_paper_section(summary, task_specs, costs, out))
+    if missing:
+        sections.append(Section("Missing runs", list(missing)))
+    commits = ", ".join(str(c)[:10] for c in summary.git_commit.dropna().unique()) or "n/a"
+    head = (f"Model: {', '.join(sorted(summary.model.unique()))}. Runs: {len(summary)} (task × method × seed). "
+            f"Commit: {commits}" + (" (dirty tree)" if summary.git_dirty.any() else "") + ".")
+    files = sorted(str(p.relative_to(reports_dir)) for k, p in out.items() if p.suffix in (".csv", ".tex"))
+    sections.append(Section("Files", ["Tables as CSV (numbers) and LaTeX (booktabs) for papers, beside this report: "
+                                      + ", ".join(files) + "."]))
+    io.write_text(out["md"], _markdown(head, sections, Path(reports_dir)))
+    io.write_text(out["html"], _html(head, sections))
+    return out
+
+
+# ---- rendering: the same sections as Markdown and as one self-contained HTML page ---------------
+def _markdown(head, sections, reports_dir):
+    md = ["# peftbench report", "", head, "", INTRO, ""]
+    for s in sections:
+        md += [f"## {s.title}", ""] + [x for t in s.text for x in (t, "")]
+        for item in s.items:
+            if isinstance(item, Table):
+                md += [f"*{item.title}*", "", tables.markdown(item.df), ""]
+            elif isinstance(item, Figure):
+                md += [f"![{item.title}]({item.path.relative_to(reports_dir).as_posix()})", "", f"*{item.caption}*", ""]
+            else:
+                md += [item, ""]
+    return "\n".join(md)
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,sans-serif;max-width:90em;margin:2em auto;padding:0 1.2em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em} h2{border-bottom:2px solid #e4e4e4;padding-bottom:.2em;margin-top:2.2em}
+nav a{margin-right:1em} .intro{color:#555;font-size:.92em}
+.scroll{overflow-x:auto} table{border-collapse:collapse;margin:.6em 0 1.4em;font-size:.86em}
+caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0;color:#444}
+th,td{padding:.28em .7em;border-bottom:1px solid #e2e2e2;text-align:right;white-space:nowrap}
+th{background:#f3f5f8;position:sticky;top:0} tr:nth-child(even) td{background:#fafbfc}
+td:first-child,th:first-child{text-align:left;font-weight:600}
+table.prose td,table.prose th{white-space:normal;text-align:left;vertical-align:top;min-width:6em;max-width:28em}
+.figs{display:flex;flex-wrap:wrap;gap:1.5em} figure{margin:0;flex:1 1 34em;max-width:48em}
+figure img{width:100%;height:auto;border:1px solid #eee} figcaption{font-size:.86em;color:#555}
+"""
+
+
+def _img(path):
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f"data:image/{Path(path).suffix[1:].replace('svg', 'svg+xml')};base64,{data}"
+
+
+def _html_table(table):
+    """Numbers: a plain table. Prose: cells wrap, and a long text cell gets room to be read."""
+    if not table.prose:
+        t = table.df.to_html(index=False, escape=True, border=0)
+        return t.replace("<thead>", f"<caption>{html.escape(table.title)}</caption><thead>", 1)
+    wide = lambda v: "min-width:22em" if isinstance(v, str) and len(v) > 60 else ""
+    return (table.df.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
+            .map(wide).set_caption(html.escape(table.title)).set_table_attributes('class="prose"').to_html())
+
+
+def _html(head, sections):
+    e = html.escape
+    nav = " ".join(f"<a href='#s{i}'>{e(s.title)}</a>" for i, s in enumerate(sections))
+    body = []
+    for i, s in enumerate(sections):
+        body.append(f"<section id='s{i}'><h2>{e(s.title)}</h2>" + "".join(f"<p>{e(t)}</p>" for t in s.text))
+        figs = [f"<figure><img src='{_img(f.path)}' alt='{e(f.title)}'><figcaption><b>{e(f.title)}.</b> "
+                f"{e(f.caption)}</figcaption></figure>" for f in s.items if isinstance(f, Figure)]
+        for item in s.items:
+            if isinstance(item, Table):
+                body.append(f"<div class='scroll'>{_html_table(item)}</div>")
+            elif isinstance(item, str):
+                body.append(f"<p>{e(item)}</p>")
+        if figs:
+            body.append("<div class='figs'>" + "".join(figs) + "</div>")
+        body.append("</section>")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>peftbench report</title>"
+            f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{STYLE}</style></head><body>"
+            f"<h1>peftbench report</h1><p>{e(head)}</p><p class='intro'>{e(INTRO)}</p><nav>{nav}</nav>"
+            + "".join(body) + "</body></html>\n")
+
+
+# ---- entry points ---------------------------------------------------------------------------------
+def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None):
+    """The Snakemake rule: summary.csv and the runs' train.json files -> reports/."""
+    summary = pd.read_csv(summary_csv)
+    specs = {t: config.load_task(t) for t in tasks}
+    missing = [f"{t} / {m}: no complete result" for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)))]
+    return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs)
+
+
+def default_costs(results_dir):
+    """The cost measurements' CSVs that exist under results/costs/, titled."""
+    d = Path(results_dir) / "costs"
+    return {COST_TITLES.get(p.name, p.stem.replace("_", " ")): p for p in sorted(d.glob("*.csv"))}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m peftbench.report", description=(
+        "Regenerate reports/ from the runs already in results/: reads each complete run's JSON files, "
+        "writes only under the reports folder; never trains or evaluates."))
+    ap.add_argument("--configfile", action="append", default=[],
+                    help="profile(s) overlaid on config/config.yaml, as with snakemake (e.g. config/smoke.yaml)")
+    ap.add_argument("--reports", help="write here instead of the profile's reports folder")
+    args = ap.parse_args(argv)
+    start = time.perf_counter()
+    cfg = config.load_profile(config.CONFIG / "config.yaml", *args.configfile)
+    methods = config.selected_methods(cfg, config.profile_methods(cfg))
+    tasks = config.selected_tasks(cfg)
+    base = Path(cfg["results"]) / cfg["model"]["name"]
+    runs = [base / t / m / f"seed{s}" for t in tasks for m in methods for s in cfg["seeds"]]
+    complete = [r for r in runs if all((r / f).is_file() for f in RUN_FILES)]
+    if not complete:
+        sys.exit(f"no complete run under {base}/<task>/<method>/seed<s>/ (each needs {', '.join(RUN_FILES)}): "
+                 f"run the benchmark first")
+    summary = pd.DataFrame([aggregate.row(r) for r in complete])
+    specs = {t: config.load_task(t) for t in tasks}
+    missing = [f"{r.parts[-3]} / {r.parts[-2]} / {r.parts[-1]}: {aggregate.why_missing(r)}" for r in runs if r not in complete]
+    out = build(summary, loss_curves(r / "train.json" for r in complete), args.reports or cfg["reports"], specs,
+                missing, default_costs(cfg["results"]))
+    print(f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
+          f"in {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,11 @@ activation, softmax(Q (l_k * K)^T / sqrt(d_k)) (l_v * V) and (l_ff * gamma(W_1 x
 to ones, so the model is the base model at initialisation. peft's IA3Config implements exactly this:
 l_k, l_v scale the outputs of k_proj, v_proj; l_ff scales the input of down_proj (a feedforward module).
 We store only the vectors; for deployment they fold into the weights (Sec. 3.3, no added latency)."""
+import torch
 from peft import IA3Config, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+from transformers.pytorch_utils import Conv1D
+
+from peftbench.methods import copy_task_state
 
 
 def _config(hp):
@@ -30,3 +34,20 @@ def load(model, state, hp):
 def merge(model):
     """W_k <- diag(l_k) W_k, W_v <- diag(l_v) W_v, W_2 <- W_2 diag(l_ff): a plain model again."""
     return model.merge_and_unload().eval()
+
+
+def switch(model, old_state, new_state, hp):
+    """Folded vectors swapped in place: W_k <- diag(l_k' / l_k) W_k (rows; W_v alike), W_2 <- W_2 diag(l_ff' / l_ff)
+    (columns), the same broadcast peft's merge uses. Unmerged (merge: false), only the vectors are swapped."""
+    if not hp.get("merge", True):
+        return copy_task_state(model, new_state)
+    if old_state.keys() != new_state.keys():
+        raise ValueError(f"(IA)^3 states scale different modules: {sorted(old_state.keys() ^ new_state.keys())}")
+    with torch.no_grad():
+        for key, l_old in old_state.items():
+            module = model.get_submodule(key.removesuffix(".ia3_l").removeprefix("base_model.model."))
+            ratio = new_state[key] / l_old              # (out, 1) scales rows; (1, in) for a feed-forward module
+            module.weight.mul_(ratio.T if isinstance(module, Conv1D) else ratio)   # GPT-2's Conv1D: W transposed
+            if module.bias is not None and ratio.shape[1] == 1:                    # output scaling scales the bias
+                module.bias.mul_(ratio.reshape(module.bias.shape))
+    return model

@@ -204,7 +204,15 @@ def task_state(model):
 
 
 def load(model, state, hp):
-    model = _install(model, hp, trainable=False)
+    return _set_state(_install(model, hp, trainable=False), state, hp)
+
+
+def switch(model, old_state, new_state, hp):
+    """Another task: copy its R, W, b into the installed interventions (the hooks stay)."""
+    return _set_state(model, new_state, hp)
+
+
+def _set_state(model, state, hp):
     interventions = getattr(model, ATTR)
     expected = {f"{k}.{p}" for k in interventions for p in ("R", "W.weight", "W.bias")}
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)

@@ -13,5 +13,6 @@ rule evaluate:
         latency=f"{RUN}/latency.json",
     params: spec=lambda wc: METHOD_SPECS[wc.method]
     threads: JOB_THREADS
+    resources: **rule_resources("evaluate")
     log: f"{RUN}/evaluate.log"
     script: "../scripts/evaluate.py"

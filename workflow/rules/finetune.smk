@@ -12,5 +12,6 @@ rule finetune:
         spec=lambda wc: METHOD_SPECS[wc.method],
         training=lambda wc: pb_config.training_settings(config, METHOD_SPECS[wc.method]),
     threads: JOB_THREADS
+    resources: **rule_resources("finetune")
     log: f"{RUN}/finetune.log"
     script: "../scripts/finetune.py"

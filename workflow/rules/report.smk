@@ -1,3 +1,32 @@
+from peftbench import report as pb_report
+
+report: "../report/workflow.rst"      # the front page of `snakemake --report`
+
+# {title: csv} of the cost measurements (results/costs/*.csv), shown as tables beside the papers' figures;
+# a file named *latency*.csv also draws the paper-vs-ours latency figure.
+REPORT_COSTS = {pb_report.COST_TITLES[name]: f"{R}/costs/{name}"
+                for name in ("paper_scale.csv", "latency_overhead.csv", "task_switch.csv")}
+REPORT_FILES = pb_report.output_files(config["reports"], TASKS, REPORT_COSTS)
+# name -> (caption, category, labels) for `snakemake --report`; LaTeX and the Markdown are plain outputs
+REPORTED = {"html": ("report_html", "Report", {"file": "report.html"}),
+            "storage": ("storage", "Costs", {"figure": "storage per method"}),
+            "latency": ("latency", "Costs", {"figure": "latency overhead per method"}),
+            "latency_paper": ("latency_paper", "Papers vs ours", {"table": "latency overhead: paper vs ours"}),
+            "paper_budget": ("paper_budget", "Papers vs ours", {"table": "parameter budget"}),
+            "paper_order": ("paper_order", "Papers vs ours", {"table": "ordering of methods"})}
+for _t in TASKS:
+    REPORTED.update({f"table_{_t}": ("table", _t, {"figure": "1: comparison table (CSV)"}),
+                     f"pareto_{_t}": ("pareto", _t, {"figure": "2: score against trainable parameters"}),
+                     f"loss_{_t}": ("loss", _t, {"figure": "3: training loss"})})
+
+
+def reported(name, path):
+    if name not in REPORTED:
+        return str(path)
+    caption, category, labels = REPORTED[name]
+    return report(str(path), caption=f"../report/{caption}.rst", category=category, labels=labels)
+
+
 rule summary:
     """One row per (model, task, method, seed)."""
     input: all_runs("train.json"), all_runs("lm_eval.json"), all_runs("latency.json")
@@ -8,9 +37,18 @@ rule summary:
 
 
 rule report:
-    """reports/report.md and a self-contained reports/report.html, from summary.csv alone."""
-    input: f"{R}/summary.csv"
-    output: md=REPORT_MD, html=REPORT_HTML
-    params: expected=[(t, m) for t in TASKS for m in METHODS]
+    """reports/: report.md, a self-contained report.html, the tables as CSV and LaTeX, the figures as PNG,
+    from summary.csv and the runs' loss curves. `python -m peftbench.report` rebuilds the same files
+    from results/ without Snakemake (and without training or evaluating anything)."""
+    input:
+        summary=f"{R}/summary.csv",
+        train=all_runs("train.json"),
+        costs=list(REPORT_COSTS.values()),
+    output: **{name: reported(name, path) for name, path in REPORT_FILES.items()}
+    params:
+        reports=config["reports"],
+        tasks=TASKS,
+        expected=[(t, m) for t in TASKS for m in METHODS],
+        costs=REPORT_COSTS,
     log: f"{R}/logs/report.log"
     script: "../scripts/report.py"

@@ -1,4 +1,6 @@
 from peftbench import pipeline, report
 
 with pipeline.logged(snakemake):
-    report.render(snakemake.input[0], snakemake.output.md, snakemake.output.html, snakemake.params.expected)
+    written = report.render(snakemake.input.summary, snakemake.input.train, snakemake.params.reports,
+                            snakemake.params.tasks, snakemake.params.expected, snakemake.params.costs)
+    print("\n".join(map(str, written.values())))

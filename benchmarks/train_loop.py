@@ -1,0 +1,138 @@
+"""What the shared training loop costs over a bare torch loop, on the same model and the same batches.
+
+    harness: peftbench.train.train() itself (encode, collate, target-only loss, AdamW, clipping, warm-up/decay
+             schedule, loss bookkeeping), `steps` steps, timed around the call (no validation set: nothing
+             outside the loop runs);
+    bare:    for batch in batches: model(input_ids, attention_mask, labels).loss.backward(); opt.step();
+             opt.zero_grad()  on the same batches, already collated, with the same AdamW settings;
+    bare-target-loss: the bare loop with the harness's loss (peftbench.train.target_loss: the LM head only
+             from the first target position on): what is left of the ratio is pure bookkeeping (collation,
+             clipping, schedule, loss logging, progress bar).
+
+Runs rotate (harness, bare, bare-target-loss) on fresh copies of one initial model; a ratio is the median
+over rounds of harness time / bare time in the same round. The issue's target: under 1.05.
+
+    python benchmarks/train_loop.py                      # tiny Llama, full and lora
+    python benchmarks/train_loop.py --size smollm2       # SmolLM2-135M-shaped random Llama (minutes)
+"""
+import argparse
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from peftbench import base_model, config, io, methods, train  # noqa: E402
+
+SIZES = {
+    "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2},
+    "smollm2": {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
+                "num_key_value_heads": 3},
+}
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+SYNTHETIC = [{"id": str(i), "prompt": f"Summarize the text in one sentence.\nText: {'The river floods the valley. ' * 12}"
+              f"Item {i}.\nSummary:", "target": f"The valley floods, item {i}."} for i in range(64)]
+
+
+def records(path=None):
+    """The real training records when the default run's data exist, else synthetic ones of similar length."""
+    path = Path(path or ROOT / "results/data/summarization/train.jsonl")
+    return io.read_jsonl(path, required=("id", "prompt", "target")) if path.is_file() else SYNTHETIC
+
+
+def setup(size="tiny", method="full", seed=0):
+    """(initial model with the method attached, tokenizer, training settings): every run copies the model."""
+    local = ROOT / "results/smollm2-135m-instruct/base_model"      # the default run's copy: fast to load
+    if (local / "tokenizer.json").is_file():
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(local)
+    else:
+        tok = base_model.smollm2_tokenizer()
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = base_model.tiny_random_llama(tok, SIZES[size])
+    spec = config.discover_methods()[method]
+    methods.seed_everything(seed)
+    model = methods.load_module(spec["dir"]).attach(model, spec["hyperparameters"])
+    return model, tok, config.training_settings({"training": {}}, spec)
+
+
+def harness(model, tok, recs, settings, seed=0):
+    train.train(model, tok, recs, [], settings, seed)
+
+
+def bare(model, batches, settings, loss=lambda model, ids, labels, mask:
+         model(input_ids=ids, attention_mask=mask, labels=labels).loss):
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
+    model.train()
+    for ids, labels, mask in batches:
+        loss(model, ids, labels, mask).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
+def the_batches(tok, recs, settings, seed=0):
+    """Exactly the batches train() will draw (same encoding, order and padding)."""
+    data = train.encode(recs, tok, settings["max_seq_len"])
+    return [train.collate([data[i] for i in idx], tok.pad_token_id)
+            for idx in train.batches(len(data), settings["batch_size"], settings["steps"], seed)]
+
+
+def compare(size="tiny", method="full", steps=4, batch_size=4, rounds=3, clock="wall", data=None):
+    """Median s/step of each loop and the median per-round ratios harness / bare, harness / bare-target-loss."""
+    model, tok, settings = setup(size, method)
+    settings = {**settings, "steps": steps, "batch_size": batch_size}
+    recs = records(data)
+    batches = the_batches(tok, recs, settings)
+    jobs = {"harness": lambda m: harness(m, tok, recs, settings),
+            "bare": lambda m: bare(m, batches, settings),
+            "bare-target-loss": lambda m: bare(m, batches, settings, train.target_loss)}
+    timer, names, runs = CLOCKS[clock], list(jobs), {n: [] for n in jobs}
+    for i in range(rounds + 1):                           # round 0 is a warm-up (allocator, kernels)
+        for name in names[i % 3:] + names[:i % 3]:
+            m = copy.deepcopy(model)
+            t = timer()
+            jobs[name](m)
+            if i:
+                runs[name].append((timer() - t) / steps)
+    ratio = {n: [h / b for h, b in zip(runs["harness"], runs[n])] for n in ("bare", "bare-target-loss")}
+    return {"size": size, "method": method, "steps": steps, "batch_size": batch_size, "rounds": rounds,
+            "clock": clock, "threads": torch.get_num_threads(),
+            "tokens_per_step": sum(int(mask.sum()) for _, _, mask in batches) / steps,
+            **{f"{n}_s_per_step": statistics.median(runs[n]) for n in names},
+            "ratio_vs_bare": statistics.median(ratio["bare"]),
+            "ratio_vs_bare_target_loss": statistics.median(ratio["bare-target-loss"]),
+            "ratios_vs_bare": [round(r, 4) for r in ratio["bare"]],
+            "ratios_vs_bare_target_loss": [round(r, 4) for r in ratio["bare-target-loss"]]}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    ap.add_argument("--methods", nargs="+", default=["full", "lora"])
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for method in args.methods:
+        r = compare(args.size, method, args.steps, args.batch_size, args.rounds, args.clock)
+        print(f"{r['size']} {method}: s/step harness {r['harness_s_per_step']:.3f}, bare {r['bare_s_per_step']:.3f}, "
+              f"bare-target-loss {r['bare-target-loss_s_per_step']:.3f}; harness/bare {r['ratio_vs_bare']:.3f} "
+              f"{r['ratios_vs_bare']}, harness/bare-target-loss {r['ratio_vs_bare_target_loss']:.3f} "
+              f"{r['ratios_vs_bare_target_loss']} ({r['clock']} clock, {r['threads']} threads, "
+              f"{r['tokens_per_step']:.0f} tokens/step)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

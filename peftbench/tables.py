@@ -1,0 +1,188 @@
+"""The report's tables: per task, one row per method (numbers as data, then formatted for reading),
+and the papers' figures beside ours. Written as CSV (numbers) and LaTeX (booktabs) for papers."""
+import numpy as np
+import pandas as pd
+
+from . import papers
+
+FULL = "full"     # the method whose stored state is a full checkpoint: the storage and step-time reference
+COSTS = ["latency_ms_per_token", "train_wall_s", "tokens_per_s", "peak_memory_bytes", "step_time_s"]
+
+
+def pareto_front(params, scores):
+    """True where no other method has at most as many trainable parameters and at least the score,
+    and is strictly better in one of the two (the methods worth considering at their budget)."""
+    p, s = np.asarray(params, float), np.asarray(scores, float)
+    dominated = [((p <= p[i]) & (s >= s[i]) & ((p < p[i]) | (s > s[i]))).any() for i in range(len(p))]
+    return ~np.array(dominated, dtype=bool)
+
+
+def full_checkpoint_bytes(runs):
+    """Bytes of one full checkpoint: what full fine-tuning stored, else the base model in fp32."""
+    full = runs[runs.method == FULL]
+    return float(full.storage_bytes.mean()) if len(full) else float(runs.base_params.iloc[0]) * 4
+
+
+def _metrics(spec):
+    return [spec["main_metric"]] + [m for m in spec["metrics"] if m != spec["main_metric"]]
+
+
+def method_stats(runs, spec):
+    """One task's runs (summary rows) -> one numeric row per method, mean and std over seeds, sorted by
+    the main metric (best first)."""
+    g = runs.groupby("method", sort=False)
+    metrics = [m for m in _metrics(spec) if f"score_{m}" in runs.columns]       # a metric added after the runs: absent
+    out = pd.DataFrame({"seeds": g.size()})
+    for col in [f"score_{m}" for m in metrics] + COSTS:
+        out[col.removeprefix("score_")] = g[col].mean()
+        out[col.removeprefix("score_") + "_std"] = g[col].std(ddof=1)          # NaN for one seed
+    for col in ("trainable_params", "trainable_percent", "storage_bytes", "base_params"):
+        out[col] = g[col].first()
+    out["storage_pct_of_full"] = 100 * out.storage_bytes / full_checkpoint_bytes(runs)
+    full_step = out.step_time_s.get(FULL, np.nan)
+    out["step_time_vs_full"] = out.step_time_s / full_step
+    out["pareto"] = pareto_front(out.trainable_params, out[spec["main_metric"]])
+    return out.sort_values(spec["main_metric"], ascending=False, kind="stable").rename_axis("method")
+
+
+# ---- formatting: every cell reads as a number with its unit -------------------------------------
+def fmt_params(n):
+    return f"{n / 1e6:,.2f}M" if n >= 1e5 else f"{int(n):,}"
+
+
+def fmt_pct(x):
+    """4 significant digits, never in exponent notation (0.00000743%, not 7.43e-06%)."""
+    return np.format_float_positional(float(x), precision=4, unique=True, fractional=False, trim="-") + "%"
+
+
+def _unit(b):
+    return next(((u, s) for u, s in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)) if b >= s), ("B", 1))
+
+
+def fmt_bytes(b, std=np.nan):
+    unit, size = _unit(b)
+    if size == 1:
+        return f"{int(b)} B"
+    return f"{b / size:,.1f}" + (f" ± {std / size:.1f}" if std == std else "") + f" {unit}"
+
+
+def fmt_mean_std(mean, std, digits=2):
+    if mean != mean:
+        return "n/a"
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std == std else "")
+
+
+def display(stats, spec):
+    """The table people read: strings, main metric first and marked, costs after the scores."""
+    metrics = [m for m in _metrics(spec) if m in stats.columns]
+    rows = []
+    for method, r in stats.iterrows():
+        row = {"method": method}
+        for m in metrics:
+            row[m + (" (main)" if m == spec["main_metric"] else "")] = fmt_mean_std(r[m], r[m + "_std"])
+        row.update({
+            "trainable params": fmt_params(r.trainable_params),
+            "% of base": fmt_pct(r.trainable_percent),
+            "storage": fmt_bytes(r.storage_bytes),
+            "% of full ckpt": fmt_pct(r.storage_pct_of_full),
+            "latency ms/token": fmt_mean_std(r.latency_ms_per_token, r.latency_ms_per_token_std, 1),
+            "train s": fmt_mean_std(r.train_wall_s, r.train_wall_s_std, 1),
+            "step time × full": fmt_mean_std(r.step_time_vs_full, np.nan),
+            "tokens/s": fmt_mean_std(r.tokens_per_s, r.tokens_per_s_std, 1),
+            "peak memory": fmt_bytes(r.peak_memory_bytes, r.peak_memory_bytes_std),
+            "seeds": str(int(r.seeds)),
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown(df):
+    cells = lambda values: "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
+    return "\n".join([cells(df.columns), "|" + "|".join("---" for _ in df.columns) + "|",
+                      *(cells(rec) for rec in df.itertuples(index=False))])
+
+
+def latex(df, caption, label, prose=False):
+    """booktabs (\\toprule/\\midrule/\\bottomrule) through pandas' Styler. Numbers right-aligned; prose
+    columns wrap (p{} columns sharing the line). ±, ×, > and -> in math mode: a bare > prints as ¿ in
+    LaTeX's default OT1 font encoding."""
+    n = len(df.columns)
+    columns = "".join(f"p{{{0.95 / n:.3f}\\linewidth}}" for _ in range(n)) if prose else "l" + "r" * (n - 1)
+    styler = df.style.hide(axis="index").format(escape="latex", na_rep="--").format_index(escape="latex", axis=1)
+    tex = styler.to_latex(caption=caption, label=label, hrules=True, position_float="centering", column_format=columns)
+    return tex.replace("±", r"$\pm$").replace("×", r"$\times$").replace(" > ", " $>$ ").replace("->", r"$\to$")
+
+
+# ---- papers beside ours -------------------------------------------------------------------------
+def _pairs_in_same_order(a, b):
+    n = len(a)
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    same = sum(np.sign(a[i] - a[j]) == np.sign(b[i] - b[j]) for i, j in pairs)
+    return same, len(pairs)
+
+
+def _group_scores(runs, tasks, task_specs):
+    """Mean main score per method over the tasks of one group (a method must have run on each of them)."""
+    per_task = [runs[runs.task == t].groupby("method")[f"score_{task_specs[t]['main_metric']}"].mean() for t in tasks]
+    return pd.concat(per_task, axis=1).dropna().mean(axis=1)
+
+
+def paper_orderings(summary, task_specs):
+    """Each paper's ranking beside ours: on the paper's own task when it ran, else on the closest of
+    ours. Paper rows whose methods did not run are left out; a comparison needs two."""
+    rows = []
+    for model, runs in summary.groupby("model"):
+        for o in (o for o in papers.ORDERINGS if papers.applies(o, model)):
+            ran = [tuple(t for t in group if t in task_specs and (runs.task == t).any()) for group in o.tasks]
+            which = next((i for i, tasks in enumerate(ran) if tasks), None)
+            if which is None:
+                continue
+            tasks = ran[which]
+            ours = _group_scores(runs, tasks, task_specs)
+            kept = [(name, next(m for m in methods if m in ours.index), score)
+                    for name, methods, score in o.rows if any(m in ours.index for m in methods)]
+            if len(kept) < 2:
+                continue
+            metric = task_specs[tasks[0]]["main_metric"]
+            paper_order = " > ".join(f"{name} {s:g}" for name, _, s in sorted(kept, key=lambda r: -r[2]))
+            our_order = " > ".join(f"{m} {ours[m]:.1f}" for m in sorted((m for _, m, _ in kept), key=lambda m: -ours[m]))
+            same, total = _pairs_in_same_order([s for *_, s in kept], [ours[m] for _, m, _ in kept])
+            where = f"{tasks[0]} ({metric})" if len(tasks) == 1 else f"mean of {len(tasks)}: {', '.join(tasks)} ({metric})"
+            rows.append({"source": o.source, "paper setting": o.setting, "paper order": paper_order,
+                         "our task": where, "our order": our_order,
+                         "pairs in the paper's order": f"{same}/{total}",
+                         "why this task": "the paper's own task" if which == 0 else o.why})
+    return pd.DataFrame(rows)
+
+
+def paper_budgets(summary):
+    """Trainable share (and stored share) of the base model: the paper's figure beside ours."""
+    rows = []
+    full = full_checkpoint_bytes(summary)
+    for (model, method), runs in summary.groupby(["model", "method"], sort=False):
+        b = papers.budget_for(method, model)
+        if b is None:
+            continue
+        rows.append({"method": method, "source": b.source, "paper model": b.paper_model,
+                     "paper trainable": fmt_pct(b.trainable_pct), "our trainable": fmt_pct(runs.trainable_percent.iloc[0]),
+                     "paper stored": fmt_pct(b.stored_pct) if b.stored_pct is not None else "--",
+                     "our stored (of full ckpt)": fmt_pct(100 * runs.storage_bytes.iloc[0] / full),
+                     "note": b.note or "--"})
+    return pd.DataFrame(rows)
+
+
+def fmt_number(v):
+    """A measurement as people read it: 354,823,168 not 3.548e+08; 4 significant digits below 10,000."""
+    if v != v:
+        return "--"
+    if abs(v) >= 1e4 or (float(v).is_integer() and abs(v) >= 1e3):
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
+def read_cost_table(path):
+    """Any CSV of the cost measurements, shown as it is (numbers formatted for reading)."""
+    df = pd.read_csv(path)
+    for col in df.select_dtypes("number").columns:
+        df[col] = df[col].map(fmt_number)
+    return df.fillna("--")

@@ -1,0 +1,77 @@
+"""Task switching: "weights in adapter layers can be swapped out as needed for different tasks" — how long a
+process that has the base model loaded takes to move from one task to another, per method.
+
+Per method: the base model is loaded and set up for task A (`load`), once. Then, timed, it is switched to
+task B and back, `repeats` times: read the other task's stored state (safetensors; after one untimed round
+trip the files are in the page cache) and `peftbench.methods.switch` it in (copy the tensors in place; merged
+LoRA subtracts B A and adds B' A', Hu et al. 2021 Sec. 4.1; merged (IA)^3 rescales by l' / l). The
+reference is full fine-tuning, whose switch reads and copies a whole model checkpoint. Also timed: a cold
+start (load the base folder, then `load` the task state), what a process without the loaded base pays.
+Every switched model is checked against a model loaded directly with the same task's state (max |logit
+difference|: 0 for a copy, rounding for a merged method's subtract-and-add)."""
+import statistics
+import time
+
+import torch
+
+from . import base_model, io, methods
+
+
+def _ms(since):
+    return 1000 * (time.perf_counter() - since)
+
+
+@torch.no_grad()
+def _logits(model, ids):
+    return model(input_ids=ids).logits.float()
+
+
+def measure(base_dir, spec, path_a, path_b, repeats=10, cold_repeats=2):
+    """One row: the method's switch time between two stored task states, its cold-start time, the check."""
+    module, hp = methods.load_module(spec["dir"]), spec["hyperparameters"]
+    model, tok = base_model.load(base_dir)
+    ids = tok("The capital of France is", return_tensors="pt").input_ids
+    current = methods.load_state(path_a)
+    model = module.load(model, current, hp)
+    paths, at = (path_b, path_a), path_a
+    for path in paths:                                     # untimed round trip: page cache, allocator
+        new = methods.load_state(path)
+        model, current, at = methods.switch(module, model, current, new, hp), new, path
+    switch_ms = []
+    for i in range(repeats):
+        path = paths[i % 2]
+        t = time.perf_counter()
+        new = methods.load_state(path)
+        model = methods.switch(module, model, current, new, hp)
+        switch_ms.append(_ms(t))
+        current, at = new, path
+    switched = _logits(model, ids)
+    del model
+    cold_ms = []
+    for _ in range(cold_repeats):
+        t = time.perf_counter()
+        fresh, _ = base_model.load(base_dir)
+        fresh = module.load(fresh, methods.load_state(at), hp)
+        cold_ms.append(_ms(t))
+    diff = (switched - _logits(fresh, ids)).abs().max().item()
+    return {"method": spec["name"], "state_bytes": methods.state_bytes(current),
+            "switch_ms": round(statistics.median(switch_ms), 3), "switch_ms_min": round(min(switch_ms), 3),
+            "switches": repeats, "cold_start_ms": round(statistics.median(cold_ms), 1),
+            "check_max_abs_logit_diff": diff, "threads": torch.get_num_threads()}
+
+
+def run(base_dir, specs, states, tasks, out_csv, repeats=10, cold_repeats=2):
+    """specs: {method: spec}; states: {method: (task A's state path, task B's)}. One CSV row per method;
+    `vs_full` = full fine-tuning's switch time / this method's (how many times faster than swapping checkpoints)."""
+    import pandas as pd
+    rows = []
+    for name, spec in specs.items():
+        row = measure(base_dir, spec, *states[name], repeats, cold_repeats)
+        rows.append({"task_a": tasks[0], "task_b": tasks[1], **row})
+        print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    full = df.loc[df.method == "full", "switch_ms"]
+    df["vs_full"] = (float(full.iloc[0]) / df.switch_ms).round(1) if len(full) else float("nan")
+    with io.atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False)
+    return df

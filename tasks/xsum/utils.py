@@ -1,0 +1,5 @@
+from peftbench.metrics import first_line, rouge
+
+
+def process_results(doc, results):
+    return rouge(first_line(results[0]), doc["target"])

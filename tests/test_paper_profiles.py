@@ -1,0 +1,189 @@
+"""The papers' setups as profiles (config/paper-*.yaml): they validate, `snakemake -n` builds the DAG the
+README describes without touching the hub, and every selected method attaches to the paper's architecture
+(built from its config on the meta device: shapes only, nothing downloaded) with the paper's parameter count."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
+
+from peftbench import ROOT, config, methods
+
+pytestmark = pytest.mark.slow
+
+# profile files (overlaid on config/config.yaml, in order) -> tasks, methods, seeds
+PROFILES = {
+    "lora-e2e": (["paper-lora-e2e.yaml"], ["e2e"],
+                 ["full", "adapter-l-370k", "adapter-l-11m", "adapter-h", "shared-layers", "prefix", "lora"], 1),
+    "lora-e2e-large": (["paper-lora-e2e.yaml", "paper-lora-e2e-gpt2-large.yaml"], ["e2e"],
+                       ["full", "adapter-l-880k", "prefix", "lora"], 1),
+    "seed": (["paper-seed.yaml"], ["xsum", "wmt16-en-ro", "squad"],
+             sorted(p.parent.name for p in (ROOT / "methods").glob("*/method.yaml")), 3),
+    "seed-gpt2": (["paper-seed.yaml", "paper-seed-gpt2-medium.yaml"], ["xsum", "wmt16-en-ro", "squad"],
+                  ["full", "scratch", "shared-layers", "prefix", "houlsby", "lora", "ia3", "prompt-tuning", "zero-shot"], 3),
+    "reft": (["paper-reft-commonsense.yaml"],
+             ["boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc-easy", "arc-challenge", "openbookqa"],
+             ["zero-shot", "prefix", "adapter-s", "lora", "loreft"], 1),
+}
+
+
+def load(files):
+    return config.load_profile(config.CONFIG / "config.yaml", *[config.CONFIG / f for f in files])
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profile_validates_and_selects_the_papers_tasks_and_methods(name):
+    files, tasks, wanted, n_seeds = PROFILES[name]
+    cfg = load(files)
+    specs = config.profile_methods(cfg)
+    assert config.selected_tasks(cfg) == tasks
+    assert sorted(config.selected_methods(cfg, specs)) == sorted(wanted)
+    assert len(cfg["seeds"]) == n_seeds and cfg["device"] == "cuda" and cfg["precision"] == "bf16"
+    for task in tasks:
+        assert config.load_task(task)["source"]["type"] == "hf"
+    res = {rule: config.rule_resources(cfg, rule) for rule in ("finetune", "evaluate", "base_model", "data")}
+    assert res["finetune"]["gpu"] == 1 and res["evaluate"]["gpu"] == 1 and "gpu" not in res["data"]
+    assert all(r["mem_mb"] > 0 and r["runtime"] > 0 for r in res.values())
+    assert results_dirs_are_separate(cfg)
+
+
+def results_dirs_are_separate(cfg):
+    return cfg["results"].startswith("results/paper-") and cfg["reports"].startswith("reports/paper-")
+
+
+def test_default_profile_declares_no_scheduler_resources():
+    cfg = load([])
+    assert all(config.rule_resources(cfg, r) == {} for r in ("finetune", "evaluate", "base_model", "data"))
+
+
+def job_counts(output):
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("workflow")
+    shutil.copy(ROOT / "Snakefile", d)
+    for sub in ("workflow", "config", "methods", "tasks"):
+        shutil.copytree(ROOT / sub, d / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    return d
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_dry_run_builds_the_expected_dag_offline(workdir, name):
+    files, tasks, wanted, n_seeds = PROFILES[name]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "4", "--configfile", *[f"config/{f}" for f in files]]
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    runs = len(tasks) * len(wanted) * n_seeds
+    assert job_counts(res.stdout + res.stderr) == {"base_model": 1, "data": len(tasks), "finetune": runs,
+                                                   "evaluate": runs, "summary": 1, "report": 1, "all": 1}
+
+
+def meta_model(model_type, **arch):
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **arch))
+
+
+GPT2_M = {"n_embd": 1024, "n_layer": 24, "n_head": 16}
+GPT2_L = {"n_embd": 1280, "n_layer": 36, "n_head": 20}
+# (profile, architecture, method) -> parameters per task: trainable, or for prefix the stored prefix
+# P = MLP(P') (what the table counts; the MLP trains and is dropped). Paper figures in the comments.
+COUNTS = {
+    ("lora-e2e", "gpt2", "full"): (GPT2_M, 354_823_168),            # LoRA Table 3: 354.92M
+    ("lora-e2e", "gpt2", "adapter-l-370k"): (GPT2_M, 368_784),      # 0.37M
+    ("lora-e2e", "gpt2", "adapter-l-11m"): (GPT2_M, 11_089_152),    # 11.09M
+    ("lora-e2e", "gpt2", "adapter-h"): (GPT2_M, 11_066_576),        # 11.09M
+    ("lora-e2e", "gpt2", "shared-layers"): (GPT2_M, 25_194_496),    # FT-Top2 25.19M
+    ("lora-e2e", "gpt2", "prefix"): (GPT2_M, 344_064),              # PreLayer 0.35M
+    ("lora-e2e", "gpt2", "lora"): (GPT2_M, 393_216),                # 0.35M (q, v at r = 4 is 393,216 too)
+    ("lora-e2e-large", "gpt2", "full"): (GPT2_L, 774_030_080),      # 774.03M
+    ("lora-e2e-large", "gpt2", "adapter-l-880k"): (GPT2_L, 875_808),  # 0.88M
+    ("lora-e2e-large", "gpt2", "prefix"): (GPT2_L, 737_280),        # 0.77M
+    ("lora-e2e-large", "gpt2", "lora"): (GPT2_L, 737_280),          # 0.77M
+    ("reft", "llama", "loreft"): ({}, 2_097_408),                   # ReFT Table 1: 0.031% (measured per layer, below)
+    ("reft", "llama", "lora"): ({}, 56_098_816),                    # 0.826%
+    ("reft", "llama", "adapter-s"): ({}, 67_510_272),               # 0.99%
+    ("reft", "llama", "prefix"): ({}, 2_621_440),                   # 0.039%
+}
+
+
+def attach(name, model_type, method, arch):
+    cfg = load(PROFILES[name][0])
+    spec = config.profile_methods(cfg)[method]
+    model = meta_model(model_type, **arch) if model_type == "gpt2" else _meta_llama(**arch)
+    return methods.load_module(spec["dir"]).attach(model, spec["hyperparameters"])
+
+
+def _meta_llama(**arch):
+    """LLaMA-7B: LlamaConfig's defaults (hidden 4096, 32 layers, FFN 11008, vocab 32000)."""
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(LlamaConfig(**arch))
+
+
+@pytest.mark.parametrize("key", COUNTS, ids=lambda k: f"{k[0]}-{k[2]}")
+def test_methods_attach_to_the_papers_architecture_with_its_parameter_count(key):
+    name, model_type, method = key
+    arch, expected = COUNTS[key]
+    scale = 1
+    if method == "loreft":            # per-layer parameters; its orthogonal init costs seconds per layer on CPU
+        arch, scale = {"num_hidden_layers": 2}, 16
+    model = attach(name, model_type, method, arch)
+    if method == "prefix":            # P = MLP(P'): its shape, on the meta device (no data is computed)
+        tokens = model.prompt_tokens["default"].unsqueeze(0)
+        count = model.prompt_encoder["default"](tokens).numel()
+    else:
+        count = methods.count_parameters(model)[0]
+    assert count * scale == expected
+
+
+def test_reft_percentages_match_table_1():
+    base = sum(p.numel() for p in _meta_llama().parameters())
+    assert base == 6_738_415_616                                     # LLaMA-7B
+    pct = {m: 100 * COUNTS[("reft", "llama", m)][1] / base for m in ("loreft", "lora", "adapter-s", "prefix")}
+    assert round(pct["loreft"], 3) == 0.031 and round(pct["prefix"], 3) == 0.039
+    assert round(pct["lora"], 2) == 0.83 and round(pct["adapter-s"], 1) == 1.0
+
+
+@pytest.mark.parametrize("method", PROFILES["seed-gpt2"][2])
+def test_every_seed_method_attaches_to_gpt2_with_the_overlays_module_names(method):
+    model = attach("seed-gpt2", "gpt2", method, GPT2_M)
+    trainable = methods.count_parameters(model)[0]
+    assert (trainable == 0) == (method == "zero-shot")
+
+
+def test_variants_and_hyperparameter_overrides_layer_in_order():
+    cfg = {"method_hyperparameters": {"houlsby": {"size": 16, "init_std": 0.5}, "adapter-x": {"size": 4}},
+           "method_variants": {"adapter-x": {"from": "houlsby", "hyperparameters": {"placement": "mlp_only", "size": 8},
+                                             "training": {"learning_rate": 0.5}}}}
+    specs = config.profile_methods(cfg)
+    parent, variant = specs["houlsby"]["hyperparameters"], specs["adapter-x"]
+    assert parent["size"] == 16 and parent["placement"] == "houlsby"                  # folder < override
+    assert variant["hyperparameters"] == {**parent, "placement": "mlp_only", "size": 4}  # < variant < override
+    assert variant["dir"] == specs["houlsby"]["dir"] and variant["name"] == "adapter-x"
+    assert config.training_settings(cfg, variant)["learning_rate"] == 0.5
+    assert config.selected_methods({"methods": ["adapter-x"]}, specs) == ["adapter-x"]
+
+
+@pytest.mark.parametrize("cfg,message", [
+    ({"method_variants": {"x": {"from": "hulsby"}}}, "method_variants.x.from': unknown method 'hulsby'"),
+    ({"method_variants": {"lora": {"from": "houlsby"}}}, "method_variants.lora': a method folder of that name exists"),
+    ({"method_hyperparameters": {"lroa": {"r": 4}}}, "method_hyperparameters': unknown method.*lroa"),
+])
+def test_profile_method_errors_name_the_field(cfg, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.profile_methods(cfg)
+
+
+def test_profiles_overlay_key_by_key_and_null_drops_a_task(tmp_path):
+    overlay = tmp_path / "p.yaml"
+    overlay.write_text("tasks: {qa: null, summarization: {train: 5, validation: 1, test: 1}}\ntraining: {steps: 2}\n")
+    cfg = config.load_profile(config.CONFIG / "config.yaml", overlay)
+    assert config.selected_tasks(cfg) == ["summarization", "translation"]              # qa dropped, translation kept
+    assert cfg["training"]["steps"] == 2 and cfg["training"]["batch_size"] == 4       # the default's other keys stay

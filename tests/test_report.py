@@ -1,0 +1,245 @@
+"""The report from results/ alone: tables (mean ± std over seeds, ratios to full fine-tuning), CSV and
+LaTeX, figures, the papers' figures beside ours, optional cost tables, the regenerate command, and
+the page as a real browser renders it. Runs are written as the DAG writes them (train.json,
+lm_eval.json, latency.json), with made-up numbers: no model is trained here."""
+import hashlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from peftbench import ROOT, aggregate, config, io, report, tables
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import check_report_browser as browser  # noqa: E402
+
+TASKS = ["summarization", "translation", "qa"]
+MAIN = {"summarization": "rougeL", "translation": "chrf", "qa": "f1"}
+BASE = 1_000_000
+# method: (trainable params, stored bytes, main score, ms/token, step s)
+METHODS = {"full": (BASE, 4 * BASE, 40.0, 10.0, 2.0), "lora": (8_000, 32_000, 38.0, 10.0, 1.0),
+           "houlsby": (30_000, 120_000, 30.0, 12.0, 1.2), "prefix": (50_000, 4_000, 20.0, 11.0, 1.1),
+           "zero-shot": (0, 40, 10.0, 10.0, 0.0)}
+
+
+def write_run(results, task, method, seed, complete=True):
+    params, stored, score, ms, step = METHODS[method]
+    score += seed                        # seeds 0 and 1: mean +0.5, sample std 0.7071
+    d = Path(results) / "tiny" / task / method / f"seed{seed}"
+    metrics = config.load_task(task)["metrics"]
+    io.write_json(d / "train.json", {
+        "model": "tiny", "task": task, "method": method, "seed": seed, "trainable_params": params,
+        "trainable_percent": 100 * params / BASE, "base_params": BASE, "stored_bytes_file": stored,
+        "wall_time_s": 4 * step, "tokens_per_s": 100 / step if step else 0.0, "step_time_s": step,
+        "peak_memory_bytes": 2e9 + seed * 1e6, "loss_curve": [3.0 - i * 0.5 - seed * 0.1 for i in range(4)] if step else [],
+        "val_loss_before": 3.0, "val_loss_after": 1.5,
+        "provenance": {"git": {"commit": "abc1234def", "dirty": False}, "config_hash": "0" * 16}})
+    io.write_json(d / "lm_eval.json", {"peftbench": {
+        "scores": {m: score - (m != MAIN[task]) for m in metrics}, "main_metric": MAIN[task], "wall_time_s": 1.0}})
+    if complete:
+        io.write_json(d / "latency.json", {"ms_per_token_median": ms + seed})
+    return d
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    for t in TASKS:
+        for m in METHODS:
+            for s in (0, 1):
+                write_run(root, t, m, s, complete=not (t == "qa" and m == "prefix" and s == 1))
+    return root
+
+
+def test_papers_own_task_and_model_take_precedence_over_the_stand_in():
+    """A paper profile (config/paper-*.yaml) runs the paper's tasks, model and method variants: the
+    comparison uses them (the mean over the commonsense sets it ran), and the model's own budget figure."""
+    runs = [{"model": "llama-7b", "task": t, "method": m, "score_acc": acc + bump, "trainable_percent": pct,
+             "storage_bytes": 1e6, "base_params": 1e9}
+            for t, bump in (("boolq", 0), ("piqa", 10))
+            for m, acc, pct in (("lora", 70, 0.83), ("loreft", 60, 0.031))]
+    runs += [{**runs[0], "task": "qa", "score_f1": 99.0, "score_acc": None}]
+    specs = {"boolq": {"main_metric": "acc"}, "piqa": {"main_metric": "acc"}, "qa": {"main_metric": "f1"}}
+    order = tables.paper_orderings(pd.DataFrame(runs), specs).set_index("source").loc["Wu et al. 2024 (ReFT), Table 1"]
+    assert order["our task"] == "mean of 2: boolq, piqa (acc)" and order["why this task"] == "the paper's own task"
+    assert order["our order"] == "lora 75.0 > loreft 65.0" and order["pairs in the paper's order"] == "0/1"
+    budget = tables.paper_budgets(pd.DataFrame(runs)).set_index("method")
+    assert budget.loc["lora", "source"] == "Wu et al. 2024 (ReFT), Table 1" and budget.loc["lora", "paper trainable"] == "0.826%"
+
+    e2e = [{"model": "gpt2-medium", "task": "e2e", "method": m, "score_bleu": b, "trainable_percent": 1.0,
+            "storage_bytes": 1e6, "base_params": 1e9} for m, b in (("adapter-h", 60.0), ("lora", 65.0), ("full", 66.0))]
+    order = tables.paper_orderings(pd.DataFrame(e2e), {"e2e": {"main_metric": "bleu"}}).iloc[0]
+    assert order["paper order"] == "LoRA 0.35M 70.4 > FT 68.2 > Adapter-H 11.09M 67.3"     # the variant plays Adapter-H
+    assert order["our order"] == "full 66.0 > lora 65.0 > adapter-h 60.0" and order["pairs in the paper's order"] == "2/3"
+
+
+def write_costs(d):
+    """The three cost measurements' CSVs, column names as loose as the renderer must accept."""
+    d.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"source": ["LoRA Table 4"], "model": ["GPT-3"], "method": ["lora"], "paper_params": [4.7e6],
+                  "our_params": [4718592], "rel_diff_pct": [0.4]}).to_csv(d / "paper_scale.csv", index=False)
+    pd.DataFrame({"setting": ["1/128", "1/128", "32/512", "32/512"], "variant": ["Adapter-H", "LoRA", "Adapter-H", "LoRA"],
+                  "median_ms": [25.1, 19.9, 1490, 1450], "overhead_pct": [28.0, 0.5, 2.9, 0.1],
+                  "paper_overhead_pct": [30.3, None, 3.0, None]}).to_csv(d / "latency_overhead.csv", index=False)
+    pd.DataFrame({"method": ["lora", "full"], "switch_median_ms": [3.1, 812.0],
+                  "ratio_to_full_load": [0.004, 1.0]}).to_csv(d / "task_switch.csv", index=False)
+    return report.default_costs(d.parent)
+
+
+COST_TABLES, COST_FIGURES = 3, 1
+
+
+@pytest.fixture(scope="module")
+def built(results, tmp_path_factory):
+    """One report.build over the runs (seed 1 of qa/prefix incomplete), with the cost CSVs."""
+    runs = [d for d in sorted(Path(results).glob("tiny/*/*/seed*")) if (d / "latency.json").exists()]
+    summary = pd.DataFrame([aggregate.row(d) for d in runs])
+    tmp = tmp_path_factory.mktemp("build")
+    costs = write_costs(tmp / "results" / "costs")
+    specs = {t: config.load_task(t) for t in TASKS}
+    out = report.build(summary, report.loss_curves(d / "train.json" for d in runs), tmp / "reports", specs,
+                       ["qa / prefix / seed1: evaluate not run"], costs)
+    return summary, tmp / "reports", out, costs
+
+
+def test_pareto_front_is_the_methods_nothing_beats_with_fewer_parameters():
+    params = [0, 10, 10, 100, 1000, 1000]
+    scores = [5, 20, 15, 18, 30, 30]
+    assert tables.pareto_front(params, scores).tolist() == [True, True, False, False, True, True]
+
+
+def test_numbers_read_without_exponents():
+    assert tables.fmt_pct(100 * 40 / 538090408) == "0.000007434%"
+    assert tables.fmt_pct(100) == "100%" and tables.fmt_pct(0) == "0%"
+    assert tables.fmt_bytes(538090408) == "538.1 MB" and tables.fmt_bytes(40) == "40 B"
+    assert tables.fmt_bytes(2.0005e9, 7.07e5) == "2.0 ± 0.0 GB"
+
+
+def test_stats_mean_std_over_seeds_and_ratios_to_full(built):
+    summary, *_ = built
+    stats = tables.method_stats(summary[summary.task == "summarization"], config.load_task("summarization"))
+    assert list(stats.index) == ["full", "lora", "houlsby", "prefix", "zero-shot"]     # best rougeL first
+    assert stats.loc["lora", "rougeL"] == pytest.approx(38.5)
+    assert stats.loc["lora", "rougeL_std"] == pytest.approx(np.sqrt(0.5))
+    assert stats.loc["lora", "seeds"] == 2
+    assert stats.loc["lora", "storage_pct_of_full"] == pytest.approx(100 * 32_000 / (4 * BASE))
+    assert stats.loc["lora", "step_time_vs_full"] == pytest.approx(0.5)
+    assert stats.pareto.to_dict() == {"full": True, "lora": True, "houlsby": False, "prefix": False, "zero-shot": True}
+
+
+def test_every_output_is_written(built):
+    _, reports, out, costs = built
+    assert set(out) == set(report.output_files(reports, TASKS, costs))
+    for name, path in out.items():
+        assert path.is_file() and path.stat().st_size > 0, name
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def md_section(md, title):
+    return md.split(f"\n## {title}\n")[1].split("\n## ")[0]
+
+
+def test_markdown_tables_mean_std_and_missing_runs(built):
+    _, _, out, _ = built
+    md = out["md"].read_text()
+    qa = md_section(md, "qa")
+    header = next(line for line in qa.splitlines() if line.startswith("| method"))
+    assert header.startswith("| method | f1 (main) | exact_match | trainable params | % of base | storage | % of full ckpt |")
+    lora = next(line for line in qa.splitlines() if line.startswith("| lora "))
+    assert "| 38.50 ± 0.71 |" in lora and "| 0.8% |" in lora and "| 0.50 |" in lora     # 8k of 1M; half full's step
+    prefix = next(line for line in qa.splitlines() if line.startswith("| prefix "))
+    assert prefix.endswith("| 1 |")                       # its seed 1 has no latency.json: one seed, no ±
+    assert md_section(md, "Missing runs").strip() == "qa / prefix / seed1: evaluate not run"
+    for t in TASKS:
+        assert f"![{t}: score against trainable parameters](figures/pareto-{t}.png)" in md
+        assert f"](figures/loss-{t}.png)" in md
+
+
+def test_csv_has_numbers_and_latex_is_booktabs(built):
+    _, _, out, _ = built
+    df = pd.read_csv(out["table_qa"])
+    assert {"method", "f1", "f1_std", "trainable_params", "storage_pct_of_full", "step_time_vs_full", "pareto"} <= set(df.columns)
+    assert df.set_index("method").loc["full", "f1"] == pytest.approx(40.5)
+    tex = out["latex_qa"].read_text()
+    assert all(r in tex for r in (r"\toprule", r"\midrule", r"\bottomrule", r"$\pm$", r"\caption{", r"\label{tab:qa}"))
+    assert r"f1 (main)" in tex and r"\%" in tex and "±" not in tex
+
+
+def test_papers_beside_ours(built):
+    _, _, out, _ = built
+    order = pd.read_csv(out["paper_order"]).set_index("source")
+    lora_t3 = order.loc["Hu et al. 2021 (LoRA), Table 3"]
+    # of LoRA Table 3's rows we ran lora, prefix, full, houlsby: ours ranks full > lora > houlsby > prefix
+    assert lora_t3["our order"] == "full 40.5 > lora 38.5 > houlsby 30.5 > prefix 20.5"
+    assert lora_t3["pairs in the paper's order"] == "3/6"
+    assert order.loc["Li & Liang 2021 (Prefix-tuning), Table 2", "pairs in the paper's order"] == "1/1"
+    assert "Wu et al. 2024 (ReFT), Table 1" not in order.index         # loreft did not run: no comparison
+    budget = pd.read_csv(out["paper_budget"]).set_index("method")
+    assert budget.loc["lora", "paper trainable"] == "0.09861%" and budget.loc["lora", "our trainable"] == "0.8%"
+
+
+def test_cost_tables_render_as_captioned_tables_and_draw_the_latency_figure(built):
+    _, _, out, costs = built
+    assert list(costs) == [report.COST_TITLES[n] for n in ("latency_overhead.csv", "paper_scale.csv", "task_switch.csv")]
+    assert out["latency_paper"].read_bytes()[:4] == b"\x89PNG"
+    papers = md_section(out["md"].read_text(), "Papers vs ours")
+    assert "*Task switching: time to swap one task's stored state, against loading a full checkpoint (task_switch.csv)*" in papers
+    assert "| lora | 3.1 | 0.004 |" in papers and "| 1/128 | Adapter-H | 25.1 | 28 | 30.3 |" in papers
+    assert r"\toprule" in out["costs_paper_scale_latex"].read_text()
+
+
+def test_html_is_self_contained(built):
+    _, _, out, _ = built
+    page = out["html"].read_text()
+    assert page.count("<img src='data:image/png;base64,") == 2 * len(TASKS) + 2 + COST_FIGURES
+    assert not re.search(r"src=['\"](?!data:)", page)        # nothing to fetch: opens offline, anywhere
+    assert page.count("<table") == len(TASKS) + 2 + COST_TABLES
+
+
+def tree_digest(root):
+    h = hashlib.sha1()
+    for p in sorted(Path(root).rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_regenerate_command_reads_results_writes_only_reports_and_never_loads_torch(results, tmp_path):
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(yaml.safe_dump({
+        "results": str(results), "reports": str(tmp_path / "reports"), "model": {"name": "tiny", "source": "tiny-random"},
+        "seeds": [0, 1], "methods": list(METHODS), "tasks": {t: {"train": 4, "validation": 2, "test": 2} for t in TASKS}}))
+    before = tree_digest(results)
+    code = ("import sys; from peftbench import report; report.main(['--configfile', sys.argv[1]]); "
+            "assert 'torch' not in sys.modules, 'the report must not load torch'")
+    res = subprocess.run([sys.executable, "-c", code, str(profile)], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "29/30 runs" in res.stdout
+    assert tree_digest(results) == before
+    md = (tmp_path / "reports" / "report.md").read_text()
+    assert "| 38.50 ± 0.71 |" in md_section(md, "qa")
+    assert md_section(md, "Missing runs").strip().startswith("qa / prefix / seed1: evaluate ")
+
+
+def test_the_browser_sees_every_image_and_table(built, tmp_path):
+    if browser.browser() is None:
+        pytest.skip("no headless Chromium (apt-get install chromium; scripts/setup.sh does)")
+    _, _, out, _ = built
+    images, n_tables = 2 * len(TASKS) + 2 + COST_FIGURES, len(TASKS) + 2 + COST_TABLES
+    seen = browser.check(out["html"], min_images=images, min_tables=n_tables)
+    assert seen["problems"] == [] and seen["images"] == images and seen["tables"] == n_tables
+    assert seen["rows"] == len(TASKS) * len(METHODS) + 4 + 2 + (1 + 4 + 2)    # methods, budget, order, costs
+
+    page = out["html"].read_text()
+    broken = tmp_path / "broken.html"          # one image that cannot decode, one table with no rows
+    page = page.replace("data:image/png;base64,", "data:image/png;base64,AAAA", 1)
+    broken.write_text(re.sub(r"<tbody>.*?</tbody>", "<tbody></tbody>", page, count=1, flags=re.S))
+    problems = browser.check(broken)["problems"]
+    assert any("did not load or decode" in p for p in problems), problems
+    assert any("no rows" in p for p in problems), problems

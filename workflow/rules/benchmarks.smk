@@ -1,0 +1,45 @@
+# Cost measurements across methods, in one process each (ratios, never times from separate runs):
+# latency overhead side by side, and the time to switch a loaded model between tasks.
+COSTS = f"{R}/costs"
+SWITCH_TASKS = (TASKS * 2)[:2]          # first task -> second (a one-task profile switches the task to itself)
+
+
+def methods_code(names):
+    return [Path(METHOD_SPECS[m]["dir"]) / f for m in names for f in ("method.yaml", "method.py")]
+
+
+rule latency_overhead:
+    """(a) Forward latency of the base model, each method unmerged and LoRA merged, timed round-robin on the same
+    inputs on a randomly initialised GPT-2-medium-shaped model (Hu et al. 2021, Table 1), with the FLOPs-predicted
+    and the paper's overhead beside; (b) ms per generated token at batch 1 on the base model, every method."""
+    input:
+        base=BASE,
+        test=f"{R}/data/{TASKS[0]}/test.jsonl",
+        code=methods_code(pb_config.discover_methods(CODE / "methods")),
+    output: f"{COSTS}/latency_overhead.csv"
+    params:
+        block=config["latency_overhead"],
+        specs={m: METHOD_SPECS[m] for m in METHODS},
+    threads: JOB_THREADS
+    resources: **rule_resources("latency_overhead")
+    log: f"{R}/logs/latency_overhead.log"
+    script: "../scripts/latency_overhead.py"
+
+
+rule task_switch:
+    """Per method: switch a loaded model from the first task's stored state to the second's and back (read the
+    state, swap it in; merged LoRA: W - BA + B'A'), against full fine-tuning's checkpoint swap and a cold start."""
+    input:
+        base=BASE,
+        states=expand(f"{RUN}/task_state.safetensors", task=sorted(set(SWITCH_TASKS)), method=METHODS, seed=SEEDS[0]),
+        code=methods_code(METHODS),
+    output: f"{COSTS}/task_switch.csv"
+    params:
+        specs={m: METHOD_SPECS[m] for m in METHODS},
+        states={m: [f"{R}/{MODEL}/{t}/{m}/seed{SEEDS[0]}/task_state.safetensors" for t in SWITCH_TASKS] for m in METHODS},
+        tasks=SWITCH_TASKS,
+        block=config["task_switch"],
+    threads: JOB_THREADS
+    resources: **rule_resources("task_switch")
+    log: f"{R}/logs/task_switch.log"
+    script: "../scripts/task_switch.py"
