@@ -54,4 +54,4 @@ def why_missing(run_dir):
     lines = [l.strip() for l in log.read_text(errors="replace").splitlines() if l.strip()]
     if "Traceback (most recent call last):" in lines:
         return f"{stage} failed: {lines[-1][:300]} (see {log})"
-    return f"{stage} did not finish (killed?) (see {log})"
+    return f"{stage} did not finish: still running, or killed (see {log})"

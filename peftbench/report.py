@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import aggregate, config, figures, io, tables
+from . import ROOT, aggregate, config, figures, io, provenance, tables
 
 RUN_FILES = ("train.json", "lm_eval.json", "latency.json")
 COST_TITLES = {   # the cost measurements' CSVs (results/costs/), by file name; any other CSV is titled by its name
@@ -166,7 +166,7 @@ def _paper_section(summary, task_specs, costs, out):
     return Section("Papers vs ours", text, items)
 
 
-def build(summary, curves, reports_dir, task_specs, missing=(), costs=None):
+def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=()):
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
     complete result (listed in the report); `costs`: {title: csv} of the cost measurements."""
     tasks = [t for t in task_specs if (summary.task == t).any()]
@@ -177,6 +177,8 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None):
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:
         sections.append(Section("Missing runs", list(missing)))
+    if made_by:
+        sections.append(Section("Provenance", ["Recorded by each run in its train.json."] + list(made_by)))
     commits = ", ".join(str(c)[:10] for c in summary.git_commit.dropna().unique()) or "n/a"
     head = (f"Model: {', '.join(sorted(summary.model.unique()))}. Runs: {len(summary)} (task × method × seed). "
             f"Commit: {commits}" + (" (dirty tree)" if summary.git_dirty.any() else "") + ".")
@@ -261,7 +263,12 @@ def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=No
     summary = pd.read_csv(summary_csv)
     specs = {t: config.load_task(t) for t in tasks}
     missing = [f"{t} / {m}: no complete result" for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)))]
-    return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs)
+    train_jsons = list(train_jsons)
+    return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons))
+
+
+def _made_by(train_jsons):
+    return provenance.describe([io.read_json(p)["provenance"] for p in train_jsons])
 
 
 def default_costs(results_dir):
@@ -279,8 +286,9 @@ def main(argv=None):
     ap.add_argument("--reports", help="write here instead of the profile's reports folder")
     args = ap.parse_args(argv)
     start = time.perf_counter()
-    cfg = config.load_profile(config.CONFIG / "config.yaml", *args.configfile)
-    methods = config.selected_methods(cfg, config.profile_methods(cfg))
+    project = Path.cwd() if (Path.cwd() / "Snakefile").is_file() else ROOT     # a copy of the workflow, or this one
+    cfg = config.load_profile(project / "config/config.yaml", *args.configfile)
+    methods = config.selected_methods(cfg, config.profile_methods(cfg, project / "methods"))
     tasks = config.selected_tasks(cfg)
     base = Path(cfg["results"]) / cfg["model"]["name"]
     runs = [base / t / m / f"seed{s}" for t in tasks for m in methods for s in cfg["seeds"]]
@@ -289,10 +297,11 @@ def main(argv=None):
         sys.exit(f"no complete run under {base}/<task>/<method>/seed<s>/ (each needs {', '.join(RUN_FILES)}): "
                  f"run the benchmark first")
     summary = pd.DataFrame([aggregate.row(r) for r in complete])
-    specs = {t: config.load_task(t) for t in tasks}
+    specs = {t: config.load_task(t, project / "tasks") for t in tasks}
     missing = [f"{r.parts[-3]} / {r.parts[-2]} / {r.parts[-1]}: {aggregate.why_missing(r)}" for r in runs if r not in complete]
-    out = build(summary, loss_curves(r / "train.json" for r in complete), args.reports or cfg["reports"], specs,
-                missing, default_costs(cfg["results"]))
+    trains = [r / "train.json" for r in complete]
+    out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs,
+                missing, default_costs(cfg["results"]), _made_by(trains))
     print(f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
           f"in {time.perf_counter() - start:.1f} s")
 
