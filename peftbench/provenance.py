@@ -61,17 +61,22 @@ def record(config_parts, seed):
 
 def describe(records):
     """Report lines from the runs' recorded provenance (train.json's `provenance`): what produced the
-    numbers, with every distinct value listed so mixed runs show up."""
+    numbers, with every distinct value listed so mixed runs show up. Missing fields read as n/a."""
     def distinct(get):
-        values = sorted({json.dumps(get(r), sort_keys=True) for r in records})
+        values = sorted({json.dumps(get(r), sort_keys=True, default=str) for r in records})
         return ", ".join(v.strip('"') for v in values)
+
+    def commit(r):
+        git = r.get("git") or {}
+        return (git.get("commit") or "n/a")[:12] + (" (dirty tree)" if git.get("dirty") else "")
+
     if not records:
         return []
-    return [f"Commit: {distinct(lambda r: (r['git']['commit'] or 'n/a')[:12] + (' (dirty tree)' if r['git']['dirty'] else ''))}",
-            f"Packages: {distinct(lambda r: ' '.join(f'{k} {v}' for k, v in r['versions'].items() if v))}",
-            f"Hardware: {distinct(lambda r: _hardware_line(r['hardware']))}",
-            f"Config hashes: {len({r['config_hash'] for r in records})} distinct over {len(records)} runs; "
-            f"seeds {distinct(lambda r: r['seed'])}"]
+    return [f"Commit: {distinct(commit)}",
+            f"Packages: {distinct(lambda r: ' '.join(f'{k} {v}' for k, v in (r.get('versions') or {}).items() if v) or 'n/a')}",
+            f"Hardware: {distinct(lambda r: _hardware_line(r.get('hardware') or {}))}",
+            f"Config hashes: {len({r.get('config_hash') for r in records})} distinct over {len(records)} runs; "
+            f"seeds {distinct(lambda r: r.get('seed'))}"]
 
 
 def _hardware_line(h):

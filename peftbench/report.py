@@ -268,7 +268,7 @@ def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=No
 
 
 def _made_by(train_jsons):
-    return provenance.describe([io.read_json(p)["provenance"] for p in train_jsons])
+    return provenance.describe([io.read_json(p).get("provenance") or {} for p in train_jsons])
 
 
 def default_costs(results_dir):
