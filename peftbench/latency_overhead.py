@@ -193,21 +193,24 @@ def forward_flops(model, ids):
 
 
 def op_time_delta(base, model, ids, repeats=3):
-    """Where a variant's time goes beyond the base's: per aten op, calls and self CPU ms per forward (torch
-    profiler), the variant minus the base, largest first. Matmul FLOPs cannot see element-wise ops or a
-    GEMM too thin to run at full speed; this can."""
+    """Where a variant's time goes beyond the base's: per aten op, calls and self ms per forward (torch
+    profiler; wall clock, so run it on a quiet machine), the variant minus the base, largest first; the two
+    are profiled alternately. Matmul FLOPs cannot see element-wise ops or a GEMM too thin to run at full
+    speed; this can."""
     import pandas as pd
     from torch.profiler import ProfilerActivity, profile
 
-    def per_op(m):
-        with torch.no_grad():
-            m(input_ids=ids)                               # warm-up
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                for _ in range(repeats):
+    totals = {"base": {}, "variant": {}}
+    with torch.no_grad():
+        model(input_ids=ids), base(input_ids=ids)          # warm-up
+        for _ in range(repeats):
+            for name, m in (("base", base), ("variant", model)):
+                with profile(activities=[ProfilerActivity.CPU]) as prof:
                     m(input_ids=ids)
-        return {e.key: (e.count / repeats, e.self_cpu_time_total / 1000 / repeats) for e in prof.key_averages()}
-
-    a, b = per_op(base), per_op(model)
+                for e in prof.key_averages():
+                    calls, ms = totals[name].get(e.key, (0, 0.0))
+                    totals[name][e.key] = (calls + e.count / repeats, ms + e.self_cpu_time_total / 1000 / repeats)
+    a, b = totals["base"], totals["variant"]
     rows = [{"op": k, "calls": b.get(k, (0, 0))[0] - a.get(k, (0, 0))[0],
              "self_ms": round(b.get(k, (0, 0))[1] - a.get(k, (0, 0))[1], 2)} for k in set(a) | set(b)]
     return pd.DataFrame(rows).sort_values("self_ms", key=abs, ascending=False).reset_index(drop=True)

@@ -75,3 +75,34 @@ def run(base_dir, specs, states, tasks, out_csv, repeats=10, cold_repeats=2):
     with io.atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     return df
+
+
+def main(argv=None):
+    """python -m peftbench.task_switch: the rule's measurement on an existing run's stored task states."""
+    import argparse
+    from pathlib import Path
+
+    from . import config
+    ap = argparse.ArgumentParser(description="Time to switch a loaded model between two tasks, per method.")
+    ap.add_argument("--run", default="results/smollm2-135m-instruct", help="results/<model> of a finished run")
+    ap.add_argument("--tasks", nargs=2, default=["summarization", "translation"])
+    ap.add_argument("--methods", nargs="*", help="default: every method with both tasks' states")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--cold-repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--csv", required=True)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run_dir = Path(args.run)
+    specs = config.discover_methods()
+    paths = {m: [run_dir / t / m / f"seed{args.seed}" / "task_state.safetensors" for t in args.tasks] for m in specs}
+    names = args.methods or [m for m, ps in paths.items() if all(p.is_file() for p in ps)]
+    df = run(run_dir / "base_model", {m: specs[m] for m in names}, {m: paths[m] for m in names}, args.tasks,
+              args.csv, args.repeats, args.cold_repeats)
+    print(df.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

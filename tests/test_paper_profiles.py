@@ -69,7 +69,7 @@ def job_counts(output):
 def workdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("workflow")
     shutil.copy(ROOT / "Snakefile", d)
-    for sub in ("workflow", "config", "methods", "tasks"):
+    for sub in ("workflow", "config", "methods", "tasks", "peftbench"):
         shutil.copytree(ROOT / sub, d / sub, ignore=shutil.ignore_patterns("__pycache__"))
     return d
 
@@ -82,8 +82,10 @@ def test_dry_run_builds_the_expected_dag_offline(workdir, name):
     res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     runs = len(tasks) * len(wanted) * n_seeds
-    assert job_counts(res.stdout + res.stderr) == {"base_model": 1, "data": len(tasks), "finetune": runs,
-                                                   "evaluate": runs, "summary": 1, "report": 1, "all": 1}
+    counts = job_counts(res.stdout + res.stderr)
+    ours = {"base_model": 1, "data": len(tasks), "finetune": runs, "evaluate": runs, "summary": 1, "report": 1, "all": 1}
+    assert {rule: counts.get(rule) for rule in ours} == ours
+    assert all(n == 1 for rule, n in counts.items() if rule not in ours), counts    # one job per cost measurement
 
 
 def meta_model(model_type, **arch):
@@ -187,3 +189,14 @@ def test_profiles_overlay_key_by_key_and_null_drops_a_task(tmp_path):
     cfg = config.load_profile(config.CONFIG / "config.yaml", overlay)
     assert config.selected_tasks(cfg) == ["summarization", "translation"]              # qa dropped, translation kept
     assert cfg["training"]["steps"] == 2 and cfg["training"]["batch_size"] == 4       # the default's other keys stay
+
+
+def test_table_11_settings_reach_every_e2e_method():
+    """Table 11 (batch 8, 5 epochs = 26,288 steps, 500 warm-up steps, weight decay 0.01) for all; lr 2e-4 for
+    LoRA. A method_training entry overrides only its own keys, never the profile's other training keys."""
+    cfg = load(PROFILES["lora-e2e"][0])
+    specs = config.profile_methods(cfg)
+    for name in PROFILES["lora-e2e"][2]:
+        s = config.training_settings(cfg, specs[name])
+        assert (s["steps"], s["batch_size"], s["warmup_ratio"], s["weight_decay"]) == (26288, 8, 0.019, 0.01), name
+    assert config.training_settings(cfg, specs["lora"])["learning_rate"] == 2.0e-4

@@ -39,7 +39,7 @@ def cluster():
 @pytest.fixture
 def workdir(tmp_path):
     shutil.copy(ROOT / "Snakefile", tmp_path)
-    for sub in ("workflow", "config", "methods", "tasks"):
+    for sub in ("workflow", "config", "methods", "tasks", "peftbench"):
         shutil.copytree(ROOT / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "config" / "reduced.yaml").write_text(REDUCED)
     return tmp_path
