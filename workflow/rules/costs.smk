@@ -6,8 +6,8 @@ rule paper_scale:
     each beside the figure its paper prints. The table is also in the log."""
     input:
         CODE / "config" / "paper_architectures.yaml",
-        CODE / "peftbench" / "paper_scale.py",
-        CODE / "peftbench" / "paper_claims.py",
+        Path(pb_config.__file__).parent / "paper_scale.py",     # the library, wherever it is imported from
+        Path(pb_config.__file__).parent / "paper_claims.py",
         sorted((CODE / "methods").glob("*/method.*")),      # the methods' own code and defaults are what is counted
     output: f"{R}/costs/paper_scale.csv"                     # written atomically by peftbench.paper_scale
     log: f"{R}/logs/paper_scale.log"
