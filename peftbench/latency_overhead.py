@@ -6,7 +6,9 @@ tokens on an RTX8000), while merged LoRA is the base model. Here:
 
   (a) forward: a randomly initialised GPT-2-medium-shaped model (latency does not depend on the weights'
       values) and, on copies of it, every method that applies to GPT-2, attached through its own
-      methods/<name>/method.py and deployed with `load` (LoRA both unmerged and merged);
+      methods/<name>/method.py and deployed with `load` (LoRA both unmerged and merged). Not here: full,
+      scratch, shared-layers and zero-shot run the base model's graph; LoReFT's hooks sit on
+      model.model.layers (Llama's layout, GPT-2 has transformer.h); all of them are in (b);
   (b) generation: ms per generated token at batch 1 on the profile's base model, the base model and
       every method's deployed model, the same prompts.
 
@@ -40,7 +42,6 @@ HOULSBY_GPT2 = {"target_modules": {"attention": "attn.c_proj", "mlp": "mlp.c_pro
                 "train_norms": ["ln_1", "ln_2", "transformer.ln_f"]}
 LORA_GPT2 = {"r": 4, "alpha": 32, "dropout": 0.0, "target_modules": ["c_attn"]}   # Table 11: r = 4 (c_attn: q, k, v fused)
 IA3_GPT2 = {"target_modules": ["c_attn", "mlp.c_proj"], "feedforward_modules": ["mlp.c_proj"]}
-NOT_ON_GPT2 = {"loreft": "its hooks sit on model.model.layers (the Llama layout); GPT-2 has transformer.h"}
 
 
 def adapter_bottleneck(params, d, n_layers, placement):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A real single-node SLURM cluster on this machine (Debian's slurm-wlm + munge): slurmctld and slurmd
-# on localhost, one partition `local` with this machine's CPUs and memory. Idempotent: installs the
+# A real single-node SLURM cluster on this machine (Debian 12's slurmctld, slurmd, slurm-client 22.05 and munge):
+# slurmctld and slurmd on localhost, one partition `local` with this machine's CPUs and memory. Idempotent: installs the
 # packages only if missing, writes the config only if it changed, starts only what is not running.
 # Root only (it writes /etc/slurm and starts daemons). Used by tests/test_slurm.py; see README.
 #
