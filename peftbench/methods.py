@@ -98,6 +98,8 @@ def copy_task_state(model, state):
     `switch` for a method whose stored keys are the model's own parameter names (full, houlsby, ...) or
     a peft model's (its adapter weights, not merged). The keys must match; nothing else is touched."""
     from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
+    if not state and not isinstance(model, PeftModel):       # zero-shot: nothing stored, nothing to swap
+        return model
     if isinstance(model, PeftModel):
         expected = set(get_peft_model_state_dict(model))
         if set(state) != expected:

@@ -20,7 +20,7 @@ rule latency_overhead:
     params:
         block=config["latency_overhead"],
         specs={m: METHOD_SPECS[m] for m in METHODS},
-    threads: JOB_THREADS
+    threads: workflow.cores          # timed: the whole machine, no other job of the DAG beside it
     resources: **rule_resources("latency_overhead")
     log: f"{R}/logs/latency_overhead.log"
     script: "../scripts/latency_overhead.py"
@@ -39,7 +39,7 @@ rule task_switch:
         states={m: [f"{R}/{MODEL}/{t}/{m}/seed{SEEDS[0]}/task_state.safetensors" for t in SWITCH_TASKS] for m in METHODS},
         tasks=SWITCH_TASKS,
         block=config["task_switch"],
-    threads: JOB_THREADS
+    threads: workflow.cores          # timed: the whole machine, no other job of the DAG beside it
     resources: **rule_resources("task_switch")
     log: f"{R}/logs/task_switch.log"
     script: "../scripts/task_switch.py"
