@@ -2,8 +2,6 @@
 README describes without touching the hub, and every selected method attaches to the paper's architecture
 (built from its config on the meta device: shapes only, nothing downloaded) with the paper's parameter count."""
 import os
-import re
-import shutil
 import subprocess
 import sys
 
@@ -12,6 +10,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
 
 from peftbench import ROOT, config, methods
+from test_workflow import job_counts, workdir  # noqa: F401  (a copy of the workflow to dry-run in)
 
 pytestmark = pytest.mark.slow
 
@@ -58,20 +57,6 @@ def results_dirs_are_separate(cfg):
 def test_default_profile_declares_no_scheduler_resources():
     cfg = load([])
     assert all(config.rule_resources(cfg, r) == {} for r in ("finetune", "evaluate", "base_model", "data"))
-
-
-def job_counts(output):
-    table = output.split("Job stats:")[1].split("total")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("workflow")
-    shutil.copy(ROOT / "Snakefile", d)
-    for sub in ("workflow", "config", "methods", "tasks", "peftbench"):
-        shutil.copytree(ROOT / sub, d / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    return d
 
 
 @pytest.mark.parametrize("name", PROFILES)
