@@ -2,6 +2,8 @@
 
 Every error names the file and the field, so a typo fails before any job runs.
 """
+import copy
+import functools
 from pathlib import Path
 
 import jsonschema
@@ -22,7 +24,13 @@ class ConfigError(ValueError):
 
 
 def _schema(name):
-    return yaml.safe_load((CONFIG / name).read_text())
+    return copy.deepcopy(_parsed_schema(name))       # a copy: callers may fill defaults into what they get
+
+
+@functools.cache
+def _parsed_schema(name):
+    """Each schema parsed once per process (a job asks for it a few dozen times; PyYAML is slow)."""
+    return yaml.load((CONFIG / name).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def validate(obj, schema_name, where):

@@ -5,17 +5,21 @@ from the hub). SQuAD exact match / token F1 are the official SQuAD v1.1 evaluati
 definitions (Rajpurkar et al. 2016), a dozen lines, written here because the packaged versions
 (`evaluate.load("squad")`) need the hub."""
 import collections
+import functools
 import re
 import string
 
-from rouge_score import rouge_scorer
 
-_ROUGE = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+@functools.cache
+def _rouge_scorer():
+    """Built on first use: rouge_score imports nltk (seconds), which only the ROUGE tasks need."""
+    from rouge_score import rouge_scorer
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
 
 
 def rouge(prediction, reference):
     """ROUGE-1/2/L F-measure in percent."""
-    scores = _ROUGE.score(reference, prediction)
+    scores = _rouge_scorer().score(reference, prediction)
     return {k: 100.0 * v.fmeasure for k, v in scores.items()}
 
 

@@ -1,7 +1,8 @@
 """SLURM for real: scripts/slurm_localhost.sh starts a single-node cluster on this machine (Debian's slurmctld,
 slurmd and munge), and the smoke DAG, reduced to one task and two methods, runs through
 snakemake-executor-plugin-slurm (workflow/profiles/slurm-localhost) to the report: every base-model, data,
-fine-tuning and evaluation job is an sbatch job. One fine-tuning job is cancelled by SLURM (scancel) while it
+fine-tuning and evaluation job is an sbatch job (the cost measurements are left out, `costs: []`: the smoke DAG
+in tests/test_workflow.py runs them). One fine-tuning job is cancelled by SLURM (scancel) while it
 runs; Snakemake must see it fail and submit it again, and the report must still come from complete runs.
 
 Skipped only where SLURM cannot be installed (not root, or apt has no slurm packages)."""
@@ -19,7 +20,7 @@ from peftbench import ROOT
 
 pytestmark = pytest.mark.slow
 SCRIPT = ROOT / "scripts" / "slurm_localhost.sh"
-REDUCED = "tasks: {summarization: null, translation: null}\nmethods: [zero-shot, lora]\n"
+REDUCED = "tasks: {summarization: null, translation: null}\nmethods: [zero-shot, lora]\ncosts: []\n"   # timings: test_workflow
 VICTIM = "rule_finetune_wildcards_qa_lora_0"          # sbatch --comment of the job we cancel
 
 

@@ -4,8 +4,8 @@ report: "../report/workflow.rst"      # the front page of `snakemake --report`
 
 # {title: csv} of the cost measurements (results/costs/*.csv), shown as tables beside the papers' figures;
 # a file named *latency*.csv also draws the paper-vs-ours latency figure.
-REPORT_COSTS = {pb_report.COST_TITLES[name]: f"{R}/costs/{name}"
-                for name in ("paper_scale.csv", "latency_overhead.csv", "task_switch.csv")}
+# Which ones the DAG runs: the profile's `costs` list.
+REPORT_COSTS = {pb_report.COST_TITLES[f"{name}.csv"]: f"{R}/costs/{name}.csv" for name in config["costs"]}
 REPORT_FILES = pb_report.output_files(config["reports"], TASKS, REPORT_COSTS)
 # name -> (caption, category, labels) for `snakemake --report`; LaTeX and the Markdown are plain outputs
 REPORTED = {"html": ("report_html", "Report", {"file": "report.html"}),
