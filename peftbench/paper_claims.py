@@ -7,8 +7,6 @@ H.2; Li & Liang 2021 (Prefix-tuning) Sec. 6.1 and Table 6; Houlsby et al. 2019 S
 Wu et al. 2024 (ReFT) Table 1."""
 from dataclasses import dataclass, field
 
-from .methods import freeze, trained_state
-
 
 # ---- the papers' closed forms: each returns (value, the equation with the numbers substituted) ----
 def lora(d, r, matrices):
@@ -80,6 +78,7 @@ def loreft(d, r, layers):
 # ---- methods with no directory under methods/ --------------------------------------------------------
 def bitfit(model, hp):
     """Bias-only / BitFit (Zaken et al. 2021; LoRA Sec. 5.1): every weight frozen except the bias vectors."""
+    from .methods import freeze
     freeze(model)
     for name, p in model.named_parameters():
         if name.endswith("bias"):
@@ -87,7 +86,12 @@ def bitfit(model, hp):
     return model
 
 
-INLINE = {"bitfit": (bitfit, trained_state)}     # name -> (attach, task_state), the methods/ contract
+def bitfit_state(model):
+    from .methods import trained_state
+    return trained_state(model)
+
+
+INLINE = {"bitfit": (bitfit, bitfit_state)}     # name -> (attach, task_state), the methods/ contract
 
 
 @dataclass(frozen=True)
@@ -271,3 +275,8 @@ RATIOS = [
           "gpt3-full-bytes", "gpt3-lora-bytes",
           note="'Roughly': within a factor 1.1 of 10,000, and within its one significant figure."),
 ]
+
+
+def counted_methods():
+    """The methods/<name> folders whose own code counts a claim (what the paper_scale rule depends on)."""
+    return sorted({c.count for c in CLAIMS if c.count and c.count not in INLINE})

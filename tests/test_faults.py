@@ -1,8 +1,8 @@
-"""Faults through the real `snakemake` command: a SIGKILLed run resumes and ends exactly where an
-uninterrupted run ends; two runs of one config give identical rows; a failing method does not stop
-the others under --keep-going and never reaches summary.csv.
+"""Faults through the real `snakemake` command: a SIGKILLed run resumes, and ends exactly where an
+uninterrupted rerun of the same config ends (so two runs of one config give identical rows); a failing
+method does not stop the others under --keep-going and never reaches summary.csv.
 
-One task (qa) on the tiny model, so each run is a handful of jobs."""
+One task (qa), one method, no cost measurements, on the tiny model: each run is a handful of jobs."""
 import os
 import shutil
 import signal
@@ -28,7 +28,7 @@ TIMINGS = ["train_wall_s", "tokens_per_s", "step_time_s", "peak_memory_bytes", "
 def faults(workdir):  # noqa: F811
     """The smoke profile cut to qa, with a longer run (40 steps, a checkpoint every 5) to kill."""
     smoke = yaml.safe_load((workdir / "config/smoke.yaml").read_text())
-    smoke.update(tasks={"qa": smoke["tasks"]["qa"]}, methods=["lora"],
+    smoke.update(tasks={"qa": smoke["tasks"]["qa"]}, methods=["lora"], costs=[],
                  training={**smoke["training"], "steps": 40, "checkpoint_every": 5})
     (workdir / "config/config.yaml").write_text(yaml.safe_dump(smoke))     # no other task to merge in
     return workdir
@@ -53,19 +53,9 @@ def deterministic(summary_csv):
     return pd.read_csv(summary_csv).drop(columns=[*TIMINGS, "git_commit", "git_dirty"])
 
 
-def test_rerun_gives_identical_rows(faults):
-    run(faults, "results/a")
-    first = deterministic(faults / "results/a/summary.csv")
-    run(faults, "results/a", "--forcerun", "finetune")
-    second = deterministic(faults / "results/a/summary.csv")
-    assert len(first) == 1 and first.main_score.notna().all()
-    pd.testing.assert_frame_equal(first, second)
-
-
-def test_sigkill_mid_training_resumes_to_the_same_result(faults):
-    reference = faults / "results/a" / RUN
-    if not (reference / "train.json").exists():
-        run(faults, "results/a")
+@pytest.fixture(scope="module")
+def resumed(faults):
+    """A run SIGKILLed (snakemake and its job, like a preempted node) after its first checkpoint, then resumed."""
     ckpts = faults / "results/killed" / RUN / "checkpoints"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(command("results/killed"), cwd=faults, env=env, start_new_session=True,
@@ -74,7 +64,7 @@ def test_sigkill_mid_training_resumes_to_the_same_result(faults):
     while not (ckpts.is_dir() and any(p.name.startswith("step") for p in ckpts.iterdir())):
         assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)                    # snakemake and its job, like a preempted node
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = sorted(p.name for p in ckpts.iterdir() if p.name.startswith("step"))[-1]
     assert not (ckpts.parent / "train.json").exists(), "killed too late: training had finished"
@@ -82,15 +72,31 @@ def test_sigkill_mid_training_resumes_to_the_same_result(faults):
 
     run(faults, "results/killed", "--unlock", target=None)
     run(faults, "results/killed", "--rerun-incomplete")
-    resumed, ref = io.read_json(ckpts.parent / "train.json"), io.read_json(reference / "train.json")
-    assert resumed["resumed_from_step"] == int(killed_at.removeprefix("step")) >= 5
-    assert resumed["loss_curve"] == ref["loss_curve"] and len(ref["loss_curve"]) == 40
-    assert resumed["val_loss_after"] == ref["val_loss_after"]
-    assert not ckpts.exists(), "checkpoints are removed once the outputs are complete"
-    assert io.read_json(ckpts.parent / "lm_eval.json")["peftbench"]["scores"] == \
-        io.read_json(reference / "lm_eval.json")["peftbench"]["scores"]
-    pd.testing.assert_frame_equal(deterministic(faults / "results/killed/summary.csv"),
-                                  deterministic(faults / "results/a/summary.csv"))
+    return {"killed_at": int(killed_at.removeprefix("step")), "ckpts": ckpts,
+            "train": io.read_json(ckpts.parent / "train.json"),
+            "scores": io.read_json(ckpts.parent / "lm_eval.json")["peftbench"]["scores"],
+            "summary": deterministic(faults / "results/killed/summary.csv")}
+
+
+def test_sigkill_mid_training_resumes_from_the_last_checkpoint(resumed):
+    train = resumed["train"]
+    assert train["resumed_from_step"] == resumed["killed_at"] >= 5
+    assert len(train["loss_curve"]) == 40 and train["steps"] == 40
+    assert not resumed["ckpts"].exists(), "checkpoints are removed once the outputs are complete"
+    assert len(resumed["summary"]) == 1 and resumed["summary"].main_score.notna().all()
+
+
+def test_an_uninterrupted_rerun_gives_identical_results(faults, resumed):
+    """--forcerun finetune: the same config again, start to finish. Loss curve, validation loss, lm-eval
+    scores and the summary row (minus measured times and the commit) equal the resumed run's."""
+    run(faults, "results/killed", "--forcerun", "finetune")
+    run_dir = faults / "results/killed" / RUN
+    fresh = io.read_json(run_dir / "train.json")
+    assert fresh["resumed_from_step"] is None
+    assert fresh["loss_curve"] == resumed["train"]["loss_curve"]
+    assert fresh["val_loss_after"] == resumed["train"]["val_loss_after"]
+    assert io.read_json(run_dir / "lm_eval.json")["peftbench"]["scores"] == resumed["scores"]
+    pd.testing.assert_frame_equal(deterministic(faults / "results/killed/summary.csv"), resumed["summary"])
 
 
 def test_a_failing_method_does_not_stop_the_others(faults):
@@ -104,7 +110,7 @@ def test_a_failing_method_does_not_stop_the_others(faults):
     (broken / "method.py").write_text(code.replace("def attach(model, hp):", "def attach(model, hp):\n"
                                                    "    raise RuntimeError('broken on purpose')", 1))
     (faults / "config/keep-going.yaml").write_text(yaml.safe_dump(
-        {"results": "results/kg", "reports": "reports/kg", "methods": ["lora", "broken"]}))
+        {"results": "results/kg", "reports": "reports/kg", "methods": ["lora", "broken"], "costs": []}))
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going",
