@@ -20,9 +20,9 @@ TASKS = ["qa", "summarization", "translation"]
 METHODS = sorted(p.parent.name for p in (ROOT / "methods").glob("*/method.yaml"))
 
 
-def snakemake(workdir, *args):
+def snakemake(workdir, *args, configfiles=("config/smoke.yaml",)):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml", *args]
+    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", *configfiles]
     res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{res.stdout[-4000:]}\n{res.stderr[-8000:]}"
     return res.stdout + res.stderr
@@ -52,7 +52,7 @@ def test_dry_run_lists_exactly_the_expected_jobs(workdir):
 
 def test_costs_lists_the_cost_measurements_the_dag_runs(workdir):
     (workdir / "config/no-costs.yaml").write_text("costs: [task_switch]\n")
-    counts = job_counts(snakemake(workdir, "-n", "--configfile", "config/smoke.yaml", "config/no-costs.yaml"))
+    counts = job_counts(snakemake(workdir, "-n", configfiles=("config/smoke.yaml", "config/no-costs.yaml")))
     assert counts["task_switch"] == 1 and "paper_scale" not in counts and "latency_overhead" not in counts
 
 
