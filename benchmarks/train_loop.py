@@ -73,8 +73,7 @@ def bare(model, batches, settings, loss=lambda model, ids, labels, mask:
          model(input_ids=ids, attention_mask=mask, labels=labels).loss, recipe=False):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
-    steps, warmup = len(batches), max(1, round(settings["warmup_ratio"] * len(batches)))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / steps)))
+    sched = train.schedule(opt, len(batches), settings["warmup_ratio"]) if recipe else None   # the harness's schedule
     model.train()
     for ids, labels, mask in batches:
         loss(model, ids, labels, mask).backward()

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from . import io
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -42,17 +44,11 @@ def smollm2_tokenizer():
     if (cached / "tokenizer.json").is_file():
         return AutoTokenizer.from_pretrained(cached, trust_remote_code=False)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=SMOLLM2_GGUF)
-    import shutil
-    import tempfile
-    tmp = None
-    try:                                  # written to a temp folder and renamed: never half a tokenizer
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tempfile.mkdtemp(dir=cached.parent, prefix=".tmp-")
-        tok.save_pretrained(tmp)
-        os.replace(tmp, cached)
+    try:
+        with io.atomic_dir(cached) as tmp:           # never half a tokenizer
+            tok.save_pretrained(tmp)
     except OSError:                       # read-only home, or another job got there first: no cache, same tokenizer
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        pass
     return tok
 
 

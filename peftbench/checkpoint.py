@@ -13,13 +13,13 @@ resuming at step k takes the plan's batches from k on. Only safetensors and JSON
 A checkpoint whose fingerprint differs from the run's (the settings changed) is never resumed.
 """
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from . import io
 
 PREFIX = "step"
 
@@ -47,15 +47,10 @@ class Checkpoints:
         groups = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
         meta = {"fingerprint": self.fingerprint, "step": step, "progress": progress,
                 "param_groups": groups, "scheduler": _jsonable(sched.state_dict())}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.folder))
-        try:
+        with io.atomic_dir(self.folder / f"{PREFIX}{step:06d}") as tmp:
             save_file(params, str(tmp / "trainable.safetensors"))
             save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "state.json").write_text(json.dumps(meta))
-            os.rename(tmp, self.folder / f"{PREFIX}{step:06d}")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         for old in self._complete()[:-1]:                 # keep the newest only
             shutil.rmtree(old, ignore_errors=True)
 

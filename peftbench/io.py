@@ -1,6 +1,7 @@
 """Atomic writes: every output appears complete or not at all (temp file in the same folder + rename)."""
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,20 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def atomic_dir(path):
+    """Yield a temporary folder next to `path`; rename it to `path` only if the block succeeds. The rename
+    fails (OSError) where `path` already exists as a non-empty folder; the temporary folder never stays."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
+    try:
+        yield tmp
+        os.rename(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text(path, text):

@@ -105,6 +105,13 @@ def evaluate_loss(model, data, batch_size, pad_id, precision):
     return total / max(count, 1)
 
 
+def schedule(opt, steps, warmup_ratio):
+    """Linear warm-up over ceil(warmup_ratio x steps) steps, then linear decay to 0 at `steps`."""
+    warmup = math.ceil(warmup_ratio * steps)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+
+
 def train(model, tokenizer, train_records, val_records, settings, seed, precision="fp32", checkpoints=None):
     """Run the loop; returns the statistics for train.json. `model` is trained in place.
 
@@ -124,9 +131,7 @@ def train(model, tokenizer, train_records, val_records, settings, seed, precisio
     start = time.perf_counter()
     if steps and params:
         opt = torch.optim.AdamW(params, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
-        warmup = math.ceil(settings["warmup_ratio"] * steps)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+        sched = schedule(opt, steps, settings["warmup_ratio"])
         restored = checkpoints.restore(model, opt, sched) if checkpoints else None
         if restored:
             start_step, progress = restored
