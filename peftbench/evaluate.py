@@ -9,6 +9,12 @@ from pathlib import Path
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# lm-eval's own standard errors (mean metrics: analytic; corpus metrics: its bootstrap, which lm-eval caps
+# at 100 resamples): lm_eval.json stays a faithful lm-eval record. peftbench's intervals (peftbench.stats)
+# are computed from the per-example scores in samples.jsonl, seeded, with 1,000+ resamples.
+BOOTSTRAP_ITERS = 1000
+
+
 def task_config(task_dir, test_file):
     from lm_eval.tasks._yaml_loader import load_yaml
     cfg = load_yaml(Path(task_dir) / "lm_eval.yaml")
@@ -29,7 +35,7 @@ def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", l
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     with autocast(precision, device):
         results = lm_eval.simple_evaluate(model=lm, tasks=[task_config(task_dir, test_file)],
-                                          task_manager=tasks, limit=limit, log_samples=True, bootstrap_iters=0,
+                                          task_manager=tasks, limit=limit, log_samples=True, bootstrap_iters=BOOTSTRAP_ITERS,
                                           random_seed=0, numpy_random_seed=0, torch_random_seed=0)
     samples = results.pop("samples", {})
     return results, samples
@@ -39,3 +45,12 @@ def scores(results, task_name):
     """{metric: value} from lm-eval's results for peftbench_<task>, dropping the ',none' filter suffix."""
     raw = results["results"][f"peftbench_{task_name}"]
     return {k.split(",")[0]: v for k, v in raw.items() if k.endswith(",none") and "_stderr" not in k}
+
+
+def sample_record(sample):
+    """One line of samples.jsonl: the output, the target and every per-example metric value lm-eval
+    logged (a number for mean metrics, a [reference, hypothesis] pair for corpus metrics), so the
+    statistics can be recomputed from this file alone."""
+    return {"doc_id": sample.get("doc_id"), "target": sample.get("target"),
+            "filtered_resps": sample.get("filtered_resps"),
+            "metrics": {m: sample[m] for m in sample.get("metrics", []) if m in sample}}

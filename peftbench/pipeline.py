@@ -98,8 +98,7 @@ def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, o
     timing = latency.per_token_ms(model, tok, prompts, lat["new_tokens"], lat["repeats"], precision)
     timing["threads"] = torch.get_num_threads()
 
-    io.write_jsonl(out_samples, [{k: s.get(k) for k in ("doc_id", "target", "filtered_resps")}
-                                 for s in samples[f"peftbench_{task_name}"]])
+    io.write_jsonl(out_samples, [evaluate.sample_record(s) for s in samples[f"peftbench_{task_name}"]])
     io.write_json(out_latency, timing)
     io.write_text(out_json, json.dumps(results, indent=2, default=handle_non_serializable) + "\n")
 
