@@ -13,7 +13,9 @@ REPORTED = {"html": ("report_html", "Report", {"file": "report.html"}),
             "latency": ("latency", "Costs", {"figure": "latency overhead per method"}),
             "latency_paper": ("latency_paper", "Papers vs ours", {"table": "latency overhead: paper vs ours"}),
             "paper_budget": ("paper_budget", "Papers vs ours", {"table": "parameter budget"}),
-            "paper_order": ("paper_order", "Papers vs ours", {"table": "ordering of methods"})}
+            "paper_order": ("paper_order", "Papers vs ours", {"table": "ordering of methods"}),
+            "claims": ("claims", "Claims", {"table": "claims and verdicts"}),
+            "intervals": ("intervals", "Claims", {"table": "scores with intervals, paired differences"})}
 for _t in TASKS:
     REPORTED.update({f"table_{_t}": ("table", _t, {"figure": "1: comparison table (CSV)"}),
                      f"pareto_{_t}": ("pareto", _t, {"figure": "2: score against trainable parameters"}),
@@ -43,6 +45,8 @@ rule report:
     input:
         summary=f"{R}/summary.csv",
         train=all_runs("train.json"),
+        samples=all_runs("samples.jsonl"),       # per-example scores: the intervals and the claims' verdicts
+        claims=PB_ROOT / "config" / "claims.yaml",
         costs=list(REPORT_COSTS.values()),
     output: **{name: reported(name, path) for name, path in REPORT_FILES.items()}
     params:
