@@ -166,9 +166,10 @@ def _paper_section(summary, task_specs, costs, out):
     return Section("Papers vs ours", text, items)
 
 
-def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=()):
+def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=(), failed=()):
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
-    complete result (listed in the report); `costs`: {title: csv} of the cost measurements."""
+    complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `failed`: one
+    line per cost measurement (or method in one) that failed."""
     tasks = [t for t in task_specs if (summary.task == t).any()]
     out = output_files(reports_dir, tasks, costs)
     colors = figures.method_colors(summary.method.unique())
@@ -177,6 +178,8 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:
         sections.append(Section("Missing runs", list(missing)))
+    if failed:
+        sections.append(Section("Failed cost measurements", list(failed)))
     if made_by:
         sections.append(Section("Provenance", ["Recorded by each run in its train.json."] + list(made_by)))
     commits = ", ".join(str(c)[:10] for c in summary.git_commit.dropna().unique()) or "n/a"
@@ -258,13 +261,14 @@ def _html(head, sections):
 
 
 # ---- entry points ---------------------------------------------------------------------------------
-def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None):
+def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None, tasks_dir=config.TASKS):
     """The Snakemake rule: summary.csv and the runs' train.json files -> reports/."""
     summary = pd.read_csv(summary_csv)
-    specs = {t: config.load_task(t) for t in tasks}
+    specs = {t: config.load_task(t, tasks_dir) for t in tasks}
     missing = [f"{t} / {m}: no complete result" for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)))]
     train_jsons = list(train_jsons)
-    return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons))
+    return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons),
+                 aggregate.cost_failures(costs or {}))
 
 
 def _made_by(train_jsons):
@@ -300,8 +304,9 @@ def main(argv=None):
     specs = {t: config.load_task(t, project / "tasks") for t in tasks}
     missing = [f"{r.parts[-3]} / {r.parts[-2]} / {r.parts[-1]}: {aggregate.why_missing(r)}" for r in runs if r not in complete]
     trains = [r / "train.json" for r in complete]
-    out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs,
-                missing, default_costs(cfg["results"]), _made_by(trains))
+    costs = default_costs(cfg["results"])
+    out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs, missing, costs, _made_by(trains),
+                aggregate.cost_failures(costs, cfg["costs"], Path(cfg["results"]) / "logs"))
     print(f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
           f"in {time.perf_counter() - start:.1f} s")
 
