@@ -8,6 +8,8 @@ finds it by globbing, so adding a folder adds a row to the report. method.py def
     switch(model, old_state, new_state, hp) -> model
                                       optional: swap a loaded model from one task's state to another's in
                                       place (e.g. merged LoRA: W - BA + B'A'); default: `copy_task_state`
+                                      when the stored keys are the loaded model's, else the task-switch
+                                      measurement rebuilds from the base (peftbench/task_switch.py)
 
 `model` is a transformers causal LM on which the method may wrap or hook modules (peft does both).
 """
