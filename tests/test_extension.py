@@ -238,3 +238,17 @@ def test_copy_applies_when_the_keys_and_shapes_map(method_specs, tiny_dir):
     model = base_model.load(tiny_dir)[0]                      # as full fine-tuning's load leaves it
     assert methods.copy_mismatch(model, {n: torch.zeros_like(t) for n, t in model.state_dict().items()}) is None
     assert "another shape" in methods.copy_mismatch(model, {"lm_head.weight": torch.zeros(1)})
+
+
+def test_latency_overhead_measures_a_method_that_merges_without_saying_so(tiny_dir, tmp_path):
+    """No `merge` hyperparameter, yet `load` merges: it gets a private copy of the base (the shared weights are
+    restored), and a broken method is a row with its error, not a failed cost rule."""
+    from peftbench import latency_overhead
+    folder = tmp_path / "merged"
+    folder.mkdir()
+    (folder / "method.py").write_text(MERGED_IA3)
+    spec = {"name": "merged", "dir": str(folder), "hyperparameters": {"target_modules": ["k_proj", "v_proj"]}}
+    specs = {"merged": spec, "broken": {**spec, "name": "broken", "hyperparameters": {"target_modules": ["nope"]}}}
+    rows = {r["variant"]: r for r in latency_overhead.generation_rows(tiny_dir, specs, ["Q: why?\nA:"], 2, 2)}
+    assert rows["merged"]["median_ms"] > 0 and rows["merged"]["added_params"] == 0
+    assert rows["broken"]["error"].startswith("NoMatchingPeftModuleError")
