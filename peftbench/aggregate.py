@@ -55,3 +55,24 @@ def why_missing(run_dir):
     if "Traceback (most recent call last):" in lines:
         return f"{stage} failed: {lines[-1][:300]} (see {log})"
     return f"{stage} did not finish: still running, or killed (see {log})"
+
+
+def cost_failures(costs, expected=(), logs=None):
+    """What the report lists for the cost measurements: each method a cost CSV records an `error` for
+    (the measurement goes on without it), and each expected measurement with no CSV at all (its rule failed:
+    the exception its log, `logs/<name>.log`, ends with)."""
+    lines = []
+    for csv in map(Path, dict(costs).values()):
+        if csv.is_file():
+            df = pd.read_csv(csv)
+            if "error" in df:
+                lines += [f"{csv.name} / {r.get('method', r.get('variant', '?'))}: {r['error']}"
+                          for r in df[df.error.notna() & (df.error != "")].to_dict("records")]
+    present = {Path(p).stem for p in dict(costs).values() if Path(p).is_file()}
+    for name in expected:
+        if name not in present:
+            log = Path(logs or ".") / f"{name}.log"
+            text = [l.strip() for l in log.read_text(errors="replace").splitlines() if l.strip()] if log.is_file() else []
+            why = f"failed: {text[-1][:300]} (see {log})" if text else "not run (see the Snakemake output)"
+            lines.append(f"{name}.csv: {why}")
+    return lines

@@ -15,9 +15,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 BOOTSTRAP_ITERS = 1000
 
 
+def task_name(task):
+    """lm-eval's name for tasks/<task>/: always derived from the folder, so a copied task folder
+    (`cp -r tasks/e2e tasks/e2e-local`) is scored and read back under its own name."""
+    return f"peftbench_{Path(task).name}"
+
+
 def task_config(task_dir, test_file):
     from lm_eval.tasks._yaml_loader import load_yaml
     cfg = load_yaml(Path(task_dir) / "lm_eval.yaml")
+    cfg["task"] = task_name(task_dir)               # whatever `task:` the (possibly copied) YAML says
     cfg["dataset_kwargs"] = {"data_files": {"test": str(Path(test_file).resolve())}}
     return cfg
 
@@ -41,9 +48,9 @@ def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", l
     return results, samples
 
 
-def scores(results, task_name):
+def scores(results, task):
     """{metric: value} from lm-eval's results for peftbench_<task>, dropping the ',none' filter suffix."""
-    raw = results["results"][f"peftbench_{task_name}"]
+    raw = results["results"][task_name(task)]
     return {k.split(",")[0]: v for k, v in raw.items() if k.endswith(",none") and "_stderr" not in k}
 
 

@@ -21,6 +21,7 @@ import argparse
 import copy
 import statistics
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -261,12 +262,21 @@ def generation_rows(base_dir, specs, prompts, new_tokens, repeats, seed=0, clock
     base, tok = base_model.load(base_dir)
     base.requires_grad_(False)
     before = fingerprint(base)
-    models, folders = {"base": base, CONTROL: base}, {}
+    models, folders, failed = {"base": base, CONTROL: base}, {}, []
     for name, spec in specs.items():
-        module = methods.load_module(spec["dir"])
-        state = fake_task_state(module, base, spec["hyperparameters"], seed)
-        models[name] = deployed(module, base, spec["hyperparameters"], state)
         folders[name] = spec.get("variant_of", name)
+        try:
+            module = methods.load_module(spec["dir"])
+            state = fake_task_state(module, base, spec["hyperparameters"], seed)
+            models[name] = deployed(module, base, spec["hyperparameters"], state)
+            if fingerprint(base) != before:        # its load merged into the shared weights (no `merge` hp): undo,
+                base.load_state_dict(base_model.load(base_dir)[0].state_dict())        # then give it its own copy
+                models[name] = module.load(copy.deepcopy(base), state, spec["hyperparameters"]).requires_grad_(False).eval()
+        except Exception as e:                     # one broken method does not sink the table (or the report)
+            traceback.print_exc()
+            models.pop(name, None)
+            failed.append({"measure": "generate_per_token", "variant": name, "method": folders[name],
+                           "error": f"{type(e).__name__}: {e}"[:300]})
     if fingerprint(base) != before:
         raise RuntimeError("a method's load changed the shared base weights: it needs a private copy")
     encoded = [tok(p, return_tensors="pt", add_special_tokens=False) for p in prompts]
@@ -278,7 +288,7 @@ def generation_rows(base_dir, specs, prompts, new_tokens, repeats, seed=0, clock
                 times[n] += [t / new_tokens for t in ts]
     stats = ratio_stats(times)
     return [_row("generate_per_token", Path(base_dir).parent.name, 1, "", n, folders.get(n, ""), "",
-                 added_params(m, base), times[n], stats[n], clock) for n, m in models.items()]
+                 added_params(m, base), times[n], stats[n], clock) for n, m in models.items()] + failed
 
 
 def forward_table(settings, repeats, arch=None, seed=0, clock="wall"):

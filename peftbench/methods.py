@@ -8,6 +8,8 @@ finds it by globbing, so adding a folder adds a row to the report. method.py def
     switch(model, old_state, new_state, hp) -> model
                                       optional: swap a loaded model from one task's state to another's in
                                       place (e.g. merged LoRA: W - BA + B'A'); default: `copy_task_state`
+                                      when the stored keys are the loaded model's, else the task-switch
+                                      measurement rebuilds from the base (peftbench/task_switch.py)
 
 `model` is a transformers causal LM on which the method may wrap or hook modules (peft does both).
 """
@@ -93,23 +95,41 @@ def load_trained_state(model, state, method):
     return model.eval()
 
 
+def copy_mismatch(model, state):
+    """Why `copy_task_state` cannot move `model` to `state` (None when it can): a key the loaded model lacks
+    (a merged method's adapter keys, once merged away), or a tensor of another shape."""
+    from peft import PeftModel, get_peft_model_state_dict
+    if not state and not isinstance(model, PeftModel):       # zero-shot: nothing stored, nothing to swap
+        return None
+    if isinstance(model, PeftModel):
+        expected = get_peft_model_state_dict(model)
+        if set(state) != set(expected):
+            return (f"task state does not match the loaded adapter: missing {sorted(set(expected) - set(state))}, "
+                    f"unexpected {sorted(set(state) - set(expected))}")
+    else:
+        expected = model.state_dict()
+        unexpected = sorted(set(state) - set(expected))
+        if unexpected:
+            return f"task state has keys the loaded model lacks: {unexpected}"
+    shapes = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
+    if shapes:
+        return f"task state has tensors of another shape than the loaded model's: {shapes}"
+    return None
+
+
 def copy_task_state(model, state):
     """Swap in another task's state by copying its tensors into the loaded model, in place: the default
     `switch` for a method whose stored keys are the model's own parameter names (full, houlsby, ...) or
     a peft model's (its adapter weights, not merged). The keys must match; nothing else is touched."""
-    from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
-    if not state and not isinstance(model, PeftModel):       # zero-shot: nothing stored, nothing to swap
+    from peft import PeftModel, set_peft_model_state_dict
+    problem = copy_mismatch(model, state)
+    if problem:
+        raise ValueError(problem)
+    if not state and not isinstance(model, PeftModel):
         return model
     if isinstance(model, PeftModel):
-        expected = set(get_peft_model_state_dict(model))
-        if set(state) != expected:
-            raise ValueError(f"task state does not match the loaded adapter: missing {sorted(expected - set(state))}, "
-                             f"unexpected {sorted(set(state) - expected)}")
         set_peft_model_state_dict(model, state)
         return model
-    unexpected = sorted(set(state) - set(model.state_dict()))
-    if unexpected:
-        raise ValueError(f"task state has keys the loaded model lacks: {unexpected}")
     with torch.no_grad():
         model.load_state_dict(state, strict=False)    # copies into the existing tensors (tied ones stay tied)
     return model

@@ -29,9 +29,10 @@ def device(cfg):
     return wanted
 
 
-def build_data(task_name, sizes, out_dir):
+def build_data(task_name, sizes, out_dir, tasks_dir=config.TASKS):
+    """`tasks_dir`: the workflow's tasks/ (a copy of the workflow may hold task folders this checkout lacks)."""
     from .data import build
-    return build.build(config.load_task(task_name), sizes, out_dir, source=sizes.get("source"))
+    return build.build(config.load_task(task_name, tasks_dir), sizes, out_dir, source=sizes.get("source"))
 
 
 def method_model(base_dir, method_spec, state=None, seed=0, device="cpu"):
@@ -80,11 +81,11 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
 
 
 def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, out_json, out_samples,
-                 out_latency, threads=None):
+                 out_latency, threads=None, tasks_dir=config.TASKS):
     """lm-eval scores, then generation latency, on one loaded model (one model load, one process)."""
     _threads(threads)
     model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path), device=device(cfg))
-    task = config.load_task(task_name)
+    task = config.load_task(task_name, tasks_dir)
     precision = cfg.get("precision", "fp32")
     start = time.perf_counter()
     results, samples = evaluate.run(model, tok, task["dir"], test_file,
@@ -98,7 +99,7 @@ def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, o
     timing = latency.per_token_ms(model, tok, prompts, lat["new_tokens"], lat["repeats"], precision)
     timing["threads"] = torch.get_num_threads()
 
-    io.write_jsonl(out_samples, [evaluate.sample_record(s) for s in samples[f"peftbench_{task_name}"]])
+    io.write_jsonl(out_samples, [evaluate.sample_record(s) for s in samples[evaluate.task_name(task_name)]])
     io.write_json(out_latency, timing)
     io.write_text(out_json, json.dumps(results, indent=2, default=handle_non_serializable) + "\n")
 

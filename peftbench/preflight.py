@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from . import io
+from . import hyperparameters, io
 from . import config as pb_config
 from .config import CONTRACT, ConfigError, training_settings
 
@@ -44,6 +44,7 @@ def check(cfg, method_specs, task_specs, methods, where="config"):
         raise ConfigError(f"{where}: field 'method_training': unknown method(s) {', '.join(unknown)}")
     for name in methods:
         method_contract(method_specs[name])
+    hyperparameters.check(cfg, method_specs, methods, where)      # keys and values against method.yaml's `accepts:`
     for name, task in task_specs.items():
         task_definition(task)
         local_data(task, cfg["tasks"][name], where)

@@ -208,10 +208,11 @@ def analyses_of(task_specs, tasks, run_dirs):
                                   {(m, s): d for (task, m, s), d in run_dirs.items() if task == t}) for t in tasks}
 
 
-def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=(), run_dirs=None):
+def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=(), failed=(), run_dirs=None):
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
-    complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `run_dirs`:
-    {(task, method, seed): run folder} whose samples.jsonl give the intervals and the claims' verdicts."""
+    complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `failed`: one
+    line per cost measurement (or method in one) that failed; `run_dirs`: {(task, method, seed): run
+    folder} whose samples.jsonl give the intervals and the claims' verdicts."""
     tasks = [t for t in task_specs if (summary.task == t).any()]
     out = output_files(reports_dir, tasks, costs)
     colors = figures.method_colors(summary.method.unique())
@@ -228,6 +229,8 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:
         sections.append(Section("Missing runs", list(missing)))
+    if failed:
+        sections.append(Section("Failed cost measurements", list(failed)))
     if made_by:
         sections.append(Section("Provenance", ["Recorded by each run in its train.json."] + list(made_by)))
     commits = ", ".join(str(c)[:10] for c in summary.git_commit.dropna().unique()) or "n/a"
@@ -309,14 +312,14 @@ def _html(head, sections):
 
 
 # ---- entry points ---------------------------------------------------------------------------------
-def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None):
+def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None, tasks_dir=config.TASKS):
     """The Snakemake rule: summary.csv and the runs' train.json files -> reports/."""
     summary = pd.read_csv(summary_csv)
-    specs = {t: config.load_task(t) for t in tasks}
+    specs = {t: config.load_task(t, tasks_dir) for t in tasks}
     missing = [f"{t} / {m}: no complete result" for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)))]
     train_jsons = list(train_jsons)
     return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons),
-                 _run_dirs(train_jsons))
+                 aggregate.cost_failures(costs or {}), _run_dirs(train_jsons))
 
 
 def _run_dirs(train_jsons):
@@ -361,8 +364,9 @@ def main(argv=None):
     specs = {t: config.load_task(t, project / "tasks") for t in tasks}
     missing = [f"{r.parts[-3]} / {r.parts[-2]} / {r.parts[-1]}: {aggregate.why_missing(r)}" for r in runs if r not in complete]
     trains = [r / "train.json" for r in complete]
-    out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs,
-                missing, default_costs(cfg["results"]), _made_by(trains), _run_dirs(trains))
+    costs = default_costs(cfg["results"])
+    out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs, missing, costs, _made_by(trains),
+                aggregate.cost_failures(costs, cfg["costs"], Path(cfg["results"]) / "logs"), _run_dirs(trains))
     print(f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
           f"in {time.perf_counter() - start:.1f} s")
 

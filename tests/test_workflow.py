@@ -2,6 +2,7 @@
 
 Runs in a copy of the workflow (Snakefile, workflow/, config/, methods/, tasks/) so that a test can
 add a method directory without touching the repository."""
+import json
 import os
 import re
 import shutil
@@ -57,13 +58,13 @@ def test_costs_lists_the_cost_measurements_the_dag_runs(workdir):
     assert counts["task_switch"] == 1 and "paper_scale" not in counts and "latency_overhead" not in counts
 
 
-def report_rows(md):
+def report_rows(md, tasks=TASKS):
     """{(task, method): [cells]} from report.md's per-task tables (the sections named after a task)."""
     rows, task = {}, None
     for line in md.splitlines():
         if line.startswith("## "):
             task = line[3:].strip()
-        elif task in TASKS and line.startswith("| ") and not line.startswith("| method"):
+        elif task in tasks and line.startswith("| ") and not line.startswith("| method"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             rows[(task, cells[0])] = cells[1:]
     return rows
@@ -123,22 +124,63 @@ def test_the_reports_render(workdir):
     assert seen["images"] == figures >= 2 * len(TASKS) + 2 and seen["rows"] >= len(TASKS) * len(METHODS)
 
 
-def test_a_new_method_directory_is_a_new_row(workdir):
-    """Copy methods/lora to methods/lora_r16 with another rank: no other edit."""
+def code_block(markdown, first_line):
+    """The fenced block of a README whose first line is `first_line`: the docs are what the test runs."""
+    blocks = re.findall(r"```\w*\n(.*?)```", markdown, re.S)
+    found = [b for b in blocks if b.startswith(first_line + "\n")]
+    assert len(found) == 1, f"no block starting with {first_line!r}"
+    return found[0]
+
+
+def test_a_new_method_and_a_new_task_go_from_cp_to_a_report(workdir):
+    """The documented extension path, literally, in one smoke run with the cost rules: README.md's
+    `lora_r16` (cp -r methods/lora, two edits), methods/README.md's VeRA example (a merged peft method
+    without `switch`), README.md's "Add a task" (cp -r tasks/qa tasks/qa-local, its task.yaml, the
+    user's own JSONL with several references, its lm_eval.yaml left as copied) and profile."""
+    readme, methods_readme = (ROOT / "README.md").read_text(), (ROOT / "methods/README.md").read_text()
+    before = pd.read_csv(workdir / "results/smoke/summary.csv").set_index(["task", "method"])
     new = workdir / "methods/lora_r16"
     shutil.copytree(workdir / "methods/lora", new)
     spec = yaml.safe_load((new / "method.yaml").read_text())
     spec["name"], spec["hyperparameters"]["r"] = "lora_r16", 16
     (new / "method.yaml").write_text(yaml.safe_dump(spec))
+    shutil.copytree(workdir / "methods/lora", workdir / "methods/vera")
+    for name in ("method.yaml", "method.py"):
+        (workdir / "methods/vera" / name).write_text(code_block(methods_readme, f"# methods/vera/{name}"))
 
-    assert job_counts(snakemake(workdir, "-n")) == {     # only its runs, and the tables that cover every method
-        "finetune": 3, "evaluate": 3, "summary": 1, "report": 1, "all": 1, "latency_overhead": 1, "task_switch": 1}
-    snakemake(workdir, "results/smoke/summary.csv")      # its rows (the report's rendering is tested above)
-    summary = pd.read_csv(workdir / "results/smoke/summary.csv")
-    assert {("qa", "lora_r16"), ("summarization", "lora_r16"), ("translation", "lora_r16")} <= \
-        set(zip(summary.task, summary.method))
-    summary = summary.set_index(["task", "method"])
-    assert summary.loc[("qa", "lora_r16"), "trainable_params"] == 2 * summary.loc[("qa", "lora"), "trainable_params"]
+    assert job_counts(snakemake(workdir, "-n")) == {     # only their runs, and the tables that cover every method
+        "finetune": 6, "evaluate": 6, "summary": 1, "report": 1, "all": 1, "latency_overhead": 1, "task_switch": 1}
+
+    task = workdir / "tasks/qa-local"
+    shutil.copytree(workdir / "tasks/qa", task)
+    (task / "task.yaml").write_text(code_block(readme, "# tasks/qa-local/task.yaml   (after: cp -r tasks/qa tasks/qa-local)"))
+    data = {s: (workdir / f"results/smoke/data/qa/{s}.jsonl").read_text() for s in ("train", "validation", "test")}
+    (task / "data").mkdir()
+    (task / "data/train.jsonl").write_text(data["train"] + data["validation"])      # 28 records: 24 + 4
+    (task / "data/test.jsonl").write_text(data["test"])
+    (workdir / "config/my-task.yaml").write_text(code_block(readme, "# config/my-task.yaml: snakemake --cores all --configfile config/my-task.yaml"))
+    profile = ("config/smoke.yaml", "config/my-task.yaml")
+    snakemake(workdir, configfiles=profile)
+
+    rows = report_rows((workdir / "reports/smoke/report.md").read_text(), ["qa-local"])
+    assert set(rows) == {("qa-local", "lora_r16"), ("qa-local", "vera")}
+    summary = pd.read_csv(workdir / "results/smoke/summary.csv").set_index(["task", "method"])
+    assert summary.loc[("qa-local", "lora_r16"), "trainable_params"] == 2 * before.loc[("qa", "lora"), "trainable_params"]
+    assert summary.loc[("qa-local", "vera"), "trainable_params"] == 2 * (64 + 16 + 32 + 16)   # L (d_out + r) per matrix
+    lm = io.read_json(workdir / "results/smoke/tiny-random-llama/qa-local/vera/seed0/lm_eval.json")
+    assert set(lm["results"]["peftbench_qa-local"]) >= {"exact_match,none", "f1,none"}
+    switch = pd.read_csv(workdir / "results/smoke/costs/task_switch.csv").set_index("method")
+    assert switch.loc["lora_r16", "switch_kind"] == "method" and switch.loc["vera", "switch_kind"] == "rebuild"
+    assert switch.loc["vera", "check_max_abs_logit_diff"] < 1e-4 and "error" not in switch
+    assert set(pd.read_csv(workdir / "results/smoke/costs/latency_overhead.csv").variant) >= {"lora_r16", "vera"}
+
+    records = (task / "data/test.jsonl").read_text().splitlines()                   # the user fixes one reference
+    first = json.loads(records[0])
+    first["answers"] = first["answers"] + ["another reference"]
+    (task / "data/test.jsonl").write_text("\n".join([json.dumps(first), *records[1:]]) + "\n")
+    assert job_counts(snakemake(workdir, "-n", configfiles=profile)) == {
+        "data": 1, "finetune": 2, "evaluate": 2, "summary": 1, "report": 1, "all": 1, "latency_overhead": 1,
+        "task_switch": 1}
 
 
 def test_study_profile_is_three_seeds_of_every_method_and_task(workdir):

@@ -52,6 +52,22 @@ def candidates(source, sizes, seed, base="."):
     return out
 
 
+def inputs(task, sizes):
+    """Every local file the data stage reads for this task: its task.yaml, a jsonl source's split files,
+    the files of an hf source that is a local folder. The data rule's inputs, so that an edited record
+    makes Snakemake rebuild the data and rerun every run downstream."""
+    source = sizes.get("source") or task["source"]
+    base = Path(".") if sizes.get("source") else Path(task["dir"])
+    files = [Path(task["dir"]) / "task.yaml"]
+    if source["type"] == "jsonl":
+        files += [base / source["files"][split] for split in SPLITS]
+    elif source["type"] == "hf" and Path(source["path"]).exists():       # a local copy (load_dataset reads the cwd)
+        local = Path(source["path"])
+        files += sorted(f for f in local.rglob("*") if f.is_file() and not any(
+            part.startswith(".") for part in f.relative_to(local).parts)) if local.is_dir() else [local]
+    return list(dict.fromkeys(files))                  # one split file may serve several splits
+
+
 def render(rec, task):
     missing = [f for f in task["fields"] + ["target"] if f not in rec]
     if missing:

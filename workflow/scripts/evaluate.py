@@ -1,7 +1,10 @@
+import os
+from pathlib import Path
+
 from peftbench import pipeline
 
 with pipeline.logged(snakemake):
     out = snakemake.output
     pipeline.evaluate_job(snakemake.config, snakemake.input.base, snakemake.wildcards.task, snakemake.params.spec,
                           snakemake.input.state, snakemake.input.test, out.results, out.samples, out.latency,
-                          snakemake.threads)
+                          snakemake.threads, Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks")
