@@ -21,7 +21,7 @@ def row(run_dir):
     out = {"model": tr["model"], "task": tr["task"], "method": tr["method"], "seed": tr["seed"],
            "main_metric": ev["main_metric"], "main_score": ev["scores"][ev["main_metric"]],
            "trainable_params": tr["trainable_params"], "trainable_percent": tr["trainable_percent"],
-           "base_params": tr["base_params"], "storage_bytes": tr["stored_bytes_file"],
+           "base_params": tr["base_params"], "storage_bytes": tr.get("shipped_bytes", tr["stored_bytes_file"]),
            "latency_ms_per_token": lat["ms_per_token_median"], "train_wall_s": tr["wall_time_s"],
            "tokens_per_s": tr["tokens_per_s"], "step_time_s": tr["step_time_s"],
            "peak_memory_bytes": tr["peak_memory_bytes"],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import base_model, checkpoint, config, evaluate, io, latency, methods, provenance, train
+from . import base_model, checkpoint, config, evaluate, io, latency, methods, provenance, runs, train
 
 
 def _threads(n):
@@ -65,6 +65,7 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
                         cfg.get("precision", "fp32"), checkpoints=ckpt)
     state = module.task_state(model)
     methods.save_state(state, out_state)
+    adapter = runs.save_adapter(model, Path(out_state).parent)       # peft methods: a PeftModel folder too
     io.write_json(out_train, {
         "model": cfg["model"]["name"], "task": task_name, "method": method_spec["name"], "seed": seed,
         "trainable_params": trainable, "total_params": total, "base_params": base_total,
@@ -72,6 +73,10 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
         "stored_tensors": len(state), "stored_bytes_tensors": methods.state_bytes(state),
         "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()}),
         "stored_bytes_file": os.path.getsize(out_state),
+        # the storage column: the files a user ships (peft: the adapter folder's two files; else task_state)
+        "shipped_files": adapter[0] if adapter else [Path(out_state).name],
+        "shipped_bytes": adapter[1] if adapter else os.path.getsize(out_state),
+        "method_folder": Path(method_spec["dir"]).name,               # a variant runs its parent's method.py
         **stats, "peak_memory_bytes": train.peak_memory_bytes(where),
         "training": settings, "hyperparameters": method_spec["hyperparameters"],
         "precision": cfg.get("precision", "fp32"), "device": where,

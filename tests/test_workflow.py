@@ -22,10 +22,15 @@ TASKS = ["qa", "summarization", "translation"]
 METHODS = sorted(p.parent.name for p in (ROOT / "methods").glob("*/method.yaml"))
 
 
+def bare_shell():
+    """A clean shell (`env -i`): only PATH (with the venv's bin, as after `source .venv/bin/activate`) and
+    HOME. No HF_*_OFFLINE: an offline profile must go offline by itself (peftbench/offline.py)."""
+    return {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.defpath}", "HOME": os.environ.get("HOME", "/tmp")}
+
+
 def snakemake(workdir, *args, configfiles=("config/smoke.yaml",)):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", *configfiles]
-    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    cmd = [str(Path(sys.executable).parent / "snakemake"), *args, "--cores", "2", "--configfile", *configfiles]
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=bare_shell())
     assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{res.stdout[-4000:]}\n{res.stderr[-8000:]}"
     return res.stdout + res.stderr
 
@@ -40,7 +45,7 @@ def job_counts(output):
 def workdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("workflow")
     shutil.copy(ROOT / "Snakefile", d)
-    for sub in ("workflow", "config", "methods", "tasks"):
+    for sub in ("profiles", "workflow", "config", "methods", "tasks"):
         shutil.copytree(ROOT / sub, d / sub, ignore=shutil.ignore_patterns("__pycache__"))
     return d
 
@@ -50,6 +55,19 @@ def test_dry_run_lists_exactly_the_expected_jobs(workdir):
     assert job_counts(snakemake(workdir, "-n")) == {
         "base_model": 1, "data": len(TASKS), "finetune": n, "evaluate": n, "summary": 1, "report": 1, "all": 1,
         "paper_scale": 1, "latency_overhead": 1, "task_switch": 1}
+
+
+def test_the_plain_command_finds_the_profile_and_goes_offline(workdir):
+    """`snakemake --cores all` as typed in a bare shell: Snakemake picks up profiles/default (rerun-incomplete,
+    ...) and the workflow sets the offline switches itself; a hub profile stays online."""
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "-n", "--cores", "all", "--configfile", "config/smoke.yaml"]
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=bare_shell())
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert "workflow specific profile profiles/default" in res.stderr
+    assert "offline: HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1" in res.stderr
+    hub = subprocess.run([*cmd[:-1], "config/paper-lora-e2e.yaml"], cwd=workdir, capture_output=True, text=True,
+                         env=bare_shell())
+    assert hub.returncode == 0 and "offline:" not in hub.stderr, hub.stderr[-4000:]
 
 
 def test_costs_lists_the_cost_measurements_the_dag_runs(workdir):

@@ -2,7 +2,7 @@
 import sys
 
 sys.path.insert(0, workflow.basedir)          # the peftbench library lives next to the Snakefile
-from peftbench import config as pb_config, preflight
+from peftbench import config as pb_config, offline, preflight
 
 CODE = Path(workflow.basedir)
 try:
@@ -10,6 +10,9 @@ try:
     TASKS = list(TASK_SPECS)
 except pb_config.ConfigError as e:
     raise WorkflowError(str(e)) from None
+_went_offline = offline.apply(config, TASK_SPECS)    # before any job: jobs inherit the environment
+if _went_offline:
+    print("peftbench: model and data are local, so offline: " + " ".join(f"{k}=1" for k in _went_offline), file=sys.stderr)
 
 R = config["results"]
 MODEL = config["model"]["name"]

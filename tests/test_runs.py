@@ -1,0 +1,93 @@
+"""A finished run outside peftbench: peft's PeftModel loads the adapter folder of every peft-backed method,
+and `peftbench.load_run` gives a ready transformers model for every method, both matching peftbench's own load."""
+import shutil
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+import peftbench
+from peftbench import config, io, pipeline, runs
+
+PEFT_METHODS = ["lora", "ia3", "prefix", "prompt-tuning"]
+NATIVE_METHODS = ["houlsby", "shared-layers"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, tiny_dir):
+    """results/tiny/{base_model, data/qa, qa/<method>/seed0} as the DAG lays them out: a few real training
+    steps per method (pipeline.finetune, the rule's code), at a learning rate that moves the weights visibly."""
+    root = tmp_path_factory.mktemp("results")
+    base = root / "tiny/base_model"
+    shutil.copytree(tiny_dir, base)
+    pipeline.build_data("qa", {"train": 8, "validation": 2, "test": 4}, root / "data/qa")
+    cfg = config.load_profile(config.CONFIG / "config.yaml", config.CONFIG / "smoke.yaml")
+    cfg["training"] = {**cfg["training"], "steps": 2, "checkpoint_every": 0}
+    specs = config.discover_methods()
+    for m in PEFT_METHODS + NATIVE_METHODS:
+        spec = {**specs[m], "training": {**specs[m].get("training", {}), "learning_rate": 3e-2}}
+        run = root / f"tiny/qa/{m}/seed0"
+        pipeline.finetune(cfg, str(base), "qa", spec, 0, root / "data/qa", run / "task_state.safetensors",
+                          run / "train.json")
+    return root, cfg
+
+
+def logits(model, tok):
+    ids = tok(["Read the passage and fill in the blank.\nPassage: Paris is in France.\nAnswer:"], return_tensors="pt")
+    with torch.no_grad():
+        return model(**ids).logits[0, -1]
+
+
+@pytest.mark.parametrize("method", PEFT_METHODS)
+def test_peft_loads_the_adapter_folder_as_peftbench_does(results, method):
+    root, _ = results
+    run = root / f"tiny/qa/{method}/seed0"
+    assert {p.name for p in (run / "adapter").iterdir()} >= {"adapter_config.json", "adapter_model.safetensors"}
+    ours, tok = peftbench.load_run(run)
+    base = AutoModelForCausalLM.from_pretrained(root / "tiny/base_model", dtype=torch.float32)
+    reference = logits(base, tok)
+    theirs = PeftModel.from_pretrained(base, run / "adapter").eval()
+    assert torch.allclose(logits(theirs, tok), logits(ours, tok), atol=1e-5)   # LoRA / (IA)^3: merged vs not
+    assert not torch.allclose(logits(ours, tok), reference, atol=1e-4)         # and the adapter does something
+
+
+@pytest.mark.parametrize("method", PEFT_METHODS + NATIVE_METHODS)
+def test_storage_is_what_a_user_ships(results, method):
+    run = results[0] / f"tiny/qa/{method}/seed0"
+    train = io.read_json(run / "train.json")
+    shipped = ["adapter/adapter_config.json", "adapter/adapter_model.safetensors"] if method in PEFT_METHODS \
+        else ["task_state.safetensors"]
+    assert train["shipped_files"] == shipped
+    assert train["shipped_bytes"] == sum((run / f).stat().st_size for f in shipped)
+    assert (run / "adapter").exists() == (method in PEFT_METHODS)
+
+
+@pytest.mark.parametrize("method", NATIVE_METHODS)
+def test_load_run_gives_a_transformers_model_for_native_methods(results, method):
+    root, _ = results
+    run = root / f"tiny/qa/{method}/seed0"
+    model, tok = peftbench.load_run(run)
+    base = AutoModelForCausalLM.from_pretrained(root / "tiny/base_model", dtype=torch.float32)
+    assert not torch.allclose(logits(model, tok), logits(base, tok), atol=1e-4)
+    out = model.generate(**tok(["Answer:"], return_tensors="pt"), max_new_tokens=3, do_sample=False)
+    assert out.shape[1] > 2 and not model.training
+
+
+def test_a_variant_runs_its_parent_folder(results, tmp_path):
+    """A profile's variant (Adapter-L = houlsby, placement mlp_only) is found through train.json's method_folder."""
+    run = results[0] / "tiny/qa/houlsby/seed0"
+    assert runs.method_spec(run)["dir"].endswith("methods/houlsby")
+    copy = tmp_path / "tiny/qa/adapter-l/seed0"
+    shutil.copytree(run, copy)
+    train = io.read_json(copy / "train.json")
+    io.write_json(copy / "train.json", {**train, "method": "adapter-l"})
+    assert runs.method_spec(copy)["dir"].endswith("methods/houlsby")
+    io.write_json(copy / "train.json", {**train, "method_folder": "no-such-method"})
+    with pytest.raises(FileNotFoundError, match="train.json: field 'method_folder'"):
+        runs.method_spec(copy)
+
+
+def test_not_a_run_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train.json: missing"):
+        peftbench.load_run(tmp_path)
