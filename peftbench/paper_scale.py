@@ -27,11 +27,11 @@ import pandas as pd
 import torch
 import transformers
 import yaml
-from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.multiprocessing.reductions import StorageWeakRef
 
-from . import ROOT, io
+from . import ROOT, fused_qkv, io
+from .fused_qkv import SplitQKV  # noqa: F401  (re-exported: tests and notebooks use ps.SplitQKV)
 from .methods import count_parameters, load_module
 from .paper_claims import CLAIMS, INLINE, RATIOS
 
@@ -58,31 +58,9 @@ def build(name):
     return copy.deepcopy(_template(name))
 
 
-class SplitQKV(nn.Module):
-    """GPT-2's fused c_attn (one Conv1D, d -> 3d) as the three d -> d projections it holds, so that LoRA can
-    adapt W_q and W_v alone, each 'a single matrix of dimension d_model x d_model' (Hu et al. 2021 Sec. 4.2).
-    The same function and parameter count: the outputs are concatenated in c_attn's order q, k, v."""
-
-    def __init__(self, fused):
-        super().__init__()
-        d = fused.weight.shape[0]
-        w, b = fused.weight, fused.bias                    # Conv1D: y = x W + b, W is (in, out)
-        self.q, self.k, self.v = (nn.Linear(d, d, device=w.device, dtype=w.dtype) for _ in range(3))
-        with torch.no_grad():
-            for i, proj in enumerate((self.q, self.k, self.v)):
-                proj.weight.copy_(w[:, i * d:(i + 1) * d].t())
-                proj.bias.copy_(b[i * d:(i + 1) * d])
-
-    def forward(self, x):
-        return torch.cat([self.q(x), self.k(x), self.v(x)], dim=-1)
-
-
 def split_qkv(model):
-    for name, module in list(model.named_modules()):
-        if name.endswith("attn.c_attn"):
-            parent, child = name.rsplit(".", 1)
-            setattr(model.get_submodule(parent), child, SplitQKV(module))
-    return model
+    """GPT-2's fused c_attn as W_q, W_k, W_v (peftbench.fused_qkv), so that LoRA can adapt W_q and W_v alone."""
+    return fused_qkv.split(model, "attn.c_attn")
 
 
 def stored_numel(state):

@@ -2,11 +2,13 @@
 activation, softmax(Q (l_k * K)^T / sqrt(d_k)) (l_v * V) and (l_ff * gamma(W_1 x)) W_2, all initialised
 to ones, so the model is the base model at initialisation. peft's IA3Config implements exactly this:
 l_k, l_v scale the outputs of k_proj, v_proj; l_ff scales the input of down_proj (a feedforward module).
-We store only the vectors; for deployment they fold into the weights (Sec. 3.3, no added latency)."""
+We store only the vectors; for deployment they fold into the weights (Sec. 3.3, no added latency).
+`fused_qkv: c_attn` (GPT-2) splits the fused q/k/v projection first, so that [c_attn.k, c_attn.v] scales the keys
+and values alone (Sec. 3.3: l_k, l_v; not the queries, which a vector on the whole c_attn would also rescale)."""
 import torch
 from peft import IA3Config, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-from transformers.pytorch_utils import Conv1D
 
+from peftbench import fused_qkv
 from peftbench.methods import copy_task_state
 
 
@@ -16,6 +18,8 @@ def _config(hp):
 
 
 def attach(model, hp):
+    if hp.get("fused_qkv"):
+        fused_qkv.split(model, hp["fused_qkv"])
     return get_peft_model(model, _config(hp))      # freezes the base; only the ia3_l vectors train
 
 
@@ -33,7 +37,7 @@ def load(model, state, hp):
 
 def merge(model):
     """W_k <- diag(l_k) W_k, W_v <- diag(l_v) W_v, W_2 <- W_2 diag(l_ff): a plain model again."""
-    return model.merge_and_unload().eval()
+    return fused_qkv.fuse(model.merge_and_unload()).eval()
 
 
 def switch(model, old_state, new_state, hp):
@@ -45,9 +49,9 @@ def switch(model, old_state, new_state, hp):
         raise ValueError(f"(IA)^3 states scale different modules: {sorted(old_state.keys() ^ new_state.keys())}")
     with torch.no_grad():
         for key, l_old in old_state.items():
-            module = model.get_submodule(key.removesuffix(".ia3_l").removeprefix("base_model.model."))
-            ratio = new_state[key] / l_old              # (out, 1) scales rows; (1, in) for a feed-forward module
-            module.weight.mul_(ratio.T if isinstance(module, Conv1D) else ratio)   # GPT-2's Conv1D: W transposed
-            if module.bias is not None and ratio.shape[1] == 1:                    # output scaling scales the bias
-                module.bias.mul_(ratio.reshape(module.bias.shape))
+            W, bias = fused_qkv.weight(model, key.removesuffix(".ia3_l").removeprefix("base_model.model."))
+            ratio = new_state[key] / l_old              # (out, 1) scales rows of W (out x in); (1, in) columns (FFN)
+            W.mul_(ratio)
+            if bias is not None and ratio.shape[1] == 1:                           # output scaling scales the bias
+                bias.mul_(ratio.reshape(bias.shape))
     return model

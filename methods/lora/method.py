@@ -1,9 +1,13 @@
 """LoRA (Hu et al. 2021, Sec. 4.1): h = W0 x + (alpha/r) B A x, A ~ Kaiming, B = 0, so the model is
-unchanged at initialisation. peft's LoraConfig implements exactly this; we store only A and B."""
+unchanged at initialisation. peft's LoraConfig implements exactly this; we store only A and B.
+
+`fused_qkv: c_attn` (GPT-2) first splits the fused q/k/v projection into W_q, W_k, W_v (peftbench.fused_qkv),
+so that target_modules [c_attn.q, c_attn.v] adapts W_q and W_v alone, each with its own A and B, as the
+paper's code does (loralib MergedLinear, enable_lora=[True, False, True]); merged, c_attn is one Conv1D again."""
 import torch
 from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-from transformers.pytorch_utils import Conv1D
 
+from peftbench import fused_qkv
 from peftbench.methods import copy_task_state
 
 
@@ -13,6 +17,8 @@ def _config(hp):
 
 
 def attach(model, hp):
+    if hp.get("fused_qkv"):
+        fused_qkv.split(model, hp["fused_qkv"])
     return get_peft_model(model, _config(hp))      # freezes the base; only lora_A / lora_B train
 
 
@@ -30,7 +36,7 @@ def load(model, state, hp):
 
 def merge(model):
     """W0 <- W0 + (alpha/r) B A: deployment with no extra latency (Sec. 4.1)."""
-    return model.merge_and_unload().eval()
+    return fused_qkv.fuse(model.merge_and_unload()).eval()
 
 
 def switch(model, old_state, new_state, hp):
@@ -45,11 +51,10 @@ def switch(model, old_state, new_state, hp):
         raise ValueError(f"LoRA states adapt different matrices: {sorted(old.keys() ^ new.keys())}")
     with torch.no_grad():
         for name, (A, B) in old.items():
-            module = model.get_submodule(name)
+            W, _ = fused_qkv.weight(model, name)       # (out, in), also a q or v slice of a fused c_attn
             A2, B2 = new[name]
-            flip = isinstance(module, Conv1D)          # GPT-2's Conv1D stores W transposed
-            module.weight -= scale * ((B @ A).T if flip else B @ A)
-            module.weight += scale * ((B2 @ A2).T if flip else B2 @ A2)
+            W -= scale * (B @ A)
+            W += scale * (B2 @ A2)
     return model
 
 
