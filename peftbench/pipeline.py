@@ -29,9 +29,18 @@ def device(cfg):
     return wanted
 
 
-def build_data(task_name, sizes, out_dir):
+def build_data(task_name, sizes, out_dir, base_dir=None, max_seq_len=None):
+    """The task's splits; with the base model's tokenizer, every train/validation record is checked to fit
+    `max_seq_len` (the smallest any selected method trains with) here, not minutes into fine-tuning."""
     from .data import build
-    return build.build(config.load_task(task_name), sizes, out_dir, source=sizes.get("source"))
+    counts = build.build(config.load_task(task_name), sizes, out_dir, source=sizes.get("source"))
+    if base_dir and max_seq_len:
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(base_dir, trust_remote_code=False)
+        for split in ("train", "validation"):
+            path = Path(out_dir) / f"{split}.jsonl"
+            train.encode(io.read_jsonl(path), tok, max_seq_len, f"task {task_name}, {split} split ({path})")
+    return counts
 
 
 def method_model(base_dir, method_spec, state=None, seed=0, device="cpu"):

@@ -296,9 +296,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     start = time.perf_counter()
     project = Path.cwd() if (Path.cwd() / "Snakefile").is_file() else ROOT     # a copy of the workflow, or this one
-    cfg = config.load_profile(project / "config/config.yaml", *args.configfile)
     where = " + ".join(["config/config.yaml", *args.configfile])
-    try:                                              # the DAG's confinement: nothing written outside the project
+    try:                                              # the DAG's checks: a sentence, and nothing written outside the project
+        cfg = config.load_profile(project / "config/config.yaml", *args.configfile)
         for field, value in ((f"{where}: field 'results'", cfg["results"]), (f"{where}: field 'reports'", cfg["reports"]),
                              ("option --reports", args.reports)):
             if value is not None:

@@ -3,5 +3,6 @@ from pathlib import Path
 from peftbench import pipeline
 
 with pipeline.logged(snakemake):
-    counts = pipeline.build_data(snakemake.wildcards.task, snakemake.params.sizes, Path(snakemake.output[0]).parent)
+    counts = pipeline.build_data(snakemake.wildcards.task, snakemake.params.sizes, Path(snakemake.output.checks).parent,
+                                 snakemake.input.base, snakemake.params.max_seq_len)
     print(f"{snakemake.wildcards.task}: {counts}")
