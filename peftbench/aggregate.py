@@ -1,5 +1,8 @@
 """results/ -> results/summary.csv: one row per (model, task, method, seed), from the JSON each job
-wrote. Only complete runs (train.json + lm_eval.json + latency.json all present) become rows."""
+wrote. Only complete, consistent runs become rows: train.json, lm_eval.json, latency.json and
+task_state.safetensors present and readable, and all four of the same training (the state's sha256 and
+the config hash agree). Any other run is listed with the reason, never summarised and never sinks the rest."""
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,9 +17,9 @@ COLUMNS = ["model", "task", "method", "seed", "main_metric", "main_score", "trai
 
 def row(run_dir):
     run_dir = Path(run_dir)
-    tr = io.read_json(run_dir / "train.json")
-    ev = io.read_json(run_dir / "lm_eval.json")["peftbench"]
-    lat = io.read_json(run_dir / "latency.json")
+    tr = _json(run_dir / "train.json")
+    ev = _json(run_dir / "lm_eval.json")["peftbench"]
+    lat = _json(run_dir / "latency.json")
     prov = tr["provenance"]
     out = {"model": tr["model"], "task": tr["task"], "method": tr["method"], "seed": tr["seed"],
            "main_metric": ev["main_metric"], "main_score": ev["scores"][ev["main_metric"]],
@@ -33,9 +36,59 @@ def row(run_dir):
     return out
 
 
+RUN_FILES = ("train.json", "lm_eval.json", "latency.json", "task_state.safetensors")
+
+
+def check(run_dir):
+    """Raise ValueError naming the file when a run's files disagree: the stored state is not the one its
+    train.json recorded, or the evaluation (lm_eval.json, latency.json) was made from another training."""
+    from .identity import sha256_file
+    run_dir = Path(run_dir)
+    tr = _json(run_dir / "train.json")
+    sha = tr.get("task_state_sha256")
+    config_hash = (tr.get("provenance") or {}).get("config_hash")
+    if not sha:
+        raise ValueError(f"{run_dir / 'train.json'}: no task_state_sha256 recorded (an older peftbench wrote it): rerun")
+    if sha256_file(run_dir / "task_state.safetensors") != sha:
+        raise ValueError(f"{run_dir / 'task_state.safetensors'}: sha256 differs from its train.json's: truncated or replaced")
+    evaluated = {"lm_eval.json": _json(run_dir / "lm_eval.json").get("peftbench") or {},
+                 "latency.json": _json(run_dir / "latency.json")}
+    for name, rec in evaluated.items():
+        if rec.get("task_state_sha256") != sha or rec.get("config_hash") != config_hash:
+            raise ValueError(f"{run_dir / name}: evaluated another training than its train.json's "
+                             f"(task state sha256 / config hash differ): stale, re-evaluate")
+
+
+def read_runs(run_dirs):
+    """(rows, problems): a summary row per good run; (run_dir, reason) per run that is incomplete (the
+    reason its job log gives), unreadable (a truncated JSON) or inconsistent. One bad run never stops the others."""
+    rows, problems = [], []
+    for d in map(Path, run_dirs):
+        if not all((d / f).is_file() for f in RUN_FILES):
+            problems.append((d, why_missing(d)))
+            continue
+        try:
+            check(d)
+            rows.append(row(d))
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+            reason = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
+            problems.append((d, f"corrupt: {reason}"))
+    return rows, problems
+
+
+def _json(path):
+    """A run's JSON file; a truncated or garbled one is an error naming it."""
+    try:
+        return io.read_json(path)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno}): truncated or garbled") from None
+
+
 def summarize(run_dirs, out_csv):
-    rows = [row(d) for d in run_dirs]
-    df = pd.DataFrame(rows)
+    rows, problems = read_runs(run_dirs)
+    for d, reason in problems:
+        print(f"not summarised: {d}: {reason}")
+    df = pd.DataFrame(rows, columns=COLUMNS) if not rows else pd.DataFrame(rows)
     score_cols = sorted(c for c in df.columns if c.startswith("score_"))
     df = df[COLUMNS + score_cols].sort_values(["model", "task", "method", "seed"])
     with io.atomic_path(out_csv) as tmp:

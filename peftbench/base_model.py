@@ -72,8 +72,13 @@ def load_source(source, tiny_arch=None):
     if source == "tiny-random":
         tok = smollm2_tokenizer()
         return tiny_random_llama(tok, tiny_arch or {}), tok
-    # a local folder or a hub id; remote code is never trusted
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, trust_remote_code=False)
+    # a local folder or a hub id: safetensors only (a pickle beside them is never read), remote code never trusted
+    model, info = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, use_safetensors=True,
+                                                       trust_remote_code=False, output_loading_info=True)
+    missing = [k for k in info.get("missing_keys", ()) if not (k == "lm_head.weight" and model.config.tie_word_embeddings)]
+    if missing:        # transformers would initialise them at random: a base model that is not the named one
+        raise ValueError(f"model.source {source}: its safetensors weights lack {len(missing)} of the model's "
+                         f"tensors ({', '.join(sorted(missing)[:5])}); refusing to initialise them at random")
     return model, AutoTokenizer.from_pretrained(source, trust_remote_code=False)
 
 

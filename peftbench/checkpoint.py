@@ -10,10 +10,12 @@ Each checkpoint is written into a temporary folder and renamed into place (atomi
 SIGKILL at any moment leaves either the previous checkpoint or the new one, never a torn one. The
 data position needs no state: the batch plan is a pure function of (seed, steps, dataset size), so
 resuming at step k takes the plan's batches from k on. Only safetensors and JSON: no pickle.
-A checkpoint whose fingerprint differs from the run's (the settings changed) is never resumed.
+A checkpoint whose fingerprint (peftbench.identity: data, code, settings) differs from the run's is
+never resumed; one that cannot be read is discarded with a warning.
 """
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -55,37 +57,56 @@ class Checkpoints:
             shutil.rmtree(old, ignore_errors=True)
 
     def restore(self, model, opt, sched):
-        """Load the newest checkpoint into model/opt/sched; returns (step, progress) or None."""
+        """Load the newest checkpoint into model/opt/sched; returns (step, progress) or None. A checkpoint of
+        another run (fingerprint differs) or one that cannot be read whole is discarded with a warning and the
+        run starts from step 0: a bad checkpoint must never make every rerun fail, nor be half applied."""
         found = self._complete()
         if not found:
             return None
         path = found[-1]
-        meta = json.loads((path / "state.json").read_text())
-        if meta["fingerprint"] != self.fingerprint:
-            print(f"checkpoint {path}: settings changed since it was written; starting from step 0")
-            self.clear()
-            return None
-        params = load_file(str(path / "trainable.safetensors"))
         trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
-        if set(params) != set(trainable):
-            raise ValueError(f"{path}/trainable.safetensors: tensors do not match the model's trainable parameters")
-        with torch.no_grad():
+        try:
+            meta = json.loads((path / "state.json").read_text())
+            if meta.get("fingerprint") != self.fingerprint:
+                return self._discard(path, "written by another run (its data, code or settings differ)")
+            params = load_file(str(path / "trainable.safetensors"))
+            tensors = load_file(str(path / "optimizer.safetensors"))
+            if set(params) != set(trainable):
+                raise ValueError("its tensors do not match the model's trainable parameters")
+            if any(params[n].shape != p.shape for n, p in trainable.items()) or "rng.torch" not in tensors:
+                raise ValueError("its tensors have other shapes, or the RNG state is missing")
+            step, progress = int(meta["step"]), meta["progress"]
+            groups, sched_state = meta["param_groups"], meta["scheduler"]
+        except (OSError, ValueError, KeyError, TypeError, safetensors_error()) as e:
+            return self._discard(path, f"unreadable ({type(e).__name__}: {e})")
+        with torch.no_grad():                               # everything was read: now apply it
             for n, p in trainable.items():
                 p.copy_(params[n])
-        tensors = load_file(str(path / "optimizer.safetensors"))
         for n, p in trainable.items():
             state = {k.split("::", 1)[1]: v for k, v in tensors.items() if k.startswith(n + "::")}
             if state:
                 opt.state[p] = state
-        for group, saved in zip(opt.param_groups, meta["param_groups"]):
+        for group, saved in zip(opt.param_groups, groups):
             group.update(saved)
-        sched.load_state_dict(meta["scheduler"])
+        sched.load_state_dict(sched_state)
         torch.set_rng_state(tensors["rng.torch"])
-        print(f"resumed from {path} (step {meta['step']})")
-        return meta["step"], meta["progress"]
+        print(f"resumed from {path} (step {step})")
+        return step, progress
+
+    def _discard(self, path, why):
+        warnings.warn(f"checkpoint {path}: {why}; discarded, starting from step 0", stacklevel=3)
+        print(f"WARNING: checkpoint {path}: {why}; discarded, starting from step 0")
+        self.clear()
+        return None
 
     def clear(self):
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def safetensors_error():
+    """The error safetensors raises on a torn or junk file (a Rust exception, not an OSError)."""
+    from safetensors import SafetensorError
+    return SafetensorError
 
 
 def _jsonable(obj):

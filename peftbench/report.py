@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import ROOT, aggregate, config, figures, io, provenance, tables
+from . import ROOT, aggregate, config, figures, io, preflight, provenance, tables
 from .stats import claims as claims_mod
 from .stats import task as task_stats
 
@@ -316,8 +316,13 @@ def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=No
     """The Snakemake rule: summary.csv and the runs' train.json files -> reports/."""
     summary = pd.read_csv(summary_csv)
     specs = {t: config.load_task(t, tasks_dir) for t in tasks}
-    missing = [f"{t} / {m}: no complete result" for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)))]
     train_jsons = list(train_jsons)
+    _, bad = aggregate.read_runs(Path(p).parent for p in train_jsons)      # corrupt or inconsistent: listed, not read
+    missing = [f"{_run_name(d)}: {reason}" for d, reason in bad]
+    listed = {Path(d).parts[-3:-1] for d, _ in bad}
+    missing += [f"{t} / {m}: no complete result"
+                for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)) - listed)]
+    train_jsons = [p for p in train_jsons if Path(p).parent not in dict(bad)]
     return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons),
                  aggregate.cost_failures(costs or {}), _run_dirs(train_jsons))
 
@@ -329,6 +334,10 @@ def _run_dirs(train_jsons):
         tr = io.read_json(p)
         out[(tr["task"], tr["method"], tr["seed"])] = Path(p).parent
     return out
+
+
+def _run_name(run_dir):
+    return " / ".join(Path(run_dir).parts[-3:])
 
 
 def _made_by(train_jsons):
@@ -351,18 +360,27 @@ def main(argv=None):
     args = ap.parse_args(argv)
     start = time.perf_counter()
     project = Path.cwd() if (Path.cwd() / "Snakefile").is_file() else ROOT     # a copy of the workflow, or this one
-    cfg = config.load_profile(project / "config/config.yaml", *args.configfile)
+    where = " + ".join(["config/config.yaml", *args.configfile])
+    try:                                              # the DAG's checks: a sentence, and nothing written outside the project
+        cfg = config.load_profile(project / "config/config.yaml", *args.configfile)
+        for field, value in ((f"{where}: field 'results'", cfg["results"]), (f"{where}: field 'reports'", cfg["reports"]),
+                             ("option --reports", args.reports)):
+            if value is not None:
+                preflight.inside_project(value, field)
+    except config.ConfigError as e:
+        sys.exit(str(e))
     methods = config.selected_methods(cfg, config.profile_methods(cfg, project / "methods"))
     tasks = config.selected_tasks(cfg)
     base = Path(cfg["results"]) / cfg["model"]["name"]
     runs = [base / t / m / f"seed{s}" for t in tasks for m in methods for s in cfg["seeds"]]
-    complete = [r for r in runs if all((r / f).is_file() for f in RUN_FILES)]
+    rows, bad = aggregate.read_runs(runs)             # a truncated or inconsistent run is listed, never fatal
+    complete = [r for r in runs if r not in dict(bad)]
     if not complete:
-        sys.exit(f"no complete run under {base}/<task>/<method>/seed<s>/ (each needs {', '.join(RUN_FILES)}): "
-                 f"run the benchmark first")
-    summary = pd.DataFrame([aggregate.row(r) for r in complete])
+        sys.exit(f"no complete run under {base}/<task>/<method>/seed<s>/ (each needs {', '.join(aggregate.RUN_FILES)}, "
+                 f"consistent): run the benchmark first")
+    summary = pd.DataFrame(rows)
     specs = {t: config.load_task(t, project / "tasks") for t in tasks}
-    missing = [f"{r.parts[-3]} / {r.parts[-2]} / {r.parts[-1]}: {aggregate.why_missing(r)}" for r in runs if r not in complete]
+    missing = [f"{_run_name(r)}: {reason}" for r, reason in bad]
     trains = [r / "train.json" for r in complete]
     costs = default_costs(cfg["results"])
     out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs, missing, costs, _made_by(trains),

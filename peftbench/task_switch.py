@@ -92,6 +92,13 @@ def run(base_dir, specs, states, tasks, out_csv, repeats=10, cold_repeats=2):
     """specs: {method: spec}; states: {method: (task A's state path, task B's)}. One CSV row per method;
     `vs_full` = full fine-tuning's switch time / this method's (how many times faster than swapping checkpoints)."""
     import pandas as pd
+    from pathlib import Path
+
+    from . import identity
+    for name, paths in states.items():          # the stored states are the trained ones (checked once, untimed)
+        for path in paths:
+            identity.check_state(path, io.read_json(Path(path).parent / "train.json").get("task_state_sha256"),
+                                 "the task-switch measurement")
     rows = []
     for name, spec in specs.items():
         try:

@@ -5,8 +5,10 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 import yaml
+from safetensors.numpy import save_file
 
 from peftbench import ROOT, preflight
 from peftbench.config import ConfigError
@@ -86,7 +88,7 @@ def test_method_py_that_does_not_parse(project):
 def test_method_yaml_that_does_not_parse(project):
     root, cfg = project
     (root / "methods/lora/method.yaml").write_text("name: lora\nhyperparameters: {r: 8\n")
-    fails(root, cfg, r"lora/method.yaml: not valid YAML")
+    fails(root, cfg, r"lora/method.yaml:3: not valid YAML \(while parsing a flow mapping expected ',' or '}'")
 
 
 def test_method_yaml_missing_a_field(project):
@@ -175,7 +177,10 @@ def local_model(root, weights="model.safetensors", positions=128):
     model = root / "my-model"
     model.mkdir()
     (model / "config.json").write_text(json.dumps({"model_type": "llama", "max_position_embeddings": positions}))
-    (model / weights).write_bytes(b"\0")
+    if weights.endswith(".safetensors"):
+        save_file({"model.embed_tokens.weight": np.zeros((4, 2), dtype=np.float32)}, str(model / weights))
+    else:
+        (model / weights).write_bytes(b"\0")
     return {"name": "my-model", "source": str(model)}
 
 
@@ -186,10 +191,88 @@ def test_model_folder_that_does_not_exist(project):
 
 def test_model_with_pickled_weights_only_is_refused(project):
     root, cfg = project
-    fails(root, {**cfg, "model": local_model(root, "pytorch_model.bin")}, r"field 'model.source': .*no \*.safetensors weights")
+    fails(root, {**cfg, "model": local_model(root, "pytorch_model.bin")},
+          r"field 'model.source': .*my-model has no model.safetensors .*found: pytorch_model.bin; pickled .bin/.pt "
+          r"checkpoints are refused")
 
 
 def test_sequences_longer_than_the_model_allows(project):
     root, cfg = project
     fails(root, {**cfg, "model": local_model(root, positions=128)},
           r"field 'training.max_seq_len': 384 exceeds the model's max_position_embeddings=128")
+
+
+# ---- issue 17: no silent wrong row --------------------------------------------------------------
+@pytest.mark.parametrize("key,value,pattern", [
+    ("seeds", [0, 0], r"field 'seeds': seed 0 is listed twice \(each seed is one run"),
+    ("methods", ["lora", "zero-shot", "lora"], r"field 'methods': method 'lora' is listed twice")])
+def test_duplicates_are_errors(project, key, value, pattern):
+    root, cfg = project
+    fails(root, {**cfg, key: value}, pattern)
+
+
+def test_profile_jsonl_source_without_files(project):
+    root, cfg = project
+    tasks = {**cfg["tasks"], "qa": {**cfg["tasks"]["qa"], "source": {"type": "jsonl"}}}
+    fails(root, {**cfg, "tasks": tasks}, r"field 'tasks.qa.source': 'files' is a required property")
+
+
+def test_profile_source_of_an_unknown_type(project):
+    root, cfg = project
+    tasks = {**cfg["tasks"], "qa": {**cfg["tasks"]["qa"], "source": {"type": "csv", "files": {}}}}
+    fails(root, {**cfg, "tasks": tasks}, r"field 'tasks.qa.source.type': 'csv' is not one of \['builtin', 'hf', 'jsonl'\]")
+
+
+def test_unknown_builtin_builder(project):
+    root, cfg = project
+    path = root / "tasks/qa/task.yaml"
+    path.write_text(path.read_text().replace("builder: wiki_cloze_qa", "builder: wiki_cloze"))
+    fails(root, cfg, r"qa/task.yaml: field 'source.builder': unknown builtin 'wiki_cloze' \(known: wiki_summarization")
+
+
+def test_local_dataset_line_that_is_not_an_object(project):
+    root, cfg = project
+    text = json.dumps(GOOD[0]) + "\n" + json.dumps("just a string") + "\n"
+    fails(root, {**cfg, "tasks": local_task(root, text)}, r"data/train.jsonl:2: expected a JSON object .*got a JSON str")
+
+
+@pytest.mark.parametrize("field,value,kind", [("target", 123, "int 123"), ("question", None, "null"),
+                                              ("context", ["a", "b"], r"list \['a', 'b'\]")])
+def test_local_dataset_field_that_is_not_a_string(project, field, value, kind):
+    root, cfg = project
+    records = GOOD[:1] + [{**GOOD[1], field: value}]
+    fails(root, {**cfg, "tasks": local_task(root, records)},
+          rf"data/train.jsonl \(record 2\): record 1: field '{field}' is {kind}, expected a string")
+
+
+def test_lm_eval_yaml_that_does_not_parse(project):
+    root, cfg = project
+    path = root / "tasks/qa/lm_eval.yaml"
+    path.write_text(path.read_text().replace("test_split: test", "test_split: [test"))
+    fails(root, cfg, r"qa/lm_eval.yaml:\d+: not valid YAML")
+
+
+def test_mistyped_hub_id(project, monkeypatch, capsys):
+    """Malformed: an error. Well formed but not cached while offline: a warning (offline dry runs of the
+    papers' profiles stay possible); online, an id the hub does not know is an error."""
+    root, cfg = project
+    fails(root, {**cfg, "model": {"name": "m", "source": "not a//hub id"}}, r"'not a//hub id' is not .* a valid hub id")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    preflight.workflow({**cfg, "model": {"name": "m", "source": "HuggingFaceTB/SmolLM2-135M-Instrcut"}}, root)
+    assert ("'HuggingFaceTB/SmolLM2-135M-Instrcut' is not in the Hugging Face cache and HF_HUB_OFFLINE=1"
+            in capsys.readouterr().err)
+
+
+def test_junk_safetensors_file_is_refused(project):
+    root, cfg = project
+    model = local_model(root)
+    (root / "my-model/model.safetensors").write_bytes(b"\x10\0\0\0\0\0\0\0{not json at all")
+    fails(root, {**cfg, "model": model}, r"my-model/model.safetensors: not a valid safetensors file")
+
+
+def test_pickle_beside_a_decoy_safetensors_is_refused(project):
+    """The decoy passed the old `*.safetensors` glob; transformers would then have loaded the pickle."""
+    root, cfg = project
+    model = local_model(root, "pytorch_model.bin")
+    (root / "my-model/decoy.safetensors").write_bytes(b"junk")
+    fails(root, {**cfg, "model": model}, r"has no model.safetensors .*found: decoy.safetensors, pytorch_model.bin")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from peftbench import base_model, latency_overhead, methods, task_switch
+from peftbench import base_model, identity, io, latency_overhead, methods, task_switch
 
 TINY_GPT2 = {"n_embd": 64, "n_layer": 2, "n_head": 4}
 SWITCH_IS_ROUNDING = {"lora", "ia3"}          # merged: W - delta + delta', equal up to float rounding
@@ -120,11 +120,28 @@ def test_task_switch_job_times_and_checks_each_method(tiny_dir, tiny_base, metho
     for m, spec in specs.items():
         paths[m] = []
         for task, state in zip("ab", task_states(tiny_base, spec)):
-            methods.save_state(state, tmp_path / f"{m}_{task}.safetensors")
-            paths[m].append(tmp_path / f"{m}_{task}.safetensors")
+            path = tmp_path / m / task / "task_state.safetensors"          # beside its train.json, as the DAG writes it
+            methods.save_state(state, path)
+            io.write_json(path.parent / "train.json", {"task_state_sha256": identity.sha256_file(path)})
+            paths[m].append(path)
     df = task_switch.run(tiny_dir, specs, paths, ["a", "b"], tmp_path / "task_switch.csv", repeats=2, cold_repeats=1)
     assert list(df.method) == ["full", "lora"] and (tmp_path / "task_switch.csv").is_file()
     assert (df.switch_ms > 0).all() and (df.cold_start_ms > 0).all()
     assert df.set_index("method").check_max_abs_logit_diff["full"] == 0
     assert df.set_index("method").check_max_abs_logit_diff["lora"] < 1e-4
     assert df.set_index("method").vs_full["full"] == 1.0
+
+
+def test_task_switch_refuses_a_state_that_is_not_the_trained_one(tiny_dir, tiny_base, method_specs, tmp_path):
+    """A stored state swapped or truncated after fine-tuning is caught by its sha256, not timed and scored."""
+    spec = method_specs["lora"]
+    paths = []
+    for task, state in zip("ab", task_states(tiny_base, spec)):
+        path = tmp_path / task / "task_state.safetensors"
+        methods.save_state(state, path)
+        io.write_json(path.parent / "train.json", {"task_state_sha256": identity.sha256_file(path)})
+        paths.append(path)
+    paths[1].write_bytes(paths[1].read_bytes()[:-8])                  # truncated
+    with pytest.raises(ValueError, match=r"b/task_state.safetensors: sha256 .* differs from .* its train.json "
+                                         r"recorded: the stored state is truncated or was replaced"):
+        task_switch.run(tiny_dir, {"lora": spec}, {"lora": paths}, ["a", "b"], tmp_path / "ts.csv", 1, 1)

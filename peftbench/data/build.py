@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from .. import io
-from . import bible, hub, wiki
+from . import bible, hub, records, wiki
 
 SPLITS = ("train", "validation", "test")
 BUILTIN = {
@@ -72,6 +72,7 @@ def render(rec, task):
     missing = [f for f in task["fields"] + ["target"] if f not in rec]
     if missing:
         raise ValueError(f"task {task['name']}: record {rec.get('id')} lacks field(s) {', '.join(missing)}")
+    records.check(rec, task["fields"], f"task {task['name']}")
     rec = dict(rec)
     rec["id"] = str(rec["id"])
     rec.setdefault("answers", [rec["target"]])
@@ -79,11 +80,29 @@ def render(rec, task):
     return rec
 
 
+def leaks(rendered):
+    """Test records whose prompt also occurs in the train or validation split: a score on them measures
+    memorisation. {test id: the split it also occurs in}."""
+    seen = {" ".join(r["prompt"].split()): split for split in ("train", "validation") for r in rendered[split]}
+    return {r["id"]: seen[key] for r in rendered["test"] if (key := " ".join(r["prompt"].split())) in seen}
+
+
 def build(task, sizes, out_dir, source=None):
-    """Write {out_dir}/{train,validation,test}.jsonl for a validated task spec."""
+    """Write {out_dir}/{train,validation,test}.jsonl for a validated task spec, and checks.json: the counts
+    and the test records that leak from the training data (a loud warning, shown in the report)."""
     seed = sizes.get("seed", 1234)
     splits = candidates(source or task["source"], sizes, seed, base="." if source else task["dir"])
     out_dir = Path(out_dir)
+    rendered = {split: [render(r, task) for r in splits[split]] for split in SPLITS}
+    leaked = leaks(rendered)
+    warnings = []
+    if leaked:
+        warnings.append(f"task {task['name']}: {len(leaked)} of {len(rendered['test'])} test records also occur in the "
+                        f"training data (same prompt): {', '.join(f'{i} ({s})' for i, s in list(leaked.items())[:5])}"
+                        f"{' ...' if len(leaked) > 5 else ''}; their scores measure memorisation")
+        print("WARNING: " + warnings[-1])
     for split in SPLITS:
-        io.write_jsonl(out_dir / f"{split}.jsonl", [render(r, task) for r in splits[split]])
-    return {split: len(rows) for split, rows in splits.items()}
+        io.write_jsonl(out_dir / f"{split}.jsonl", rendered[split])
+    counts = {split: len(rows) for split, rows in splits.items()}
+    io.write_json(out_dir / "checks.json", {"counts": counts, "test_in_training_data": leaked, "warnings": warnings})
+    return counts

@@ -32,6 +32,7 @@ rule task_switch:
     input:
         base=BASE,
         states=expand(f"{RUN}/task_state.safetensors", task=sorted(set(SWITCH_TASKS)), method=METHODS, seed=SEEDS[0]),
+        trains=expand(f"{RUN}/train.json", task=sorted(set(SWITCH_TASKS)), method=METHODS, seed=SEEDS[0]),
         code=methods_code(METHODS),
     output: f"{COSTS}/task_switch.csv"
     params:

@@ -3,9 +3,16 @@ from peftbench.data import build as pb_build
 
 rule data:
     """One task's deterministic train/validation/test JSONL (sizes and seed from the profile)."""
-    input: lambda wc: pb_build.inputs(TASK_SPECS[wc.task], config["tasks"][wc.task])   # task.yaml + local data files
-    output: expand(f"{R}/data/{{{{task}}}}/{{split}}.jsonl", split=["train", "validation", "test"])
-    params: sizes=lambda wc: config["tasks"][wc.task]
+    input:
+        task=lambda wc: pb_build.inputs(TASK_SPECS[wc.task], config["tasks"][wc.task]),   # task.yaml + local data files
+        base=BASE,                          # its tokenizer: a record too long for max_seq_len fails here
+    output:
+        splits=expand(f"{R}/data/{{{{task}}}}/{{split}}.jsonl", split=["train", "validation", "test"]),
+        checks=f"{R}/data/{{task}}/checks.json",     # counts and test records leaking from training (the report warns)
+    params:
+        sizes=lambda wc: config["tasks"][wc.task],
+        # the profile's (a method's own override is checked when it trains): a new method folder must not rebuild the data
+        max_seq_len=pb_config.training_settings(config, {"name": None})["max_seq_len"],
     resources: **rule_resources("data")
     log: f"{R}/logs/data_{{task}}.log"
     script: "../scripts/build_data.py"

@@ -5,6 +5,7 @@ rule evaluate:
     input:
         base=BASE,
         state=f"{RUN}/task_state.safetensors",
+        train=f"{RUN}/train.json",          # the state's sha256 and config hash: a new train.json re-evaluates
         test=f"{R}/data/{{task}}/test.jsonl",
         task=lambda wc: [CODE / "tasks" / wc.task / f for f in ("lm_eval.yaml", "utils.py")],
     output:

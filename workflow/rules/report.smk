@@ -30,8 +30,9 @@ def reported(name, path):
 
 
 rule summary:
-    """One row per (model, task, method, seed)."""
-    input: all_runs("train.json"), all_runs("lm_eval.json"), all_runs("latency.json")
+    """One row per (model, task, method, seed), from exactly these files (so a changed or deleted one
+    rebuilds the table); a run whose files disagree (state sha256, config hash) is left out and listed."""
+    input: all_runs("train.json"), all_runs("lm_eval.json"), all_runs("latency.json"), all_runs("task_state.safetensors")
     output: f"{R}/summary.csv"
     params: runs=all_runs("")
     log: f"{R}/logs/summary.log"

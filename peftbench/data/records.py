@@ -1,0 +1,22 @@
+"""What a task record must be, checked wherever records enter (preflight for local files, the data
+stage for every source): each of the task's fields and the target a string, `answers` a list of
+strings, `id` a string or an integer. A number or null in a field would otherwise be formatted into
+the prompt ("123", "None") or fail deep inside tokenization."""
+
+
+def check(rec, fields, where):
+    """Raise ValueError naming `where` (file:line or task/split), the record and the field."""
+    rid = rec.get("id")
+    if not isinstance(rid, (str, int)) or isinstance(rid, bool):
+        raise ValueError(f"{where}: field 'id': {rid!r} is not a string or an integer")
+    for f in [*fields, "target"]:
+        if f in rec and not isinstance(rec[f], str):
+            raise ValueError(f"{where}: record {rid}: field '{f}' is {_kind(rec[f])}, expected a string")
+    answers = rec.get("answers")
+    if answers is not None and not (isinstance(answers, list) and answers and all(isinstance(a, str) for a in answers)):
+        raise ValueError(f"{where}: record {rid}: field 'answers' is {_kind(answers)}, expected a non-empty list of strings")
+    return rec
+
+
+def _kind(value):
+    return "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
