@@ -177,3 +177,23 @@ def storage(summary, colors, path):
     ax.set_title(f"Storage per task and method (dashed: one full checkpoint, {tables.fmt_bytes(full)})", fontsize=11)
     ax.grid(alpha=0.3, axis="x")
     return _save(fig, path)
+
+
+def time_per_rule(jobs, path):
+    """Total wall time per rule kind (horizontal bars), split into useful work and fixed cost where defined."""
+    if not len(jobs):
+        fig, ax = _figure((7, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no benchmark files (runs made before the rules recorded them)", ha="center", va="center")
+        return _save(fig, path)
+    total = jobs.groupby("rule").wall_s.sum().sort_values()
+    useful = jobs.groupby("rule").useful_s.sum(min_count=1).reindex(total.index)
+    fig, ax = _figure((7, 0.45 * len(total) + 1.2))
+    y = np.arange(len(total))
+    work = useful.fillna(0).clip(upper=total)
+    ax.barh(y, work, color="#4c72b0", label="useful work (training loop, lm-eval scoring)")
+    ax.barh(y, total - work, left=work, color="#c8c8c8", label="fixed cost / the whole job")
+    ax.set_yticks(y, total.index)
+    ax.set_xlabel("wall time, summed over jobs (s)")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    return _save(fig, path)

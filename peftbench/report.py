@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import ROOT, aggregate, config, figures, io, preflight, provenance, tables
+from . import ROOT, aggregate, config, figures, io, preflight, provenance, tables, timing
 from .stats import claims as claims_mod
 from .stats import task as task_stats
 
@@ -83,6 +83,8 @@ def output_files(reports_dir, tasks, costs=None):
     out["intervals"] = d / "tables" / "intervals.csv"
     out["claims"] = d / "tables" / "claims.csv"
     out["claims_latex"] = d / "tables" / "claims.tex"
+    out["time_per_rule"] = d / "tables" / "time-per-rule.csv"
+    out["time_per_rule_figure"] = d / "figures" / "time-per-rule.png"
     out["latency"] = d / "figures" / "latency.png"
     out["storage"] = d / "figures" / "storage.png"
     for name in ("paper-order", "paper-budget"):
@@ -185,6 +187,22 @@ def _paper_section(summary, task_specs, costs, out):
     return Section("Papers vs ours", text, items)
 
 
+def _time_section(jobs, out):
+    table = timing.per_rule(jobs)
+    _write_table(table, out["time_per_rule"], None, "", "")
+    figures.time_per_rule(jobs, out["time_per_rule_figure"])
+    if not len(jobs):
+        return Section("Where the time goes", ["No benchmark files under results/benchmarks/ (runs made before "
+                                               "the rules recorded them)."])
+    text = [f"Snakemake's benchmark file of each of the {len(jobs)} jobs (results/benchmarks/): wall time per rule "
+            "kind. Fixed cost = the job's wall time minus its useful work (the training loop; lm-eval's scoring): "
+            "imports, model loads, validation passes, saving and checks, the latency probe."]
+    return Section("Where the time goes", text, [Table("Wall time per rule kind", table),
+                                                 Figure("Wall time per rule kind", out["time_per_rule_figure"],
+                                                        "Summed over jobs; blue: useful work, grey: fixed cost "
+                                                        "(or the whole job where no useful part is defined).")])
+
+
 def _claims_section(checks, out):
     df = pd.DataFrame([c.__dict__ for c in checks], columns=["claim", "where", "test", "estimate", "verdict"])
     _write_table(df, out["claims"], out["claims_latex"], "The papers' claims, each with a verdict from this run", "tab:claims",
@@ -208,11 +226,12 @@ def analyses_of(task_specs, tasks, run_dirs):
                                   {(m, s): d for (task, m, s), d in run_dirs.items() if task == t}) for t in tasks}
 
 
-def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=(), failed=(), run_dirs=None):
+def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=(), failed=(), run_dirs=None,
+          jobs=None):
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
     complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `failed`: one
     line per cost measurement (or method in one) that failed; `run_dirs`: {(task, method, seed): run
-    folder} whose samples.jsonl give the intervals and the claims' verdicts."""
+    folder} whose samples.jsonl give the intervals and the claims' verdicts; `jobs`: timing.jobs() rows."""
     tasks = [t for t in task_specs if (summary.task == t).any()]
     out = output_files(reports_dir, tasks, costs)
     colors = figures.method_colors(summary.method.unique())
@@ -226,6 +245,7 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made
     sections += [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out, analyses[t])
                  for t in tasks]
     sections.append(_cost_section(summary, colors, costs, out))
+    sections.append(_time_section(jobs if jobs is not None else timing.jobs("/nonexistent", ""), out))
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:
         sections.append(Section("Missing runs", list(missing)))
@@ -324,7 +344,8 @@ def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=No
                 for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)) - listed)]
     train_jsons = [p for p in train_jsons if Path(p).parent not in dict(bad)]
     return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons),
-                 aggregate.cost_failures(costs or {}), _run_dirs(train_jsons))
+                 aggregate.cost_failures(costs or {}), _run_dirs(train_jsons),
+                 timing.jobs(Path(summary_csv).parent, summary.model.iloc[0] if len(summary) else ""))
 
 
 def _run_dirs(train_jsons):
@@ -384,7 +405,8 @@ def main(argv=None):
     trains = [r / "train.json" for r in complete]
     costs = default_costs(cfg["results"])
     out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs, missing, costs, _made_by(trains),
-                aggregate.cost_failures(costs, cfg["costs"], Path(cfg["results"]) / "logs"), _run_dirs(trains))
+                aggregate.cost_failures(costs, cfg["costs"], Path(cfg["results"]) / "logs"), _run_dirs(trains),
+                timing.jobs(cfg["results"], cfg["model"]["name"]))
     print(f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
           f"in {time.perf_counter() - start:.1f} s")
 

@@ -4,5 +4,6 @@ rule base_model:
     params: source=config["model"]["source"], tiny=config["model"].get("tiny", {})
     threads: JOB_THREADS
     resources: **rule_resources("base_model")
+    benchmark: f"{R}/benchmarks/base_model.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/base_model.log"
     script: "../scripts/base_model.py"

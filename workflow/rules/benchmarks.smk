@@ -22,6 +22,7 @@ rule latency_overhead:
         specs={m: METHOD_SPECS[m] for m in METHODS},
     threads: workflow.cores          # timed: the whole machine, no other job of the DAG beside it
     resources: **rule_resources("latency_overhead")
+    benchmark: f"{R}/benchmarks/latency_overhead.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/latency_overhead.log"
     script: "../scripts/latency_overhead.py"
 
@@ -42,5 +43,6 @@ rule task_switch:
         block=config["task_switch"],
     threads: workflow.cores          # timed: the whole machine, no other job of the DAG beside it
     resources: **rule_resources("task_switch")
+    benchmark: f"{R}/benchmarks/task_switch.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/task_switch.log"
     script: "../scripts/task_switch.py"

@@ -14,5 +14,6 @@ rule paper_scale:
         PB_ROOT / "peftbench" / "paper_claims.py",
         [PB_ROOT / "methods" / m / f for m in paper_claims.counted_methods() for f in ("method.yaml", "method.py")],
     output: f"{R}/costs/paper_scale.csv"                     # written atomically by peftbench.paper_scale
+    benchmark: f"{R}/benchmarks/paper_scale.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/paper_scale.log"
     shell: f"{sys.executable} -m peftbench.paper_scale --out {{output:q}} > {{log:q}} 2>&1"

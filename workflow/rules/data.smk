@@ -14,5 +14,6 @@ rule data:
         # the profile's (a method's own override is checked when it trains): a new method folder must not rebuild the data
         max_seq_len=pb_config.training_settings(config, {"name": None})["max_seq_len"],
     resources: **rule_resources("data")
+    benchmark: f"{R}/benchmarks/data/{{task}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/data_{{task}}.log"
     script: "../scripts/build_data.py"

@@ -15,5 +15,6 @@ rule evaluate:
     params: spec=lambda wc: METHOD_SPECS[wc.method]
     threads: JOB_THREADS
     resources: **rule_resources("evaluate")
+    benchmark: f"{R}/benchmarks/evaluate/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{RUN}/evaluate.log"
     script: "../scripts/evaluate.py"

@@ -13,5 +13,6 @@ rule finetune:
         training=lambda wc: pb_config.training_settings(config, METHOD_SPECS[wc.method]),
     threads: JOB_THREADS
     resources: **rule_resources("finetune")
+    benchmark: f"{R}/benchmarks/finetune/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{RUN}/finetune.log"
     script: "../scripts/finetune.py"

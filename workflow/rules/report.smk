@@ -35,6 +35,7 @@ rule summary:
     input: all_runs("train.json"), all_runs("lm_eval.json"), all_runs("latency.json"), all_runs("task_state.safetensors")
     output: f"{R}/summary.csv"
     params: runs=all_runs("")
+    benchmark: f"{R}/benchmarks/summary.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/summary.log"
     script: "../scripts/summary.py"
 
