@@ -128,8 +128,8 @@ def _task_section(task, runs, spec, colors, curves, out, analysis=None):
     text = [f"{spec['description']}. Main metric: {metric}.",
             f"Best {metric}: {best} ({stats[metric].iloc[0]:.2f}). Pareto front (no other method has at most as "
             f"many trainable parameters and a higher {metric}): {front}."]
-    if analysis is not None and analysis.n:
-        found = {ref: analysis.detectable(ref) for ref in task_stats.REFERENCES}
+    found = {ref: analysis.detectable(ref) for ref in task_stats.REFERENCES} if analysis is not None else {}
+    if any(v is not None for v in found.values()):
         text.append(f"{analysis.n} test examples. Smallest difference in {metric} this test size detects (80% power, "
                     f"5% level; 2.8 × the paired bootstrap standard error, median over methods): "
                     + "; ".join(f"vs {ref}: {v:.1f} points" for ref, v in found.items() if v is not None)

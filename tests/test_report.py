@@ -269,7 +269,7 @@ def test_claims_come_first_with_verdicts_from_the_runs(built):
     row = lambda claim, where: checks[(checks.claim == claim) & (checks["where"] == where)].iloc[0]
     assert row("finetuning-beats-zero-shot", "qa").verdict == "reproduced"            # +30 on every example
     assert row("finetuning-beats-zero-shot", "translation").verdict.startswith("inconclusive")   # identical outputs
-    assert row("pretraining-beats-scratch", "qa").verdict.startswith("not run: scratch")
+    assert row("pretraining-beats-scratch", "qa").verdict == "not run: no scored run of scratch on qa"
     assert row("lora-close-to-full", "qa").verdict == "reproduced"                    # -2 within the 5-point margin
     assert row("small-task-state", "prefix").verdict == "contradicted"   # 4 KB of a 4 MB checkpoint: 0.1%, not below
     intervals = pd.read_csv(out["intervals"])

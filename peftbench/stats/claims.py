@@ -77,7 +77,7 @@ def _paired(c, analyses, summary):
         metric = a.main_metric
         missing = [m for m in (method, than) if not a.has(m)]
         if missing:
-            rows.append(Check(c["id"], task, "", "", f"{NOT_RUN}: {', '.join(missing)} has no scored run on {task}"))
+            rows.append(Check(c["id"], task, "", "", f"{NOT_RUN}: no scored run of {' and '.join(missing)} on {task}"))
             continue
         d = a.difference(method, than)
         test = f"{metric}: {method} − {than} > {bound:+g} (paired bootstrap, n={a.n})"
