@@ -12,15 +12,54 @@ finds it by globbing, so adding a folder adds a row to the report. method.py def
                                       measurement rebuilds from the base (peftbench/task_switch.py)
 
 `model` is a transformers causal LM on which the method may wrap or hook modules (peft does both).
+`Method` below is the same contract as a typing.Protocol; a method that acts on prompt positions reads
+them through `prompt_lengths()`, never through the training loop's internals.
 """
+import contextlib
+import contextvars
 import importlib.util
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from . import io
 from .config import CONTRACT as REQUIRED
+
+
+@runtime_checkable
+class Method(Protocol):
+    """What a methods/<name>/method.py module provides (preflight reads it with `ast`; the DAG calls it).
+    merge and switch are optional (not part of the protocol): see the module docstring."""
+
+    def attach(self, model: torch.nn.Module, hp: dict) -> torch.nn.Module: ...
+
+    def task_state(self, model: torch.nn.Module) -> dict[str, torch.Tensor]: ...
+
+    def load(self, model: torch.nn.Module, state: dict[str, torch.Tensor], hp: dict) -> torch.nn.Module: ...
+
+
+# ---- what the shared loop tells a method about the batch it runs --------------------------------------
+# Per-row prompt lengths of the batch in a training or validation-loss forward, for methods that act on
+# prompt positions only (LoReFT); None outside them (generation: the prefill call is the prompt, later
+# calls are generated tokens).
+_PROMPT_LENGTHS = contextvars.ContextVar("peftbench_prompt_lengths", default=None)
+
+
+def prompt_lengths():
+    """The running batch's prompt length per row (a LongTensor), or None outside a training forward."""
+    return _PROMPT_LENGTHS.get()
+
+
+@contextlib.contextmanager
+def running_prompts(lengths):
+    """Set by the shared loop around every forward it makes (peftbench.train)."""
+    token = _PROMPT_LENGTHS.set(lengths)
+    try:
+        yield
+    finally:
+        _PROMPT_LENGTHS.reset(token)
 
 
 def load_module(method_dir):

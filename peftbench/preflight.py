@@ -98,7 +98,8 @@ def data_source(source, where, key):
 
 
 def method_contract(spec):
-    """method.py parses and defines attach, task_state and load at top level (read, not imported)."""
+    """method.py parses and defines attach, task_state and load at top level (read, not imported): the
+    contract of peftbench.methods.Method."""
     path = Path(spec["dir"]) / "method.py"
     try:
         tree = ast.parse(path.read_text(), str(path))

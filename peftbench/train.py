@@ -3,7 +3,6 @@
 Causal LM on prompt + " " + target + "\\n"; the loss counts target tokens only. AdamW, linear warm-up
 then linear decay, gradient clipping, optional bf16 autocast, seeded batch order."""
 import contextlib
-import contextvars
 import math
 import random
 import resource
@@ -12,11 +11,7 @@ import time
 import torch
 from tqdm import tqdm
 
-
-# Per-row prompt lengths of the batch being run, for methods that act on prompt positions only
-# (LoReFT). Set by the loop around every forward; None outside training (generation: the prefill
-# call is the prompt, later calls are generated tokens).
-PROMPT_LENGTHS = contextvars.ContextVar("peftbench_prompt_lengths", default=None)
+from . import methods
 
 
 def completion(target):
@@ -56,11 +51,8 @@ def target_loss(model, ids, labels, mask):
     is_target = labels != -100
     prompt_lengths = is_target.int().argmax(1)                  # index of each row's first target token
     start = max(int(prompt_lengths.min()) - 1, 0)
-    token = PROMPT_LENGTHS.set(prompt_lengths)
-    try:
+    with methods.running_prompts(prompt_lengths):              # what a method may read: peftbench.methods.prompt_lengths()
         logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=ids.size(1) - start).logits
-    finally:
-        PROMPT_LENGTHS.reset(token)
     if logits.size(1) != ids.size(1) - start:     # e.g. a method that prepends positions and ignores logits_to_keep
         raise ValueError(f"logits cover {logits.size(1)} positions, expected the last {ids.size(1) - start}")
     logits = logits[:, :-1].float()

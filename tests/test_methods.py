@@ -3,7 +3,7 @@ import copy
 
 import torch
 
-from peftbench import methods
+from peftbench import ROOT, methods
 from peftbench.pipeline import method_model
 
 
@@ -93,3 +93,9 @@ def test_save_state_is_safetensors_without_pickle(tmp_path):
     raw = (tmp_path / "x.safetensors").read_bytes()
     assert b"pickle" not in raw and raw[8:9] == b"{"          # 8-byte header length, then JSON header
     assert torch.equal(methods.load_state(tmp_path / "x.safetensors")["w"], torch.ones(2, 3))
+
+
+def test_every_method_module_follows_the_typed_contract():
+    from peftbench.methods import Method, load_module
+    for folder in sorted((ROOT / "methods").glob("*/method.py")):
+        assert isinstance(load_module(folder.parent), Method), f"{folder} lacks attach/task_state/load"

@@ -9,7 +9,7 @@ prompt's intervened states reach them through the KV cache, so decoding costs no
 Native implementation with forward hooks (pyreft/pyvene do not run on current transformers):
   * a forward pre-hook on the decoder stack (model.model) decides, once per forward, which positions
     are intervened on:
-      - training / validation loss (peftbench.train.PROMPT_LENGTHS set): rows are right-padded, row
+      - training / validation loss (peftbench.methods.prompt_lengths() set by the shared loop): rows are right-padded, row
         i's prompt is positions [0, prompt_len_i);
       - prefill (the KV cache is empty): the prompt is every non-pad position of the attention mask
         (lm-eval left-pads its generation batches), or every position without a mask;
@@ -24,8 +24,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import orthogonal
 
-from peftbench.methods import freeze
-from peftbench.train import PROMPT_LENGTHS
+from peftbench.methods import freeze, prompt_lengths
 
 ATTR = "loreft"                 # model.loreft: the ModuleDict of interventions (so .to() / .parameters() see them)
 
@@ -123,11 +122,11 @@ class _Controller:
         if x is None:
             x = kwargs["inputs_embeds"]
         B, T = x.shape[0], x.shape[1]
-        lengths = PROMPT_LENGTHS.get()
+        lengths = prompt_lengths()
         if lengths is not None:                                   # training: right-padded, prompt first
             lengths = lengths.to(x.device)
             if lengths.shape != (B,):
-                raise ValueError(f"loreft: PROMPT_LENGTHS has shape {tuple(lengths.shape)}, batch is {B} rows")
+                raise ValueError(f"loreft: prompt_lengths() has shape {tuple(lengths.shape)}, batch is {B} rows")
             valid = torch.arange(T, device=x.device)[None, :] < lengths[:, None]
         else:
             cache = kwargs.get("cache", kwargs.get("past_key_values"))
