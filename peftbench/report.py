@@ -166,13 +166,15 @@ def _paper_section(summary, task_specs, costs, out):
     return Section("Papers vs ours", text, items)
 
 
-def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=()):
+def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=(), warnings=()):
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
-    complete result (listed in the report); `costs`: {title: csv} of the cost measurements."""
+    complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `warnings`: the
+    data stage's (test records leaking from training), shown first."""
     tasks = [t for t in task_specs if (summary.task == t).any()]
     out = output_files(reports_dir, tasks, costs)
     colors = figures.method_colors(summary.method.unique())
-    sections = [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out) for t in tasks]
+    sections = [Section("Data warnings", list(warnings))] if warnings else []
+    sections += [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out) for t in tasks]
     sections.append(_cost_section(summary, colors, costs, out))
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:
@@ -258,7 +260,7 @@ def _html(head, sections):
 
 
 # ---- entry points ---------------------------------------------------------------------------------
-def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None):
+def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None, checks=()):
     """The Snakemake rule: summary.csv and the runs' train.json files -> reports/."""
     summary = pd.read_csv(summary_csv)
     specs = {t: config.load_task(t) for t in tasks}
@@ -269,7 +271,8 @@ def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=No
     missing += [f"{t} / {m}: no complete result"
                 for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)) - listed)]
     train_jsons = [p for p in train_jsons if Path(p).parent not in dict(bad)]
-    return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons))
+    return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons),
+                 aggregate.data_warnings(checks))
 
 
 def _run_name(run_dir):
@@ -319,7 +322,8 @@ def main(argv=None):
     missing = [f"{_run_name(r)}: {reason}" for r, reason in bad]
     trains = [r / "train.json" for r in complete]
     out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs,
-                missing, default_costs(cfg["results"]), _made_by(trains))
+                missing, default_costs(cfg["results"]), _made_by(trains),
+                aggregate.data_warnings(Path(cfg["results"]) / "data" / t / "checks.json" for t in tasks))
     print(f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
           f"in {time.perf_counter() - start:.1f} s")
 

@@ -180,3 +180,13 @@ def test_a_record_too_long_for_max_seq_len_fails_at_the_data_stage(tiny_dir, tmp
     with pytest.raises(ValueError, match=r"task mine, train split \(.*train.jsonl\): record long: \d+ tokens exceed "
                                          r"training.max_seq_len=64"):
         pipeline.build_data("mine", {"train": 2, "validation": 1, "test": 1}, tmp_path / "out", tiny_dir, 64)
+
+
+def test_the_report_shows_the_data_stage_warnings(runs):
+    checks = runs / "results/data/qa/checks.json"
+    io.write_json(checks, {"warnings": ["task qa: 1 of 2 test records also occur in the training data (same prompt): "
+                                        "7 (train); their scores measure memorisation"]})
+    res = regenerate(runs)
+    assert res.returncode == 0, res.stderr[-3000:]
+    md = (runs / "reports/report.md").read_text()
+    assert "## Data warnings\n\ntask qa: 1 of 2 test records also occur in the training data" in md

@@ -45,6 +45,7 @@ rule report:
         summary=f"{R}/summary.csv",
         train=all_runs("train.json"),
         costs=list(REPORT_COSTS.values()),
+        checks=expand(f"{R}/data/{{task}}/checks.json", task=TASKS),     # the data stage's warnings
     output: **{name: reported(name, path) for name, path in REPORT_FILES.items()}
     params:
         reports=config["reports"],

@@ -2,5 +2,6 @@ from peftbench import pipeline, report
 
 with pipeline.logged(snakemake):
     written = report.render(snakemake.input.summary, snakemake.input.train, snakemake.params.reports,
-                            snakemake.params.tasks, snakemake.params.expected, snakemake.params.costs)
+                            snakemake.params.tasks, snakemake.params.expected, snakemake.params.costs,
+                            snakemake.input.checks)
     print("\n".join(map(str, written.values())))
