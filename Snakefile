@@ -19,4 +19,6 @@ include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/report.smk"
 
 rule all:
-    input: REPORT_MD, REPORT_HTML
+    # every run's files are targets too: Snakemake does not rebuild a missing intermediate file whose consumers
+    # (summary.csv, the report) look up to date, so a deleted train.json would otherwise leave a stale table
+    input: REPORT_MD, REPORT_HTML, [all_runs(f) for f in RUN_FILES]

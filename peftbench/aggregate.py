@@ -63,7 +63,7 @@ def read_runs(run_dirs):
     """(rows, problems): a summary row per good run; (run_dir, reason) per run that is incomplete (the
     reason its job log gives), unreadable (a truncated JSON) or inconsistent. One bad run never stops the others."""
     rows, problems = [], []
-    for d in map(Path, run_dirs):
+    for d in dict.fromkeys(map(Path, run_dirs)):          # distinct runs: one listed twice is one row
         if not all((d / f).is_file() for f in RUN_FILES):
             problems.append((d, why_missing(d)))
             continue
@@ -94,6 +94,20 @@ def summarize(run_dirs, out_csv):
     with io.atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     return df
+
+
+def data_warnings(checks_files):
+    """The data stage's loud warnings (test records that also occur in training), from each task's
+    checks.json (absent: data built before the checks existed); an unreadable one says so, it never fails the report."""
+    out = []
+    for path in map(Path, checks_files):
+        if not path.exists():
+            continue
+        try:
+            out += list(_json(path).get("warnings") or [])
+        except (OSError, ValueError, AttributeError) as e:
+            out.append(f"{path}: the data checks could not be read ({e})")
+    return out
 
 
 def why_missing(run_dir):

@@ -60,7 +60,7 @@ def yaml_error(path, e):
     """'<file>:<line>: not valid YAML (<problem>)' from PyYAML's error, which knows where it stopped."""
     mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
     where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-    problem = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x) or str(e)
+    problem = "; ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x) or str(e)
     return f"{where}: not valid YAML ({problem})"
 
 

@@ -227,11 +227,12 @@ def analyses_of(task_specs, tasks, run_dirs):
 
 
 def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=(), failed=(), run_dirs=None,
-          jobs=None):
+          jobs=None, warnings=()):
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
     complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `failed`: one
     line per cost measurement (or method in one) that failed; `run_dirs`: {(task, method, seed): run
-    folder} whose samples.jsonl give the intervals and the claims' verdicts; `jobs`: timing.jobs() rows."""
+    folder} whose samples.jsonl give the intervals and the claims' verdicts; `jobs`: timing.jobs() rows; `warnings`: the data stage's (test records leaking from
+    training), shown first."""
     tasks = [t for t in task_specs if (summary.task == t).any()]
     out = output_files(reports_dir, tasks, costs)
     colors = figures.method_colors(summary.method.unique())
@@ -241,7 +242,8 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made
         (pd.concat(frames) if frames else pd.DataFrame()).to_csv(tmp, index=False)
     latency_csv = next((p for p in (costs or {}).values() if _is_latency(p)), None)
     checks = claims_mod.evaluate(claims_mod.load(), analyses, summary, latency_csv)
-    sections = [_claims_section(checks, out)]
+    sections = [Section("Data warnings", list(warnings))] if warnings else []
+    sections.append(_claims_section(checks, out))
     sections += [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out, analyses[t])
                  for t in tasks]
     sections.append(_cost_section(summary, colors, costs, out))
@@ -332,7 +334,8 @@ def _html(head, sections):
 
 
 # ---- entry points ---------------------------------------------------------------------------------
-def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None, tasks_dir=config.TASKS):
+def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None, tasks_dir=config.TASKS,
+           checks=()):
     """The Snakemake rule: summary.csv and the runs' train.json files -> reports/."""
     summary = pd.read_csv(summary_csv)
     specs = {t: config.load_task(t, tasks_dir) for t in tasks}
@@ -345,7 +348,8 @@ def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=No
     train_jsons = [p for p in train_jsons if Path(p).parent not in dict(bad)]
     return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons),
                  aggregate.cost_failures(costs or {}), _run_dirs(train_jsons),
-                 timing.jobs(Path(summary_csv).parent, summary.model.iloc[0] if len(summary) else ""))
+                 timing.jobs(Path(summary_csv).parent, summary.model.iloc[0] if len(summary) else ""),
+                 aggregate.data_warnings(checks))
 
 
 def _run_dirs(train_jsons):
@@ -406,7 +410,8 @@ def main(argv=None):
     costs = default_costs(cfg["results"])
     out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs, missing, costs, _made_by(trains),
                 aggregate.cost_failures(costs, cfg["costs"], Path(cfg["results"]) / "logs"), _run_dirs(trains),
-                timing.jobs(cfg["results"], cfg["model"]["name"]))
+                timing.jobs(cfg["results"], cfg["model"]["name"]),
+                aggregate.data_warnings(Path(cfg["results"]) / "data" / t / "checks.json" for t in tasks))
     print(f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
           f"in {time.perf_counter() - start:.1f} s")
 

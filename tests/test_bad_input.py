@@ -88,7 +88,7 @@ def test_method_py_that_does_not_parse(project):
 def test_method_yaml_that_does_not_parse(project):
     root, cfg = project
     (root / "methods/lora/method.yaml").write_text("name: lora\nhyperparameters: {r: 8\n")
-    fails(root, cfg, r"lora/method.yaml:3: not valid YAML \(while parsing a flow mapping expected ',' or '}'")
+    fails(root, cfg, r"lora/method.yaml:3: not valid YAML \(while parsing a flow mapping; expected ',' or '}'")
 
 
 def test_method_yaml_missing_a_field(project):

@@ -38,7 +38,10 @@ def write_run(results, task, method, seed, complete=True):
     score += seed                        # seeds 0 and 1: mean +0.5, sample std 0.7071
     d = Path(results) / "tiny" / task / method / f"seed{seed}"
     metrics = config.load_task(task)["metrics"]
-    io.write_json(d / "train.json", {
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "task_state.safetensors").write_bytes(f"{task} {method} {seed}".encode())     # only its sha256 is read
+    same = {"task_state_sha256": hashlib.sha256(f"{task} {method} {seed}".encode()).hexdigest(), "config_hash": "0" * 16}
+    io.write_json(d / "train.json", {"task_state_sha256": same["task_state_sha256"],
         "model": "tiny", "task": task, "method": method, "seed": seed, "trainable_params": params,
         "trainable_percent": 100 * params / BASE, "base_params": BASE, "stored_bytes_file": stored,
         "wall_time_s": 4 * step, "tokens_per_s": 100 / step if step else 0.0, "step_time_s": step,
@@ -46,9 +49,9 @@ def write_run(results, task, method, seed, complete=True):
         "val_loss_before": 3.0, "val_loss_after": 1.5,
         "provenance": {"git": {"commit": "abc1234def", "dirty": False}, "config_hash": "0" * 16}})
     io.write_json(d / "lm_eval.json", {"peftbench": {
-        "scores": {m: score - (m != MAIN[task]) for m in metrics}, "main_metric": MAIN[task], "wall_time_s": 1.0}})
+        "scores": {m: score - (m != MAIN[task]) for m in metrics}, "main_metric": MAIN[task], "wall_time_s": 1.0, **same}})
     if complete:
-        io.write_json(d / "latency.json", {"ms_per_token_median": ms + seed})
+        io.write_json(d / "latency.json", {"ms_per_token_median": ms + seed, **same})
     io.write_jsonl(d / "samples.jsonl", [{"doc_id": i, "target": "t", "filtered_resps": ["o"], "metrics": {
         m: (PAIRS[i] if m in ("bleu", "chrf") else score - (m != MAIN[task]) + dev) for m in metrics}}
         for i, dev in enumerate(DEVIATIONS)])
@@ -227,8 +230,9 @@ def tree_digest(root):
 
 def test_regenerate_command_reads_results_writes_only_reports_and_never_loads_torch(results, tmp_path):
     profile = tmp_path / "profile.yaml"
+    (tmp_path / "results").symlink_to(results)          # paths inside the project, as the DAG requires
     profile.write_text(yaml.safe_dump({
-        "results": str(results), "reports": str(tmp_path / "reports"), "model": {"name": "tiny", "source": "tiny-random"},
+        "results": "results", "reports": "reports", "model": {"name": "tiny", "source": "tiny-random"},
         "seeds": [0, 1], "methods": list(METHODS), "tasks": {t: {"train": 4, "validation": 2, "test": 2} for t in TASKS}}))
     before = tree_digest(results)
     code = ("import sys; from peftbench import report; report.main(['--configfile', sys.argv[1]]); "

@@ -144,3 +144,24 @@ def test_the_stored_state_is_checked_where_it_is_read(tiny_dir, method_specs, tm
     with pytest.raises(ValueError, match=r"a/task_state.safetensors: sha256 .* differs from .* its train.json recorded"):
         pipeline.evaluate_job(profile(), tiny_dir, "qa", spec, tmp_path / "a" / "task_state.safetensors", None,
                               *(tmp_path / f for f in ("lm_eval.json", "samples.jsonl", "latency.json")))
+
+
+def test_untracked_project_files_make_the_tree_dirty(tmp_path, monkeypatch):
+    """A run of an uncommitted method folder must not claim a clean commit (issue 18, item 4)."""
+    import subprocess
+
+    from peftbench import provenance
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    git("init", "-q")
+    (tmp_path / ".gitignore").write_text("results/\n")
+    git("add", ".gitignore")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "x.json").write_text("{}")             # generated, git-ignored: still clean
+    assert provenance.git_commit()["dirty"] is False
+    (tmp_path / "methods" / "vera").mkdir(parents=True)
+    (tmp_path / "methods" / "vera" / "method.py").write_text("")    # a new, uncommitted method folder
+    assert provenance.git_commit()["dirty"] is True

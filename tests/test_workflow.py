@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from peftbench import ROOT, io
+from peftbench import ROOT, identity, io
 from peftbench.stats import claims
 
 pytestmark = pytest.mark.slow
@@ -119,7 +119,11 @@ def test_smoke_run_reaches_the_report(workdir):
     assert set(lm["results"]["peftbench_qa"]) >= {"exact_match,none", "f1,none"}
     train = io.read_json(run / "train.json")
     assert len(train["loss_curve"]) == 3 and train["tokens_per_s"] > 0 and train["peak_memory_bytes"] > 0
-    assert {"versions", "git", "config_hash", "seed", "hardware"} <= set(train["provenance"])
+    assert {"versions", "git", "config_hash", "seed", "hardware", "files"} <= set(train["provenance"])
+    # the evaluated state is the trained one: its sha256 is recorded by fine-tuning and by the evaluation
+    assert train["task_state_sha256"] == identity.sha256_file(run / "task_state.safetensors") == lm["peftbench"]["task_state_sha256"]
+    assert train["reload_check"]["max_abs_logit_diff"] <= train["reload_check"]["tolerance"]
+    assert io.read_json(workdir / "results/smoke/data/qa/checks.json")["counts"] == {"train": 24, "validation": 4, "test": 6}
 
 
 def test_after_a_complete_run_there_is_nothing_to_do(workdir):

@@ -29,6 +29,9 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+RUN_FILES = ["task_state.safetensors", "train.json", "lm_eval.json", "samples.jsonl", "latency.json"]   # one run's outputs
+
+
 def all_runs(filename):
     return expand(f"{RUN}/{filename}", task=TASKS, method=METHODS, seed=SEEDS)
 

@@ -50,6 +50,7 @@ rule report:
         samples=all_runs("samples.jsonl"),       # per-example scores: the intervals and the claims' verdicts
         claims=PB_ROOT / "config" / "claims.yaml",
         costs=list(REPORT_COSTS.values()),
+        checks=expand(f"{R}/data/{{task}}/checks.json", task=TASKS),     # the data stage's warnings
     output: **{name: reported(name, path) for name, path in REPORT_FILES.items()}
     params:
         reports=config["reports"],
