@@ -132,7 +132,7 @@ def _latency(c, latency_csv):
     rows = []
     for _, r in df.iterrows():
         test = f"overhead of {c['variant']} vs base {'>' if above else '<'} {margin:g}% ({int(r.repeats)} rounds, bootstrap)"
-        rows.append(Check(c["id"], f"batch {r.batch} × {r.seq_len} tokens", test,
+        rows.append(Check(c["id"], f"batch {int(r.batch)} × {int(r.seq_len)} tokens", test,
                           f"{r.overhead_pct:+.1f}% [{r.overhead_ci_low:+.1f}, {r.overhead_ci_high:+.1f}]",
                           _side(r.overhead_ci_low, r.overhead_ci_high, margin, above)))
     return rows
