@@ -29,17 +29,37 @@ def task_config(task_dir, test_file):
     return cfg
 
 
-def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", limit=None):
-    """lm-eval's results dict (as lm-eval returns it), plus the per-sample outputs separately."""
+def _hflm():
+    from lm_eval.models.huggingface import HFLM
+
+    class BeamSearchHFLM(HFLM):
+        """lm-eval's stop-sequence criterion (MultiTokenEOSCriteria) tracks `batch` rows, but beam search hands
+        it batch x beams candidates: it reads the first example's beams as if they were the batch and can end
+        the search for every example mid-sentence. With num_beams > 1 it is left out: hypotheses end at the
+        model's EOS (a task with `target_end: eos` trains it) or max_gen_toks, as the LoRA repo's beam decoder
+        (examples/NLG/src/gpt2_beam.py, eos_token_id); lm-eval still cuts every output at its `until` afterwards."""
+
+        def _model_generate(self, context, max_length, stop, **generation_kwargs):
+            if generation_kwargs.get("num_beams", 1) > 1:
+                stop = []
+            return super()._model_generate(context, max_length, stop, **generation_kwargs)
+
+    return BeamSearchHFLM
+
+
+def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", limit=None, target_end="newline"):
+    """lm-eval's results dict (as lm-eval returns it), plus the per-sample outputs separately.
+    target_end="eos": the task's targets were trained to end with the tokenizer's EOS, which decoding stops at."""
     import lm_eval
     import lm_eval.tasks  # noqa: F401  (must be imported before TaskManager)
-    from lm_eval.models.huggingface import HFLM
 
     from .train import autocast
     device = "cuda" if next(model.parameters()).is_cuda else "cpu"
+    if target_end == "eos":
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
     # only our task: indexing lm-eval's thousands of built-in YAMLs costs ~10 s per job
     tasks = lm_eval.tasks.TaskManager(include_defaults=False)
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    lm = _hflm()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     with autocast(precision, device):
         results = lm_eval.simple_evaluate(model=lm, tasks=[task_config(task_dir, test_file)],
                                           task_manager=tasks, limit=limit, log_samples=True, bootstrap_iters=BOOTSTRAP_ITERS,

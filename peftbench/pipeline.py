@@ -44,10 +44,13 @@ def build_data(task_name, sizes, out_dir, tasks_dir=config.TASKS, base_dir=None,
     return counts
 
 
-def method_model(base_dir, method_spec, state=None, seed=0, device="cpu"):
+def method_model(base_dir, method_spec, state=None, seed=0, device="cpu", base_dropout=None):
     """Base model + method: attached for training (state=None) or loaded from a task state.
-    Seeded before attach: a method's random initialisation (LoRA's A) depends on the seed alone."""
+    Seeded before attach: a method's random initialisation (LoRA's A) depends on the seed alone.
+    `base_dropout` (training.base_dropout) sets the base model's own dropout before the method's modules exist."""
     model, tok = base_model.load(base_dir)
+    if base_dropout is not None:
+        train.set_dropout(model, base_dropout)
     methods.seed_everything(seed)
     base_params = sum(p.numel() for p in model.parameters())
     module = methods.load_module(method_spec["dir"])
@@ -61,7 +64,8 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
     _threads(threads)
     settings = config.training_settings(cfg, method_spec)
     where = device(cfg)
-    model, tok, module, base_total = method_model(base_dir, method_spec, seed=seed, device=where)
+    model, tok, module, base_total = method_model(base_dir, method_spec, seed=seed, device=where,
+                                                  base_dropout=settings.get("base_dropout"))
     trainable, total = methods.count_parameters(model)
     records = {s: io.read_jsonl(Path(data_dir) / f"{s}.jsonl", required=("id", "prompt", "target"))
                for s in ("train", "validation")}
@@ -71,7 +75,8 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
     ckpt = checkpoint.Checkpoints(Path(out_state).parent / "checkpoints", settings["checkpoint_every"],
                                   provenance.config_hash(run_id))
     stats = train.train(model, tok, records["train"], records["validation"], settings, seed,
-                        cfg.get("precision", "fp32"), checkpoints=ckpt)
+                        cfg.get("precision", "fp32"), checkpoints=ckpt,
+                        target_end=config.load_task(task_name).get("target_end", "newline"))
     state = module.task_state(model)
     if trainable and not state:
         raise ValueError(f"method '{method_spec['name']}': {trainable:,} parameters were trained but task_state() "
@@ -117,7 +122,8 @@ def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, o
     precision = cfg.get("precision", "fp32")
     start = time.perf_counter()
     results, samples = evaluate.run(model, tok, task["dir"], test_file,
-                                    batch_size=cfg["evaluation"]["batch_size"], precision=precision)
+                                    batch_size=cfg["evaluation"]["batch_size"], precision=precision,
+                                    target_end=task.get("target_end", "newline"))
     from lm_eval.utils import handle_non_serializable
     results["peftbench"] = {"wall_time_s": round(time.perf_counter() - start, 3),
                             "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"],

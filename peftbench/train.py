@@ -1,7 +1,8 @@
 """The one training loop every method shares (nanoGPT-sized on purpose).
 
-Causal LM on prompt + " " + target + "\\n"; the loss counts target tokens only. AdamW, linear warm-up
-then linear decay, gradient clipping, optional bf16 autocast, seeded batch order."""
+Causal LM on prompt + " " + target + "\\n" (or + EOS, for a task with `target_end: eos`); the loss counts
+target tokens only, optionally label-smoothed. AdamW, linear warm-up then linear decay, gradient clipping
+(max_grad_norm 0: none), optional bf16 autocast or fp16 autocast with a GradScaler, seeded batch order."""
 import contextlib
 import math
 import random
@@ -14,17 +15,29 @@ from tqdm import tqdm
 from . import methods
 
 
-def completion(target):
-    """What the model learns to generate after the prompt; lm-eval stops at the newline."""
-    return " " + target + "\n"
+def completion(target, end="newline"):
+    """What the model learns to generate after the prompt; lm-eval stops at the newline. With end="eos" the
+    text has no newline: `encode` appends the tokenizer's EOS token, which beam search ends a hypothesis at."""
+    return " " + target + ("\n" if end == "newline" else "")
 
 
-def encode(records, tokenizer, max_seq_len, where="train.jsonl"):
+def target_ids(target, tokenizer, end="newline"):
+    """Token ids of the completion; end="eos": " " + target + [EOS], as the LoRA repo's E2E data
+    (examples/NLG/src/gpt2_encode.py --add_eos) and its decoder's eos_token_id."""
+    ids = tokenizer(completion(target, end), add_special_tokens=False).input_ids
+    if end == "eos":
+        if tokenizer.eos_token_id is None:
+            raise ValueError("target_end: eos needs a tokenizer with an eos_token")
+        ids = ids + [tokenizer.eos_token_id]
+    return ids
+
+
+def encode(records, tokenizer, max_seq_len, where="train.jsonl", end="newline"):
     """[(input_ids, labels)] with labels = -100 on the prompt. Too long is an error, not a truncation."""
     out = []
     for r in records:
         prompt = tokenizer(r["prompt"], add_special_tokens=False).input_ids
-        target = tokenizer(completion(r["target"]), add_special_tokens=False).input_ids
+        target = target_ids(r["target"], tokenizer, end)
         if len(prompt) + len(target) > max_seq_len:
             raise ValueError(f"{where}: record {r['id']}: {len(prompt) + len(target)} tokens exceed "
                              f"training.max_seq_len={max_seq_len}")
@@ -43,8 +56,10 @@ def collate(batch, pad_id):
     return ids, labels, mask
 
 
-def target_loss(model, ids, labels, mask):
-    """Mean cross-entropy over target tokens; logits at position t predict token t+1.
+def target_loss(model, ids, labels, mask, label_smoothing=0.0):
+    """Mean cross-entropy over target tokens; logits at position t predict token t+1. With label smoothing
+    eps: (1 - eps) (-log p_y) + eps mean_c(-log p_c), torch's label_smoothing and the LoRA repo's
+    (examples/NLG/src/model.py, --label_smooth 0.1 for E2E).
 
     Only the positions from the batch's earliest target onward go through the LM head
     (`logits_to_keep`): prompt positions carry no loss, and the head is ~20% of a 135M model's FLOPs."""
@@ -58,12 +73,24 @@ def target_loss(model, ids, labels, mask):
     logits = logits[:, :-1].float()
     targets = labels[:, start + 1:]
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                             ignore_index=-100)
+                                             ignore_index=-100, label_smoothing=label_smoothing)
+
+
+def set_dropout(model, p):
+    """Every dropout of `model` to p: nn.Dropout modules and the attention-dropout floats that sdpa/eager
+    attention read at call time (Llama's `attention_dropout`). The LoRA repo's GPT-2 (examples/NLG/src/model.py)
+    has no dropout at all, where Hugging Face's GPT-2 config has 0.1 on embeddings, attention and residuals."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = p
+    return model
 
 
 def autocast(precision, device="cpu"):
-    if precision == "bf16":
-        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+    if precision in ("bf16", "fp16"):
+        return torch.autocast(device_type=device, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
 
 
@@ -104,7 +131,8 @@ def schedule(opt, steps, warmup_ratio):
         opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
 
 
-def train(model, tokenizer, train_records, val_records, settings, seed, precision="fp32", checkpoints=None):
+def train(model, tokenizer, train_records, val_records, settings, seed, precision="fp32", checkpoints=None,
+          target_end="newline"):
     """Run the loop; returns the statistics for train.json. `model` is trained in place.
 
     With `checkpoints` (peftbench.checkpoint.Checkpoints) the loop saves every N steps and first
@@ -112,8 +140,9 @@ def train(model, tokenizer, train_records, val_records, settings, seed, precisio
     and resumed run ends bit for bit where an uninterrupted one does (on CPU)."""
     torch.manual_seed(seed)
     steps, bs = settings["steps"], settings["batch_size"]
-    train_data = encode(train_records, tokenizer, settings["max_seq_len"])
-    val_data = encode(val_records, tokenizer, settings["max_seq_len"], "validation.jsonl")
+    train_data = encode(train_records, tokenizer, settings["max_seq_len"], end=target_end)
+    val_data = encode(val_records, tokenizer, settings["max_seq_len"], "validation.jsonl", end=target_end)
+    smoothing, clip = settings.get("label_smoothing", 0.0), settings["max_grad_norm"]
     pad_id = tokenizer.pad_token_id
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
@@ -124,6 +153,9 @@ def train(model, tokenizer, train_records, val_records, settings, seed, precisio
     if steps and params:
         opt = torch.optim.AdamW(params, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
         sched = schedule(opt, steps, settings["warmup_ratio"])
+        # fp16 (the LoRA repo's --fp16, apex amp O1): autocast plus dynamic loss scaling, so small gradients
+        # do not underflow; bf16 and fp32 need no scaler (disabled: scale() and step() pass through)
+        scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         restored = checkpoints.restore(model, opt, sched) if checkpoints else None
         if restored:
             start_step, progress = restored
@@ -138,12 +170,15 @@ def train(model, tokenizer, train_records, val_records, settings, seed, precisio
         for step, idx in enumerate(bar, start_step + 1):
             ids, labels, mask = (t.to(device) for t in collate([train_data[i] for i in idx], pad_id))
             with autocast(precision, device.type):
-                loss = target_loss(model, ids, labels, mask)
+                loss = target_loss(model, ids, labels, mask, smoothing)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step}: training diverged")
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, settings["max_grad_norm"])
-            opt.step()
+            scaler.scale(loss).backward()
+            if clip > 0:                                   # 0: no clipping (the LoRA repo's --clip 0.0)
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             opt.zero_grad(set_to_none=True)
             progress["loss_curve"].append(round(loss.item(), 6))

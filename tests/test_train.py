@@ -72,3 +72,55 @@ def test_target_loss_equals_cross_entropy_over_all_logits(tiny):
         reference = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)),
                                                       labels[:, 1:].reshape(-1), ignore_index=-100)
         torch.testing.assert_close(train.target_loss(model, ids, labels, mask), reference)
+
+
+def test_label_smoothing_is_the_lora_repos_loss(tiny):
+    """(1 - eps) (-log p_y) + eps mean_c(-log p_c) per target token (microsoft/LoRA examples/NLG/src/model.py)."""
+    model, tok = tiny
+    ids, labels, mask = train.collate(train.encode(RECORDS[:3], tok, 64), tok.pad_token_id)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
+        y, keep = labels[:, 1:], labels[:, 1:] != -100
+        nll = -logp.gather(-1, y.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        reference = ((0.9 * nll + 0.1 * -logp.mean(-1))[keep]).mean()
+        smoothed = train.target_loss(model, ids, labels, mask, label_smoothing=0.1)
+    torch.testing.assert_close(smoothed, reference)
+    assert not torch.allclose(smoothed, train.target_loss(model, ids, labels, mask))
+
+
+def one_step(tiny_dir, method_specs, **kw):
+    model, tok, *_ = method_model(tiny_dir, method_specs["full"])
+    train.train(model, tok, RECORDS, RECORDS[:4], settings(steps=1, warmup_ratio=0.0, **kw), seed=0)
+    return model.model.norm.weight.detach().clone()
+
+
+def test_max_grad_norm_zero_means_no_clipping(tiny_dir, method_specs):
+    """--clip 0.0 (LoRA's E2E command): the step a clip that never bites takes, not the step of a tight clip."""
+    free = one_step(tiny_dir, method_specs, max_grad_norm=0.0)
+    assert torch.equal(free, one_step(tiny_dir, method_specs, max_grad_norm=1e9))
+    assert not torch.allclose(free, one_step(tiny_dir, method_specs, max_grad_norm=1e-9))
+
+
+def test_base_dropout_zero_makes_gpt2_deterministic_in_training():
+    """Hugging Face's GPT-2 config has dropout 0.1 (embeddings, attention, residuals); the LoRA repo's GPT-2 none."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(
+        "gpt2", n_embd=32, n_layer=2, n_head=4, vocab_size=100, n_positions=32)).train()
+    ids = torch.randint(0, 100, (2, 12))
+    assert not torch.equal(model(ids).logits, model(ids).logits)          # dropout on
+    train.set_dropout(model, 0.0)
+    assert torch.equal(model(ids).logits, model(ids).logits)
+
+
+def test_fp16_trains_with_a_grad_scaler(tiny_dir, method_specs):
+    model, tok, *_ = method_model(tiny_dir, method_specs["lora"])
+    stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(), seed=0, precision="fp16")
+    assert stats["val_loss_after"] < stats["val_loss_before"]
+
+
+def test_eos_target_end_trains_the_tokenizers_eos_after_the_target(tiny):
+    _, tok = tiny
+    (ids, labels), = train.encode(RECORDS[:1], tok, 64, end="eos")
+    target = [x for x in labels if x != -100]
+    assert target[-1] == tok.eos_token_id and tok.decode(target[:-1]) == " casa 0"
