@@ -125,6 +125,8 @@ def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, o
                                     batch_size=cfg["evaluation"]["batch_size"], precision=precision,
                                     target_end=task.get("target_end", "newline"))
     from lm_eval.utils import handle_non_serializable
+    run_dir = Path(out_json).parent       # lm_eval.json names what it scored, as `--model peftbench` would
+    results["config"].update({"model": "peftbench", "model_args": f"run={run_dir}", **runs.record(run_dir, method_spec["name"])})
     results["peftbench"] = {"wall_time_s": round(time.perf_counter() - start, 3),
                             "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"],
                             **_evaluated(trained, sha)}

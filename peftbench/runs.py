@@ -64,3 +64,10 @@ def load_run(run_dir, base=None, device="cpu"):
     state = methods.load_state(run_dir / "task_state.safetensors")
     model, tok, *_ = pipeline.method_model(base or base_dir(run_dir), spec, state, device=device)
     return model, tok
+
+
+
+def record(run_dir, method=None):
+    """What lm_eval.json's config adds about the run it evaluated (lm-eval's own "model"/"model_args" say
+    how: `peftbench` with `run=<run folder>`)."""
+    return {"peftbench_run": str(run_dir), "peftbench_method": method or method_spec(run_dir)["name"]}

@@ -1,6 +1,10 @@
 """A finished run outside peftbench: peft's PeftModel loads the adapter folder of every peft-backed method,
-and `peftbench.load_run` gives a ready transformers model for every method, both matching peftbench's own load."""
+`peftbench.load_run` gives a ready transformers model for every method, both matching peftbench's own load;
+lm-eval's own command line scores a run as the DAG does."""
+import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -8,7 +12,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 import peftbench
-from peftbench import config, io, pipeline, runs
+from peftbench import ROOT, config, io, pipeline, runs
 
 PEFT_METHODS = ["lora", "ia3", "prefix", "prompt-tuning"]
 NATIVE_METHODS = ["houlsby", "shared-layers"]
@@ -91,3 +95,39 @@ def test_a_variant_runs_its_parent_folder(results, tmp_path):
 def test_not_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="train.json: missing"):
         peftbench.load_run(tmp_path)
+
+
+def dag_score(root, cfg, method):
+    """The DAG's evaluate job on one run (lm-eval on the in-memory model): its lm_eval.json."""
+    run, spec = root / f"tiny/qa/{method}/seed0", config.discover_methods()[method]
+    pipeline.evaluate_job(cfg, str(root / "tiny/base_model"), "qa", spec, run / "task_state.safetensors",
+                          root / "data/qa/test.jsonl", run / "lm_eval.json", run / "samples.jsonl", run / "latency.json")
+    return io.read_json(run / "lm_eval.json")
+
+
+def lm_eval_cli(root, out, *args):
+    """lm-eval's CLI (through peftbench.lm_eval_cli, which only registers the model) on our qa task's YAML,
+    from the data folder: the YAML's data_files (test.jsonl) are relative to the working directory."""
+    cmd = [sys.executable, "-m", "peftbench.lm_eval_cli", *args, "--tasks", str(ROOT / "tasks/qa/lm_eval.yaml"),
+           "--batch_size", "6", "--output_path", str(out)]
+    res = subprocess.run(cmd, cwd=root / "data/qa", capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-4000:]
+    written, = out.rglob("results_*.json")
+    return json.loads(written.read_text())
+
+
+@pytest.mark.parametrize("method", ["lora", "houlsby"])
+def test_lm_eval_cli_scores_a_run_as_the_dag_does(results, method, tmp_path):
+    root, cfg = results
+    run = root / f"tiny/qa/{method}/seed0"
+    dag = dag_score(root, cfg, method)
+    assert dag["config"]["model"] == "peftbench" and dag["config"]["model_args"] == f"run={run}"
+    assert dag["config"]["peftbench_method"] == method
+    cli = lm_eval_cli(root, tmp_path, "--model", "peftbench", "--model_args", f"run={run}")
+    assert cli["config"]["peftbench_run"] == str(run) and cli["config"]["peftbench_method"] == method
+    for metric in ("exact_match,none", "f1,none"):
+        assert cli["results"]["peftbench_qa"][metric] == dag["results"]["peftbench_qa"][metric]
+    if method == "lora":            # peft's own path, no peftbench model: lm-eval's hf model with the adapter folder
+        hf = lm_eval_cli(root, tmp_path / "hf", "--model", "hf", "--model_args",
+                         f"pretrained={root / 'tiny/base_model'},peft={run / 'adapter'},dtype=float32", "--device", "cpu")
+        assert hf["results"]["peftbench_qa"]["f1,none"] == dag["results"]["peftbench_qa"]["f1,none"]
