@@ -31,7 +31,7 @@ def device(cfg):
 
 def build_data(task_name, sizes, out_dir, tasks_dir=config.TASKS, base_dir=None, max_seq_len=None):
     """The task's splits; with the base model's tokenizer, every train/validation record is checked to fit
-    `max_seq_len` (the smallest any selected method trains with) here, not minutes into fine-tuning.
+    `max_seq_len` (the profile's training.max_seq_len) here, not minutes into fine-tuning.
     `tasks_dir`: the workflow's tasks/ (a copy of the workflow may hold task folders this checkout lacks)."""
     from .data import build
     counts = build.build(config.load_task(task_name, tasks_dir), sizes, out_dir, source=sizes.get("source"))
