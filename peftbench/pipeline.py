@@ -80,18 +80,27 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
 
 
 def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, out_json, out_samples,
-                 out_latency, threads=None):
-    """lm-eval scores, then generation latency, on one loaded model (one model load, one process)."""
+                 out_latency, threads=None, train_file=None, seed=0, forgetting=None):
+    """lm-eval scores, then generation latency, on one loaded model (one model load, one process).
+    `train_file`: where a few-shot method draws its demonstrations (seeded with the run's `seed`);
+    `forgetting`: (general text sample, base model's loss JSON, output JSON), peftbench.forgetting."""
     _threads(threads)
     model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path), device=device(cfg))
+    if forgetting:
+        from . import forgetting as fg
+        fg.measure(cfg, model, tok, *forgetting)
     task = config.load_task(task_name)
     precision = cfg.get("precision", "fp32")
     start = time.perf_counter()
+    prompting = method_spec.get("prompting", {})
     results, samples = evaluate.run(model, tok, task["dir"], test_file,
-                                    batch_size=cfg["evaluation"]["batch_size"], precision=precision)
+                                    batch_size=cfg["evaluation"]["batch_size"], precision=precision,
+                                    prompting=prompting, train_file=train_file, seed=seed)
     from lm_eval.utils import handle_non_serializable
     results["peftbench"] = {"wall_time_s": round(time.perf_counter() - start, 3),
-                            "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"]}
+                            "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"],
+                            "chat_template": evaluate.uses_chat_template(prompting, tok),
+                            "num_fewshot": int(prompting.get("num_fewshot", 0))}
 
     lat = cfg["latency"]
     prompts = [r["prompt"] for r in io.read_jsonl(test_file, required=("prompt",))[:lat["prompts"]]]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import ROOT, aggregate, config, figures, io, provenance, tables
+from . import ROOT, aggregate, config, fairness, figures, io, provenance, tables
 
 RUN_FILES = ("train.json", "lm_eval.json", "latency.json")
 COST_TITLES = {   # the cost measurements' CSVs (results/costs/), by file name; any other CSV is titled by its name
@@ -63,7 +63,7 @@ def _is_latency(path):
     return "latency" in Path(path).name
 
 
-def output_files(reports_dir, tasks, costs=None):
+def output_files(reports_dir, tasks, costs=None, tuning=False):
     """{name: path} of everything the report writes: the Snakemake rule declares exactly these."""
     d = Path(reports_dir)
     out = {"md": d / "report.md", "html": d / "report.html"}
@@ -81,6 +81,7 @@ def output_files(reports_dir, tasks, costs=None):
         out[f"costs_{Path(csv).stem}_latex"] = d / "tables" / f"costs-{Path(csv).stem}.tex"
     if any(_is_latency(p) for p in (costs or {}).values()):
         out["latency_paper"] = d / "figures" / "latency-paper.png"
+    out.update(fairness.output_files(d, tasks, tuning))
     return {k: Path(v) for k, v in out.items()}
 
 
@@ -170,10 +171,11 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
     complete result (listed in the report); `costs`: {title: csv} of the cost measurements."""
     tasks = [t for t in task_specs if (summary.task == t).any()]
-    out = output_files(reports_dir, tasks, costs)
+    out = output_files(reports_dir, tasks, costs, fairness.tuned(summary))
     colors = figures.method_colors(summary.method.unique())
     sections = [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out) for t in tasks]
     sections.append(_cost_section(summary, colors, costs, out))
+    sections.append(fairness.section(summary, colors, out))
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:
         sections.append(Section("Missing runs", list(missing)))

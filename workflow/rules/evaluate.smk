@@ -6,11 +6,14 @@ rule evaluate:
         base=BASE,
         state=f"{RUN}/task_state.safetensors",
         test=f"{R}/data/{{task}}/test.jsonl",
+        train=f"{R}/data/{{task}}/train.jsonl",             # few-shot demonstrations (never the test split)
+        general=GENERAL_TEXT, general_base=GENERAL_BASE,       # forgetting: held-out general text
         task=lambda wc: [CODE / "tasks" / wc.task / f for f in ("lm_eval.yaml", "utils.py")],
     output:
         results=f"{RUN}/lm_eval.json",
         samples=f"{RUN}/samples.jsonl",
         latency=f"{RUN}/latency.json",
+        forgetting=f"{RUN}/forgetting.json",
     params: spec=lambda wc: METHOD_SPECS[wc.method]
     threads: JOB_THREADS
     resources: **rule_resources("evaluate")
