@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from . import figures, io
 
@@ -124,6 +125,7 @@ def compute_figure(stats, task, colors, path):
             ax.plot(r[col], r.main_score, "o", ms=8, color=colors[method], label=method)
             ax.annotate(method, (r[col], r.main_score), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())       # decades only: minor labels overlap
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"{task}: {stats.main_metric.iloc[0]}")
@@ -154,22 +156,24 @@ def forgetting_figure(summary, colors, path):
 
 
 def sensitivity_figure(summary, colors, path):
-    """Validation loss against learning rate per method, one panel per task; the search's winner ringed."""
+    """Validation loss against learning rate (as a factor of each method's own rate, given in the legend) per
+    method, one panel per task; the search's choice ringed."""
     cols = sorted((c for c in summary if c.startswith("val_loss_lr_x")), key=lambda c: float(c.removeprefix("val_loss_lr_x")))
     tasks = sorted(summary.task.unique())
     fig = figures.Figure(figsize=(5 * len(tasks), 4))
     axes = np.atleast_1d(fig.subplots(1, len(tasks), squeeze=False)[0])
     for ax, task in zip(axes, tasks):
         rows = summary[(summary.task == task) & summary.tuned_lr_factor.notna()]
+        factors = [float(c.removeprefix("val_loss_lr_x")) for c in cols]
         for method, g in rows.groupby("method"):
-            factors = [float(c.removeprefix("val_loss_lr_x")) for c in cols]
-            lrs = np.array(factors) * g.learning_rate.mean()
             losses = g[cols].mean().to_numpy(dtype=float)
-            ax.plot(lrs, losses, "-o", color=colors[method], label=method, ms=4)
-            best = g.tuned_learning_rate.mean()
-            ax.plot([best], [losses[int(np.nanargmin(losses))]], "o", ms=10, mfc="none", mec="black")
+            ax.plot(factors, losses, "-o", color=colors[method], label=f"{method} (x1 = {g.learning_rate.mean():.2g})", ms=4)
+            for f in g.tuned_lr_factor:                    # the choice of each seed
+                ax.plot([f], [g[f"val_loss_lr_x{f:g}"].mean()], "o", ms=10, mfc="none", mec="black")
         ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
+        ax.set_xticks(factors, [f"x{f:g}" for f in factors])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("learning rate, relative to the method's own (paper) rate")
         ax.set_title(task)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("validation loss after training")
