@@ -40,7 +40,7 @@ def summary_columns(run_dir):
     fg = _read(run / "forgetting.json")
     out.update(forgetting_loss=fg.get("loss"), forgetting_base_loss=fg.get("base_loss"), forgetting_delta=fg.get("delta"))
     tuning = _read(run / "tuning.json")
-    if tuning:
+    if tuning and (run / "tuned" / "lm_eval.json").is_file():      # the search finished, its winner evaluated
         for c in tuning["candidates"]:
             out[f"val_loss_lr_x{c['factor']:g}"] = c["val_loss"]
         tuned = io.read_json(run / "tuned" / "lm_eval.json")["peftbench"]

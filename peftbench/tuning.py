@@ -45,6 +45,7 @@ def finetune_candidate(cfg, base_dir, task, spec, seed, data_dir, factor, out_st
     try:
         pipeline.finetune(cand, base_dir, task, spec, seed, data_dir, out_state, out_train, threads)
     except FloatingPointError as e:
+        shutil.rmtree(Path(out_state).parent / "checkpoints", ignore_errors=True)    # a diverged run resumes nothing
         methods.save_state({}, out_state)
         io.write_json(out_train, {"task": task, "method": spec["name"], "seed": seed, "diverged": str(e),
                                   "training": config.training_settings(cand, spec), "val_loss_after": None})

@@ -171,3 +171,23 @@ def test_summary_columns_of_a_run_folder(tmp_path):
                     "tuned_learning_rate": 6.66e-5, "tuned_main_score": 30.0, "tuned_forgetting_delta": 0.25}
     (run / "forgetting.json").unlink()
     assert math.isnan(pd.Series([fairness.summary_columns(run)["forgetting_delta"]], dtype=float)[0])
+
+
+def test_a_diverged_candidate_is_recorded_and_loses(tmp_path, method_specs, monkeypatch):
+    from peftbench import pipeline
+
+    def diverges(cfg, *args):
+        raise FloatingPointError("loss is nan at step 2: training diverged")
+    monkeypatch.setattr(pipeline, "finetune", diverges)
+    cfg = config.load_profile(config.CONFIG / "config.yaml", config.CONFIG / "tuning.yaml")
+    run = tmp_path / "lr_x3"
+    (run / "checkpoints" / "step1").mkdir(parents=True)
+    tuning.finetune_candidate(cfg, "base", "qa", method_specs["lora"], 0, "data", 3, run / "task_state.safetensors",
+                              run / "train.json")
+    rec = io.read_json(run / "train.json")
+    assert "diverged" in rec["diverged"] and rec["val_loss_after"] is None and not (run / "checkpoints").exists()
+    assert rec["training"]["learning_rate"] == pytest.approx(3 * config.training_settings(cfg, method_specs["lora"])["learning_rate"])
+    assert methods.load_state(run / "task_state.safetensors") == {}
+    io.write_json(tmp_path / "x1/train.json", {"training": {"learning_rate": 1e-4}, "val_loss_after": 2.0})
+    tuning.select_job([1, 3], [tmp_path / "x1/train.json", run / "train.json"], tmp_path / "tuning.json")
+    assert io.read_json(tmp_path / "tuning.json")["chosen_factor"] == 1
