@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import io
+from . import fairness, io
 
 COLUMNS = ["model", "task", "method", "seed", "main_metric", "main_score", "trainable_params",
            "trainable_percent", "base_params", "storage_bytes", "latency_ms_per_token", "train_wall_s",
@@ -33,6 +33,7 @@ def row(run_dir):
            "eval_wall_s": ev["wall_time_s"], "git_commit": prov["git"]["commit"],
            "git_dirty": prov["git"]["dirty"], "config_hash": prov["config_hash"]}
     out.update({f"score_{k}": v for k, v in ev["scores"].items()})
+    out.update(fairness.summary_columns(run_dir))         # forgetting, training FLOPs, the lr search
     return out
 
 
@@ -90,7 +91,8 @@ def summarize(run_dirs, out_csv):
         print(f"not summarised: {d}: {reason}")
     df = pd.DataFrame(rows, columns=COLUMNS) if not rows else pd.DataFrame(rows)
     score_cols = sorted(c for c in df.columns if c.startswith("score_"))
-    df = df[COLUMNS + score_cols].sort_values(["model", "task", "method", "seed"])
+    extra = [c for c in df.columns if c not in COLUMNS and c not in score_cols]
+    df = df[COLUMNS + score_cols + extra].sort_values(["model", "task", "method", "seed"])
     with io.atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     return df

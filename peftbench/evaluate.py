@@ -21,11 +21,24 @@ def task_name(task):
     return f"peftbench_{Path(task).name}"
 
 
-def task_config(task_dir, test_file):
+def task_config(task_dir, test_file, train_file=None, num_fewshot=0, tokenizer=None):
+    """The task's lm_eval.yaml as a dict, reading this profile's test.jsonl. With `num_fewshot` the
+    demonstrations come from train.jsonl only (lm-eval's `fewshot_split`), never from the test split.
+    With `tokenizer`, the answer-start protocol (`answer_start_suppressed`) joins the generation settings."""
     from lm_eval.tasks._yaml_loader import load_yaml
     cfg = load_yaml(Path(task_dir) / "lm_eval.yaml")
     cfg["task"] = task_name(task_dir)               # whatever `task:` the (possibly copied) YAML says
-    cfg["dataset_kwargs"] = {"data_files": {"test": str(Path(test_file).resolve())}}
+    files = {"test": str(Path(test_file).resolve())}
+    if num_fewshot:
+        if train_file is None:
+            raise ValueError(f"{task_dir}: few-shot prompting needs the task's train.jsonl")
+        files["train"] = str(Path(train_file).resolve())
+        cfg.update(fewshot_split="train", num_fewshot=int(num_fewshot))
+    cfg["dataset_kwargs"] = {"data_files": files}
+    if tokenizer is not None and cfg.get("output_type") == "generate_until":
+        gen = dict(cfg.get("generation_kwargs") or {})
+        gen["begin_suppress_tokens"] = answer_start_suppressed(tokenizer, gen.get("until", []))
+        cfg["generation_kwargs"] = gen
     return cfg
 
 
@@ -47,9 +60,35 @@ def _hflm():
     return BeamSearchHFLM
 
 
-def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", limit=None, target_end="newline"):
+def answer_start_suppressed(tokenizer, until):
+    """One protocol for every method: the first generated token may not end the answer before it starts.
+
+    An instruct model often opens its reply with a line break; with the tasks' stop sequence `until: ["\n"]`
+    that is an empty answer (the default run's zero-shot QA scored 1.5 F1 mostly from this). So at the
+    first step only, the tokens that would stop generation with nothing but whitespace before the stop
+    (e.g. "\n", " \n\n") and the end-of-sequence token are masked (transformers' `begin_suppress_tokens`);
+    later tokens, and so the stop itself, are untouched. Greedy decoding then takes the best token
+    that starts an answer."""
+    stops = [s for s in (until if isinstance(until, list) else [until]) if s]
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    ids = [i for i, t in enumerate(texts) if any(s in t and not t.split(s)[0].strip() for s in stops)]
+    return sorted(set(ids) | {tid for tid in (tokenizer.eos_token_id,) if tid is not None})
+
+
+def uses_chat_template(prompting, tokenizer):
+    """Chat template on when the method asks for it and the model has one (a chat/instruct model)."""
+    return bool((prompting or {}).get("chat_template")) and getattr(tokenizer, "chat_template", None) is not None
+
+
+def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", limit=None, target_end="newline",
+        prompting=None, train_file=None, seed=0):
     """lm-eval's results dict (as lm-eval returns it), plus the per-sample outputs separately.
-    target_end="eos": the task's targets were trained to end with the tokenizer's EOS, which decoding stops at."""
+
+    target_end="eos": the task's targets were trained to end with the tokenizer's EOS, which decoding stops at.
+    `prompting` (method.yaml's `prompting:`): `chat_template` renders the task's prompt as a user turn of
+    the model's chat template (lm-eval's `apply_chat_template`); `num_fewshot` k puts k demonstrations
+    from train.jsonl before it (as earlier turns of the chat when templated), drawn by lm-eval's sampler
+    with `seed`: the same prompts on every rerun."""
     import lm_eval
     import lm_eval.tasks  # noqa: F401  (must be imported before TaskManager)
 
@@ -60,9 +99,13 @@ def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", l
     # only our task: indexing lm-eval's thousands of built-in YAMLs costs ~10 s per job
     tasks = lm_eval.tasks.TaskManager(include_defaults=False)
     lm = _hflm()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    k = int((prompting or {}).get("num_fewshot", 0))
+    cfg = task_config(task_dir, test_file, train_file, k, tokenizer)
     with autocast(precision, device):
-        results = lm_eval.simple_evaluate(model=lm, tasks=[task_config(task_dir, test_file)],
+        results = lm_eval.simple_evaluate(model=lm, tasks=[cfg],
                                           task_manager=tasks, limit=limit, log_samples=True, bootstrap_iters=BOOTSTRAP_ITERS,
+                                          apply_chat_template=uses_chat_template(prompting, tokenizer),
+                                          fewshot_as_multiturn=True, fewshot_random_seed=seed,
                                           random_seed=0, numpy_random_seed=0, torch_random_seed=0)
     samples = results.pop("samples", {})
     return results, samples
@@ -79,5 +122,14 @@ def sample_record(sample):
     logged (a number for mean metrics, a [reference, hypothesis] pair for corpus metrics), so the
     statistics can be recomputed from this file alone."""
     return {"doc_id": sample.get("doc_id"), "target": sample.get("target"),
+            "prompt": prompt_of(sample),
             "filtered_resps": sample.get("filtered_resps"),
             "metrics": {m: sample[m] for m in sample.get("metrics", []) if m in sample}}
+
+
+def prompt_of(sample):
+    """The exact context lm-eval generated from (chat template and demonstrations included)."""
+    args = sample.get("arguments") or [[None]]
+    if isinstance(args, dict):                    # lm-eval's saved-sample layout {gen_args_0: {arg_0: ...}}
+        return args.get("gen_args_0", {}).get("arg_0")
+    return args[0][0]

@@ -112,24 +112,33 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
 
 
 def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, out_json, out_samples,
-                 out_latency, threads=None, tasks_dir=config.TASKS):
-    """lm-eval scores, then generation latency, on one loaded model (one model load, one process)."""
+                 out_latency, threads=None, tasks_dir=config.TASKS, train_file=None, seed=0, forgetting=None):
+    """lm-eval scores, then generation latency, on one loaded model (one model load, one process).
+    `train_file`: where a few-shot method draws its demonstrations (seeded with the run's `seed`);
+    `forgetting`: (general text sample, base model's loss JSON, output JSON), peftbench.forgetting."""
     _threads(threads)
     trained = io.read_json(Path(state_path).parent / "train.json")      # what fine-tuning stored, and its sha256
     sha = identity.check_state(state_path, trained.get("task_state_sha256"), "evaluation")
     model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path), device=device(cfg))
+    if forgetting:
+        from . import forgetting as fg
+        fg.measure(cfg, model, tok, *forgetting)
     task = config.load_task(task_name, tasks_dir)
     precision = cfg.get("precision", "fp32")
     start = time.perf_counter()
+    prompting = method_spec.get("prompting", {})
     results, samples = evaluate.run(model, tok, task["dir"], test_file,
                                     batch_size=cfg["evaluation"]["batch_size"], precision=precision,
-                                    target_end=task.get("target_end", "newline"))
+                                    target_end=task.get("target_end", "newline"),
+                                    prompting=prompting, train_file=train_file, seed=seed)
     from lm_eval.utils import handle_non_serializable
     run_dir = Path(out_json).parent       # lm_eval.json names what it scored, as `--model peftbench` would
     results["config"].update({"model": "peftbench", "model_args": f"run={run_dir}", **runs.record(run_dir, method_spec["name"])})
     results["peftbench"] = {"wall_time_s": round(time.perf_counter() - start, 3),
                             "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"],
-                            **_evaluated(trained, sha)}
+                            **_evaluated(trained, sha),
+                            "chat_template": evaluate.uses_chat_template(prompting, tok),
+                            "num_fewshot": int(prompting.get("num_fewshot", 0))}
 
     lat = cfg["latency"]
     prompts = [r["prompt"] for r in io.read_jsonl(test_file, required=("prompt",))[:lat["prompts"]]]

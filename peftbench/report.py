@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import ROOT, aggregate, config, figures, io, preflight, provenance, tables, timing
+from . import ROOT, aggregate, config, fairness, figures, io, preflight, provenance, tables, timing
 from .stats import claims as claims_mod
 from .stats import task as task_stats
 
@@ -71,7 +71,7 @@ def _is_latency(path):
     return "latency" in Path(path).name
 
 
-def output_files(reports_dir, tasks, costs=None):
+def output_files(reports_dir, tasks, costs=None, tuning=False):
     """{name: path} of everything the report writes: the Snakemake rule declares exactly these."""
     d = Path(reports_dir)
     out = {"md": d / "report.md", "html": d / "report.html"}
@@ -94,6 +94,7 @@ def output_files(reports_dir, tasks, costs=None):
         out[f"costs_{Path(csv).stem}_latex"] = d / "tables" / f"costs-{Path(csv).stem}.tex"
     if any(_is_latency(p) for p in (costs or {}).values()):
         out["latency_paper"] = d / "figures" / "latency-paper.png"
+    out.update(fairness.output_files(d, tasks, tuning))
     return {k: Path(v) for k, v in out.items()}
 
 
@@ -231,10 +232,10 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
     complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `failed`: one
     line per cost measurement (or method in one) that failed; `run_dirs`: {(task, method, seed): run
-    folder} whose samples.jsonl give the intervals and the claims' verdicts; `jobs`: timing.jobs() rows; `warnings`: the data stage's (test records leaking from
-    training), shown first."""
+    folder} whose samples.jsonl give the intervals and the claims' verdicts; `jobs`: timing.jobs() rows;
+    `warnings`: the data stage's (test records leaking from training), shown first."""
     tasks = [t for t in task_specs if (summary.task == t).any()]
-    out = output_files(reports_dir, tasks, costs)
+    out = output_files(reports_dir, tasks, costs, fairness.tuned(summary))
     colors = figures.method_colors(summary.method.unique())
     analyses = analyses_of(task_specs, tasks, run_dirs or {})
     frames = [a.frame() for a in analyses.values()]
@@ -247,6 +248,7 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made
     sections += [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out, analyses[t])
                  for t in tasks]
     sections.append(_cost_section(summary, colors, costs, out))
+    sections.append(fairness.section(summary, colors, out))
     sections.append(_time_section(jobs if jobs is not None else timing.jobs("/nonexistent", ""), out))
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:

@@ -104,6 +104,7 @@ def write_costs(d):
 
 
 COST_TABLES, COST_FIGURES = 3, 1
+FAIRNESS_FIGURES = len(TASKS) + 1       # peftbench.fairness: score vs training cost per task, forgetting
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +216,7 @@ def test_cost_tables_render_as_captioned_tables_and_draw_the_latency_figure(buil
 def test_html_is_self_contained(built):
     _, _, out, _ = built
     page = out["html"].read_text()
-    assert page.count("<img src='data:image/png;base64,") == 2 * len(TASKS) + 2 + COST_FIGURES
+    assert page.count("<img src='data:image/png;base64,") == 2 * len(TASKS) + 2 + COST_FIGURES + FAIRNESS_FIGURES
     assert not re.search(r"src=['\"](?!data:)", page)        # nothing to fetch: opens offline, anywhere
     assert page.count("<table") == len(TASKS) + 2 + COST_TABLES + 2        # + the claims' two tables
 
@@ -250,7 +251,7 @@ def test_the_browser_sees_every_image_and_table(built, tmp_path):
     if browser.browser() is None:
         pytest.skip("no headless Chromium (apt-get install chromium; scripts/setup.sh does)")
     _, _, out, _ = built
-    images, n_tables = 2 * len(TASKS) + 2 + COST_FIGURES, len(TASKS) + 2 + COST_TABLES + 2
+    images, n_tables = 2 * len(TASKS) + 2 + COST_FIGURES + FAIRNESS_FIGURES, len(TASKS) + 2 + COST_TABLES + 2
     seen = browser.check(out["html"], min_images=images, min_tables=n_tables)
     assert seen["problems"] == [] and seen["images"] == images and seen["tables"] == n_tables
     claim_rows = len(claims.load()) + len(pd.read_csv(out["claims"]))          # overall verdicts + every test

@@ -54,7 +54,20 @@ def test_dry_run_lists_exactly_the_expected_jobs(workdir):
     n = len(TASKS) * len(METHODS)
     assert job_counts(snakemake(workdir, "-n")) == {
         "base_model": 1, "data": len(TASKS), "finetune": n, "evaluate": n, "summary": 1, "report": 1, "all": 1,
-        "paper_scale": 1, "latency_overhead": 1, "task_switch": 1}
+        "paper_scale": 1, "latency_overhead": 1, "task_switch": 1, "general_text": 1, "general_loss_base": 1}
+
+
+def test_tuning_profile_adds_one_finetune_per_candidate_and_evaluates_only_the_winner(workdir):
+    """config/tuning.yaml stacked: x1/3 and x3 candidates beside each trained method's own run (x1), one
+    selection on validation loss and one evaluation of the winner per run; prompting methods train nothing."""
+    out = snakemake(workdir, "-n", configfiles=("config/smoke.yaml", "config/tuning.yaml"))
+    trained = len(TASKS) * len(set(METHODS) - {"zero-shot", "few-shot"})
+    counts = job_counts(out)
+    assert (counts["finetune_candidate"], counts["select_lr"], counts["evaluate_tuned"]) == (2 * trained, trained, trained)
+    assert counts["finetune"] == counts["evaluate"] == len(TASKS) * len(METHODS)       # the paper defaults stay
+    assert "qa/lora/seed0/tuning/lr_x0.333/train.json" in out and "qa/lora/seed0/tuning/lr_x3/train.json" in out
+    select = out.split("rule select_lr:")[1].split("rule ")[0]
+    assert "test.jsonl" not in select and "lm_eval.json" not in select and "train.json" in select
 
 
 def test_the_plain_command_finds_the_profile_and_goes_offline(workdir):
@@ -112,6 +125,13 @@ def test_smoke_run_reaches_the_report(workdir):
     full = summary[summary.method == "full"]
     assert (full.trainable_params == full.base_params).all() and (full.trainable_percent == 100).all()
     assert (summary[summary.method == "zero-shot"].trainable_params == 0).all()
+    untrained = summary[summary.method.isin(["zero-shot", "few-shot"])]
+    assert (untrained.forgetting_delta == 0).all() and (untrained.forgetting_loss == untrained.forgetting_base_loss).all()
+    assert summary.forgetting_loss.notna().all() and (summary[summary.trainable_params > 0].train_flops > 0).all()
+    zero = io.read_json(workdir / "results/smoke/tiny-random-llama/qa/zero-shot/seed0/lm_eval.json")["peftbench"]
+    few = io.read_jsonl(workdir / "results/smoke/tiny-random-llama/qa/few-shot/seed0/samples.jsonl")
+    assert zero["chat_template"] and zero["num_fewshot"] == 0
+    assert all(r["prompt"].startswith("<|im_start|>") and r["prompt"].count("Answer:") == 4 for r in few)   # 3 demos
 
     run = workdir / "results/smoke/tiny-random-llama/qa/lora/seed0"
     lm = io.read_json(run / "lm_eval.json")

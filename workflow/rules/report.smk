@@ -6,7 +6,7 @@ report: "../report/workflow.rst"      # the front page of `snakemake --report`
 # a file named *latency*.csv also draws the paper-vs-ours latency figure.
 # Which ones the DAG runs: the profile's `costs` list.
 REPORT_COSTS = {pb_report.COST_TITLES[f"{name}.csv"]: f"{R}/costs/{name}.csv" for name in config["costs"]}
-REPORT_FILES = pb_report.output_files(config["reports"], TASKS, REPORT_COSTS)
+REPORT_FILES = pb_report.output_files(config["reports"], TASKS, REPORT_COSTS, tuning=bool(TUNED))
 # name -> (caption, category, labels) for `snakemake --report`; LaTeX and the Markdown are plain outputs
 REPORTED = {"html": ("report_html", "Report", {"file": "report.html"}),
             "storage": ("storage", "Costs", {"figure": "storage per method"}),
@@ -32,7 +32,8 @@ def reported(name, path):
 rule summary:
     """One row per (model, task, method, seed), from exactly these files (so a changed or deleted one
     rebuilds the table); a run whose files disagree (state sha256, config hash) is left out and listed."""
-    input: all_runs("train.json"), all_runs("lm_eval.json"), all_runs("latency.json"), all_runs("task_state.safetensors")
+    input: all_runs("train.json"), all_runs("lm_eval.json"), all_runs("latency.json"), all_runs("task_state.safetensors"),
+           all_runs("forgetting.json"), tuned_runs("tuning.json"), tuned_runs("tuned/lm_eval.json")   # fairness.smk (issue 13)
     output: f"{R}/summary.csv"
     params: runs=all_runs("")
     benchmark: f"{R}/benchmarks/summary.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule

@@ -1,0 +1,90 @@
+"""The equal tuning budget: every trained method gets the same small learning-rate search around its own
+(paper) default, so no method looks bad only because it ran at someone else's rate.
+
+    candidates: lr_c = factor_c x lr_method,  factor_c in tuning.lr_factors (e.g. 1/3, 1, 3), same steps
+    winner:     argmin_c  validation loss after training   (train.json `val_loss_after`; never the test split)
+
+The factor-1 candidate is the ordinary run (results/.../seed{s}/), so "as the paper says" stays in every
+table; the others train under results/.../seed{s}/tuning/lr_x{factor}/, and only the winner is evaluated
+again (results/.../seed{s}/tuned/). A candidate that diverges (NaN/inf loss) loses the search instead of
+failing the workflow."""
+import math
+import shutil
+from pathlib import Path
+
+from . import config, io
+
+EVALUATED = ("lm_eval.json", "samples.jsonl", "latency.json", "forgetting.json")
+
+
+def label(factor):
+    """A factor as it appears in a folder name: 0.333 -> '0.333', 3.0 -> '3'."""
+    return f"{float(factor):g}"
+
+
+def tuned_methods(cfg, specs, methods):
+    """Methods the search applies to: those that train (steps > 0); none when `tuning.lr_factors` is empty."""
+    if not cfg.get("tuning", {}).get("lr_factors"):
+        return []
+    return [m for m in methods if config.training_settings(cfg, specs[m])["steps"] > 0]
+
+
+def candidate_config(cfg, spec, factor):
+    """The profile with this method's learning rate scaled by `factor` (as the last word, like
+    `method_training`), so the candidate's settings, config hash and checkpoints are its own."""
+    lr = config.training_settings(cfg, spec)["learning_rate"] * float(factor)
+    per_method = dict(cfg.get("method_training", {}))
+    per_method[spec["name"]] = {**per_method.get(spec["name"], {}), "learning_rate": lr}
+    return {**cfg, "method_training": per_method}
+
+
+def finetune_candidate(cfg, base_dir, task, spec, seed, data_dir, factor, out_state, out_train, threads=None):
+    """One candidate's fine-tuning; a diverged one is recorded (val_loss_after: null) and loses."""
+    from . import methods, pipeline
+    cand = candidate_config(cfg, spec, factor)
+    try:
+        pipeline.finetune(cand, base_dir, task, spec, seed, data_dir, out_state, out_train, threads)
+    except FloatingPointError as e:
+        shutil.rmtree(Path(out_state).parent / "checkpoints", ignore_errors=True)    # a diverged run resumes nothing
+        methods.save_state({}, out_state)
+        io.write_json(out_train, {"task": task, "method": spec["name"], "seed": seed, "diverged": str(e),
+                                  "training": config.training_settings(cand, spec), "val_loss_after": None})
+
+
+def choose(candidates):
+    """The candidate with the lowest validation loss; a tie goes to the factor nearest 1 (the paper's rate).
+    candidates: [{"factor", "val_loss"}]; a val_loss of None (diverged) or NaN never wins."""
+    ok = [c for c in candidates if c["val_loss"] is not None and math.isfinite(c["val_loss"])]
+    if not ok:
+        raise ValueError("tuning: every learning-rate candidate diverged")
+    return min(ok, key=lambda c: (c["val_loss"], abs(math.log(float(c["factor"])))))
+
+
+def select_job(factors, train_jsons, out_json):
+    """tuning.json from the candidates' train.json files alone (the validation loss each one recorded)."""
+    cands = []
+    for factor, path in zip(factors, train_jsons, strict=True):
+        tr = io.read_json(path)
+        cands.append({"factor": float(factor), "learning_rate": tr["training"]["learning_rate"],
+                      "val_loss": tr.get("val_loss_after"), "run": str(Path(path).parent)})
+    best = choose(cands)
+    io.write_json(out_json, {"criterion": "validation loss after training (lowest wins)", "candidates": cands,
+                             "chosen_factor": best["factor"], "chosen_learning_rate": best["learning_rate"],
+                             "chosen_run": best["run"]})
+
+
+def evaluate_tuned(cfg, base_dir, task, spec, tuning_json, default_run, test_file, train_file, seed,
+                   forgetting, out_dir, threads=None):
+    """Evaluate the winner into out_dir; when the paper default wins, its evaluation is the answer (copied)."""
+    from . import pipeline
+    chosen = io.read_json(tuning_json)
+    out = Path(out_dir)
+    if float(chosen["chosen_factor"]) == 1.0:
+        for name in EVALUATED:
+            with io.atomic_path(out / name) as tmp:
+                shutil.copyfile(Path(default_run) / name, tmp)
+        return
+    run = Path(chosen["chosen_run"])
+    pipeline.evaluate_job(cfg, base_dir, task, spec, run / "task_state.safetensors", test_file,
+                          out / "lm_eval.json", out / "samples.jsonl", out / "latency.json", threads,
+                          train_file=train_file, seed=seed, forgetting=(*forgetting, out / "forgetting.json"))

@@ -1,0 +1,93 @@
+# A fair race (issue 13): the held-out general text every evaluate job scores (forgetting), and the same
+# learning-rate search for every trained method (profile key `tuning`, config/tuning.yaml; off by default).
+from peftbench import tuning as pb_tuning
+
+GENERAL_TEXT = f"{R}/data/general/wiki_leads.jsonl"
+GENERAL_BASE = f"{R}/{MODEL}/general_loss_base.json"
+LR_FACTORS = [pb_tuning.label(f) for f in config["tuning"]["lr_factors"]]
+TUNED = pb_tuning.tuned_methods(config, METHOD_SPECS, METHODS)
+CANDIDATE = f"{RUN}/tuning/lr_x{{factor}}"
+
+localrules: general_text, select_lr        # cheap: no cluster job
+
+wildcard_constraints:
+    factor=r"\d+(\.\d+)?(e-?\d+)?",
+
+
+def tuned_runs(filename):
+    return expand(f"{RUN}/{filename}", task=TASKS, method=TUNED, seed=SEEDS)
+
+
+def candidate_runs(wc):
+    """Each factor's run folder: factor 1 is the ordinary (paper-default) run."""
+    run = RUN.format(task=wc.task, method=wc.method, seed=wc.seed)
+    return [run if float(f) == 1 else CANDIDATE.format(task=wc.task, method=wc.method, seed=wc.seed, factor=f)
+            for f in LR_FACTORS]
+
+
+rule general_text:
+    """Wikipedia leads that no task uses (disjoint from every split by construction), seeded."""
+    output: GENERAL_TEXT
+    params: block=config["forgetting"]
+    log: f"{R}/logs/general_text.log"
+    script: "../scripts/general_text.py"
+
+
+rule general_loss_base:
+    """The base model's loss on the general text: what every run's forgetting.json is set against."""
+    input: base=BASE, general=GENERAL_TEXT
+    output: GENERAL_BASE
+    threads: JOB_THREADS          # the same thread count as the evaluate jobs: zero-shot matches bit for bit
+    resources: **rule_resources("evaluate")
+    log: f"{R}/logs/general_loss_base.log"
+    script: "../scripts/general_loss_base.py"
+
+
+rule finetune_candidate:
+    """One learning-rate candidate of the search: the method's rate x {factor}, everything else as finetune."""
+    input:
+        base=BASE,
+        train=f"{R}/data/{{task}}/train.jsonl",
+        validation=f"{R}/data/{{task}}/validation.jsonl",
+        method=method_files,
+    output:
+        state=f"{CANDIDATE}/task_state.safetensors",
+        train=f"{CANDIDATE}/train.json",
+    params:
+        spec=lambda wc: METHOD_SPECS[wc.method],
+        training=lambda wc: pb_config.training_settings(
+            pb_tuning.candidate_config(config, METHOD_SPECS[wc.method], wc.factor), METHOD_SPECS[wc.method]),
+    threads: JOB_THREADS
+    resources: **rule_resources("finetune")
+    log: f"{CANDIDATE}/finetune.log"
+    script: "../scripts/finetune_candidate.py"
+
+
+rule select_lr:
+    """The winner of the search on validation loss (the candidates' train.json only: no test data)."""
+    input: lambda wc: [f"{d}/train.json" for d in candidate_runs(wc)]
+    output: f"{RUN}/tuning.json"
+    params: factors=LR_FACTORS
+    log: f"{RUN}/select_lr.log"
+    script: "../scripts/select_lr.py"
+
+
+rule evaluate_tuned:
+    """The search's winner, evaluated as any run (the paper-default run's evaluation when factor 1 wins)."""
+    input:
+        base=BASE,
+        tuning=f"{RUN}/tuning.json",
+        states=lambda wc: [f"{d}/task_state.safetensors" for d in candidate_runs(wc)],
+        default=[f"{RUN}/{f}" for f in pb_tuning.EVALUATED],
+        test=f"{R}/data/{{task}}/test.jsonl",
+        train=f"{R}/data/{{task}}/train.jsonl",
+        general=GENERAL_TEXT, general_base=GENERAL_BASE,
+        task=lambda wc: [CODE / "tasks" / wc.task / f for f in ("lm_eval.yaml", "utils.py")],
+    output: [f"{RUN}/tuned/{f}" for f in pb_tuning.EVALUATED]
+    params:
+        spec=lambda wc: METHOD_SPECS[wc.method],
+        default=lambda wc: RUN.format(task=wc.task, method=wc.method, seed=wc.seed),
+    threads: JOB_THREADS
+    resources: **rule_resources("evaluate")
+    log: f"{RUN}/evaluate_tuned.log"
+    script: "../scripts/evaluate_tuned.py"

@@ -1,0 +1,5 @@
+from peftbench import forgetting, pipeline
+
+with pipeline.logged(snakemake):
+    pipeline._threads(snakemake.threads)
+    forgetting.base_job(snakemake.config, snakemake.input.base, snakemake.input.general, snakemake.output[0])
