@@ -7,7 +7,7 @@ rule evaluate:
         state=f"{RUN}/task_state.safetensors",
         train=f"{RUN}/train.json",          # the state's sha256 and config hash: a new train.json re-evaluates
         test=f"{R}/data/{{task}}/test.jsonl",
-        train=f"{R}/data/{{task}}/train.jsonl",             # few-shot demonstrations (never the test split)
+        train_data=f"{R}/data/{{task}}/train.jsonl",        # few-shot demonstrations (never the test split)
         general=GENERAL_TEXT, general_base=GENERAL_BASE,       # forgetting: held-out general text
         task=lambda wc: [CODE / "tasks" / wc.task / f for f in ("lm_eval.yaml", "utils.py")],
     output:
