@@ -419,4 +419,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    # run the package's module, not this __main__ copy: report sections built elsewhere (peftbench.fairness)
+    # import Figure/Table/Section from peftbench.report, and isinstance must see one set of classes
+    from peftbench.report import main as package_main
+    package_main()

@@ -45,6 +45,6 @@ def test_trained_with_eos_beam_search_returns_each_whole_sentence(tiny_dir, meth
     io.write_jsonl(tmp_path / "test.jsonl", RECORDS)
     results, samples = evaluate.run(model, tok, task_dir, tmp_path / "test.jsonl", batch_size=len(RECORDS),
                                     target_end="eos")
-    outputs = [s["filtered_resps"][0] for s in sorted(samples["peftbench_e2e"], key=lambda s: s["doc_id"])]
+    outputs = [s["filtered_resps"][0] for s in sorted(samples[evaluate.task_name(task_dir)], key=lambda s: s["doc_id"])]
     assert outputs == [" " + t for t in TARGETS]                             # whole, and nothing after it
-    assert results["results"]["peftbench_e2e"]["exact,none"] == 1.0
+    assert results["results"][evaluate.task_name(task_dir)]["exact,none"] == 1.0

@@ -41,7 +41,8 @@ def done_tree(tmp_path_factory):
         "methods": ["lora", "zero-shot"], "costs": []}))
     for line in snakemake(d, "--summary").splitlines():
         cells = line.split("\t")
-        if len(cells) > 2 and cells[2] in ("base_model", "data", "finetune", "evaluate", "summary", "report"):
+        if len(cells) > 2 and cells[2] in ("base_model", "data", "general_text", "general_loss_base", "finetune", "evaluate",
+                                             "summary", "report"):
             path = d / cells[0]
             if cells[2] == "base_model":
                 path.mkdir(parents=True, exist_ok=True)
@@ -176,10 +177,11 @@ def test_a_record_too_long_for_max_seq_len_fails_at_the_data_stage(tiny_dir, tmp
     train = [{"id": "short", "question": "Why?", "target": "Because."},
              {"id": "long", "question": "word " * 200, "target": "x"}]
     task = local_qa(tmp_path, train, train[:1])
-    monkeypatch.setattr(pipeline.config, "load_task", lambda name: task)
+    monkeypatch.setattr(pipeline.config, "load_task", lambda name, *where: task)
     with pytest.raises(ValueError, match=r"task mine, train split \(.*train.jsonl\): record long: \d+ tokens exceed "
                                          r"training.max_seq_len=64"):
-        pipeline.build_data("mine", {"train": 2, "validation": 1, "test": 1}, tmp_path / "out", tiny_dir, 64)
+        pipeline.build_data("mine", {"train": 2, "validation": 1, "test": 1}, tmp_path / "out", base_dir=tiny_dir,
+                            max_seq_len=64)
 
 
 def test_the_report_shows_the_data_stage_warnings(runs):
