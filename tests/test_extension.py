@@ -12,7 +12,8 @@ import pytest
 import torch
 import yaml
 
-from peftbench import ROOT, aggregate, base_model, config, evaluate, hyperparameters, methods, preflight, task_switch
+from peftbench import (ROOT, aggregate, base_model, config, evaluate, hyperparameters, identity, io, methods, preflight,
+                       task_switch)
 from peftbench.config import ConfigError
 from peftbench.data import build
 
@@ -124,7 +125,8 @@ def test_every_shipped_method_declares_what_its_method_py_reads():
     for yml in sorted((ROOT / "methods").glob("*/method.yaml")):
         accepts = yaml.safe_load(yml.read_text())["accepts"]
         assert hyperparameters.reads(yml.parent / "method.py") <= set(accepts), yml
-    assert hyperparameters.reads(ROOT / "methods/lora/method.py") == {"r", "alpha", "dropout", "target_modules", "merge"}
+    assert hyperparameters.reads(ROOT / "methods/lora/method.py") == {"r", "alpha", "dropout", "target_modules", "merge",
+                                                                      "fused_qkv"}
 
 
 def test_a_misspelled_key_in_method_yaml_is_named_with_the_fix(project):
@@ -210,8 +212,10 @@ def test_a_merged_method_without_switch_is_rebuilt_from_the_base_and_labelled(ti
         base, _ = base_model.load(tiny_dir)
         model = module.attach(base, spec["hyperparameters"])
         state = {k: v + 0.1 * i for k, v in module.task_state(model).items()}
-        paths.append(tmp_path / f"task{i}.safetensors")
-        methods.save_state(state, paths[-1])
+        paths.append(tmp_path / f"task{i}" / "task_state.safetensors")
+        paths[-1].parent.mkdir()
+        methods.save_state(state, paths[-1])                  # beside its train.json, as a run stores it
+        io.write_json(paths[-1].parent / "train.json", {"task_state_sha256": identity.sha256_file(paths[-1])})
     loaded = module.load(base_model.load(tiny_dir)[0], methods.load_state(paths[0]), spec["hyperparameters"])
     with pytest.raises(ValueError, match="keys the loaded model lacks"):         # what sank the run before
         methods.copy_task_state(loaded, methods.load_state(paths[1]))
