@@ -165,7 +165,7 @@ def local_data(task, sizes, where):
         try:
             rows = io.read_jsonl(path, required=("id", *task["fields"], "target"))
             for n, row in enumerate(rows, 1):
-                records.check(row, task["fields"], f"{path} (record {n})")
+                records.check(row, task["fields"], f"{path} (record {n})", task.get("prompt"))
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if len(rows) < sizes[split]:
