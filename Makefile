@@ -2,7 +2,7 @@
 # itself, and the workflow goes offline by itself for an offline profile (peftbench/offline.py).
 SNAKEMAKE := .venv/bin/snakemake
 
-.PHONY: setup benchmark test report check-report smoke clean
+.PHONY: setup benchmark test test-fast lint report check-report smoke clean
 setup:
 	bash scripts/setup.sh
 
@@ -21,8 +21,15 @@ report: .venv/.peftbench-setup   ## rebuild only reports/ from the results there
 check-report:               ## open reports/report.html in headless Chromium; fail on a missing image or an empty table
 	.venv/bin/python scripts/check_report_browser.py $(or $(REPORT),reports/report.html)
 
-test: setup
+test: setup lint            ## lint, then every test (unit tests + the whole DAG on the smoke profile)
 	.venv/bin/python -m pytest -q tests
+
+test-fast: setup            ## unit tests only: no Snakemake DAG run (tests marked slow)
+	.venv/bin/python -m pytest -q -m "not slow" tests
+
+lint: setup                 ## ruff: lint and format check (configured in pyproject.toml)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 clean:
 	rm -rf results/* reports/*.md reports/*.html reports/figures reports/tables
