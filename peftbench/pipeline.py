@@ -76,7 +76,7 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
                                   provenance.config_hash(run_id))
     stats = train.train(model, tok, records["train"], records["validation"], settings, seed,
                         cfg.get("precision", "fp32"), checkpoints=ckpt,
-                        target_end=config.load_task(task_name).get("target_end", "newline"))
+                        target_end=config.load_task(task_name, tasks_dir).get("target_end", "newline"))
     state = module.task_state(model)
     if trainable and not state:
         raise ValueError(f"method '{method_spec['name']}': {trainable:,} parameters were trained but task_state() "
