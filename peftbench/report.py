@@ -27,13 +27,15 @@ from .stats import claims as claims_mod
 from .stats import task as task_stats
 
 RUN_FILES = ("train.json", "lm_eval.json", "latency.json")
+TABLES_JS = (Path(__file__).parent / "report_tables.js").read_text()   # sort / filter the tables in the browser
 COST_TITLES = {   # the cost measurements' CSVs (results/costs/), by file name; any other CSV is titled by its name
     "paper_scale.csv": "Trainable parameters and storage at the papers' scale: the paper's figure beside our formula",
     "latency_overhead.csv": "Inference latency overhead: the paper's figure beside ours",
     "task_switch.csv": "Task switching: time to swap one task's stored state, against loading a full checkpoint",
 }
 INTRO = ("Scores from lm-eval on each task's test split. Trainable parameters as % of the base model; "
-         "storage = bytes of the stored task state (safetensors) on disk, and its share of one full "
+         "storage = bytes a user ships per task (a peft method's adapter_config.json + adapter_model.safetensors, "
+         "otherwise the task state's safetensors), and its share of one full "
          "checkpoint (what full fine-tuning stores); latency = median ms per generated token, greedy, "
          "batch 1, the same prompts for every method; train s = training wall time; step time × full = "
          "seconds per optimisation step relative to full fine-tuning; peak memory = the training process's "
@@ -332,7 +334,7 @@ def _html(head, sections):
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>peftbench report</title>"
             f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{STYLE}</style></head><body>"
             f"<h1>peftbench report</h1><p>{e(head)}</p><p class='intro'>{e(INTRO)}</p><nav>{nav}</nav>"
-            + "".join(body) + "</body></html>\n")
+            + "".join(body) + f"<script>{TABLES_JS}</script></body></html>\n")
 
 
 # ---- entry points ---------------------------------------------------------------------------------

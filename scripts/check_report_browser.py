@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Open a report.html in a real browser (headless Chromium, Debian's `chromium` package) and fail on a
 broken page: an image that did not decode or has no size on screen, a table with no rows, an empty row,
-or a cell that reads nan/None.
+a cell that reads nan/None, or tables that do not sort on a header click and filter by the box above them.
 
     python scripts/check_report_browser.py reports/report.html [--screenshot /tmp/report.png]
 
@@ -43,9 +43,37 @@ window.addEventListener("load", () => {
       if (bad.length) problems.push(`${name}: row ${j + 1} has ${bad.join(", ")}`);
     });
   });
+  // the tables are explorable: a header click reorders the rows (a second click reverses them), the filter
+  // box keeps only matching rows; tried on the first table where a click changes the order
+  const order = t => JSON.stringify([...t.tBodies[0].rows].map(r => r.textContent));
+  let sorted = null, filtered = null;
+  for (const t of tables.filter(t => t.tBodies[0] && t.tBodies[0].rows.length > 1)) {
+    const before = order(t);
+    const th = [...t.querySelectorAll("thead th")].find(h => { h.click(); return order(t) !== before; });
+    if (!th) continue;
+    const once = order(t);
+    th.click();
+    sorted = {table: t.caption ? t.caption.textContent.trim() : "", column: th.textContent.trim(),
+              reversed: order(t) !== once, sort: th.getAttribute("aria-sort"), ascending: JSON.parse(once)};
+    const box = t.parentNode.querySelector("input.filter");
+    const first = t.tBodies[0].rows[0].cells[0].textContent.trim();
+    if (box) {
+      box.value = first;
+      box.dispatchEvent(new Event("input"));
+      const shown = [...t.tBodies[0].rows].filter(r => !r.hidden);
+      filtered = {query: first, shown: shown.length, of: t.tBodies[0].rows.length,
+                  ok: shown.length >= 1 && shown.every(r => r.textContent.includes(first))};
+      box.value = "";
+      box.dispatchEvent(new Event("input"));
+    }
+    break;
+  }
+  if (!sorted) problems.push("no header click reordered the rows of any table (report_tables.js not working)");
+  else if (!sorted.reversed) problems.push(`${sorted.table}: a second click on "${sorted.column}" did not reverse the order`);
+  if (sorted && !(filtered && filtered.ok)) problems.push(`${sorted.table}: the filter box did not keep the matching rows`);
   const out = document.createElement("pre");
   out.id = "browser-check";
-  out.textContent = JSON.stringify({images: images.length, tables: tables.length, rows, problems});
+  out.textContent = JSON.stringify({images: images.length, tables: tables.length, rows, problems, sorted, filtered});
   document.body.appendChild(out);
 });
 </script>"""
@@ -99,7 +127,8 @@ def main():
     except FileNotFoundError as e:
         print(e, file=sys.stderr)
         return 2
-    print(f"{args.html}: {r['images']} images, {r['tables']} tables, {r['rows']} rows in the browser")
+    print(f"{args.html}: {r['images']} images, {r['tables']} tables, {r['rows']} rows in the browser; "
+          f"sorted by a click: {r.get('sorted')}; filtered: {r.get('filtered')}")
     for p in r["problems"]:
         print(f"  BROKEN: {p}")
     return 1 if r["problems"] else 0

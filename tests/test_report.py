@@ -256,6 +256,7 @@ def test_the_browser_sees_every_image_and_table(built, tmp_path):
     assert seen["problems"] == [] and seen["images"] == images and seen["tables"] == n_tables
     claim_rows = len(claims.load()) + len(pd.read_csv(out["claims"]))          # overall verdicts + every test
     assert seen["rows"] == len(TASKS) * len(METHODS) + 4 + 2 + (1 + 4 + 2) + claim_rows   # methods, budget, order, costs
+    assert seen["sorted"]["reversed"] and seen["filtered"]["ok"]              # a header click sorts, the box filters
 
     page = out["html"].read_text()
     broken = tmp_path / "broken.html"          # one image that cannot decode, one table with no rows
@@ -280,3 +281,25 @@ def test_claims_come_first_with_verdicts_from_the_runs(built):
     intervals = pd.read_csv(out["intervals"])
     lora = intervals[(intervals.task == "qa") & (intervals.method == "lora") & (intervals.metric == "f1")].iloc[0]
     assert lora.ci_low < lora.score < lora.ci_high and lora.diff_vs_full == pytest.approx(-2.0)
+
+
+def test_tables_sort_by_value_on_a_header_click(tmp_path):
+    """report_tables.js in a browser: sizes sort by bytes (40 B < 230 KB < 1.86 MB), not as text; without the
+    script, the check reports that no click sorts."""
+    if browser.browser() is None:
+        pytest.skip("no headless Chromium (apt-get install chromium; scripts/setup.sh does)")
+    from peftbench.report import TABLES_JS
+
+    def page(names, script=TABLES_JS):
+        rows = "".join(f"<tr><td>{m}</td><td>{s}</td></tr>" for m, s in zip(names, ("1.86 MB", "40 B", "230 KB", "538 MB")))
+        path = tmp_path / "t.html"
+        path.write_text(f"<html><body><table><thead><tr><th>method</th><th>storage</th></tr></thead><tbody>{rows}"
+                        f"</tbody></table><script>{script}</script></body></html>")
+        return browser.check(path, min_images=0)
+
+    seen = page(["lora", "zero-shot", "ia3", "full"])
+    assert seen["problems"] == [] and seen["sorted"]["column"] == "method"   # the first header whose click reorders
+    seen = page(["a", "b", "c", "d"])                                         # names in order: storage reorders
+    assert seen["sorted"]["column"] == "storage"
+    assert seen["sorted"]["ascending"] == ["b40 B", "c230 KB", "a1.86 MB", "d538 MB"]   # as text: 1.86 MB < 230 KB < 40 B
+    assert any("no header click reordered" in p for p in page(["lora", "zero-shot", "ia3", "full"], script="")["problems"])

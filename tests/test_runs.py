@@ -131,3 +131,19 @@ def test_lm_eval_cli_scores_a_run_as_the_dag_does(results, method, tmp_path):
         hf = lm_eval_cli(root, tmp_path / "hf", "--model", "hf", "--model_args",
                          f"pretrained={root / 'tiny/base_model'},peft={run / 'adapter'},dtype=float32", "--device", "cpu")
         assert hf["results"]["peftbench_qa"]["f1,none"] == dag["results"]["peftbench_qa"]["f1,none"]
+
+
+@pytest.mark.parametrize("method", ["prefix", "houlsby"])
+def test_generate_prints_the_runs_completion(results, method):
+    """`python -m peftbench.generate <run> "prompt"` prints the greedy completion of the fine-tuned model (the prefix
+    run's differs from the base model's: the KV prefix reaches generation)."""
+    from peftbench.generate import complete
+    run = results[0] / f"tiny/qa/{method}/seed0"
+    prompt = "Read the passage and fill in the blank.\nPassage: Paris is in France.\nAnswer:"
+    res = subprocess.run([sys.executable, "-m", "peftbench.generate", str(run), prompt.replace("\n", "\\n"),
+                          "--max-new-tokens", "6"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    model, tok = peftbench.load_run(run)
+    assert res.stdout == complete(model, tok, prompt, 6) + "\n"
+    base = AutoModelForCausalLM.from_pretrained(results[0] / "tiny/base_model", dtype=torch.float32)
+    assert res.stdout != complete(base, tok, prompt, 6) + "\n"

@@ -137,6 +137,10 @@ def test_smoke_run_reaches_the_report(workdir):
     lm = io.read_json(run / "lm_eval.json")
     assert {"results", "configs", "versions", "n-samples"} <= set(lm)       # lm-eval's own layout
     assert set(lm["results"]["peftbench_qa"]) >= {"exact_match,none", "f1,none"}
+    rel = "results/smoke/tiny-random-llama/qa/lora/seed0"                   # lm_eval.json says what it scored
+    assert (lm["config"]["model"], lm["config"]["model_args"], lm["config"]["peftbench_method"]) == (
+        "peftbench", f"run={rel}", "lora")
+    assert {p.name for p in (run / "adapter").iterdir()} >= {"adapter_config.json", "adapter_model.safetensors"}
     train = io.read_json(run / "train.json")
     assert len(train["loss_curve"]) == 3 and train["tokens_per_s"] > 0 and train["peak_memory_bytes"] > 0
     assert {"versions", "git", "config_hash", "seed", "hardware", "files"} <= set(train["provenance"])
@@ -144,6 +148,8 @@ def test_smoke_run_reaches_the_report(workdir):
     assert train["task_state_sha256"] == identity.sha256_file(run / "task_state.safetensors") == lm["peftbench"]["task_state_sha256"]
     assert train["reload_check"]["max_abs_logit_diff"] <= train["reload_check"]["tolerance"]
     assert io.read_json(workdir / "results/smoke/data/qa/checks.json")["counts"] == {"train": 24, "validation": 4, "test": 6}
+    lora = summary[(summary.task == "qa") & (summary.method == "lora")]
+    assert (lora.storage_bytes == train["shipped_bytes"]).all()             # storage: the adapter folder's two files
 
 
 def test_after_a_complete_run_there_is_nothing_to_do(workdir):

@@ -1,0 +1,60 @@
+"""pyproject's dependency bounds admit exactly the tested stack: requirements.txt's pins (what setup.sh and
+environment.yml install, what this suite runs on), and no newer minor or major release."""
+import re
+import tomllib
+from importlib import metadata
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from peftbench import ROOT
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+REQUIREMENTS = [Requirement(line.split("#")[0]) for line in (ROOT / "requirements.txt").read_text().splitlines()
+                if line.split("#")[0].strip()]
+PINS = {r.name.lower(): str(next(iter(r.specifier)).version) for r in REQUIREMENTS}
+DECLARED = [Requirement(d) for d in PYPROJECT["dependencies"]
+            + [d for extra in PYPROJECT.get("optional-dependencies", {}).values() for d in extra]]
+
+
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_requirements_are_exact_pins():
+    for r in REQUIREMENTS:
+        assert [s.operator for s in r.specifier] == ["=="], f"requirements.txt: {r} is not an exact pin"
+
+
+@pytest.mark.parametrize("req", DECLARED, ids=str)
+def test_each_bound_admits_the_pin_and_nothing_newer(req):
+    pins = {canonical(k): v for k, v in PINS.items()}
+    assert canonical(req.name) in pins, f"pyproject.toml: {req.name} has no pin in requirements.txt"
+    pin = Version(pins[canonical(req.name)])
+    assert req.specifier.contains(pin), f"pyproject.toml: {req} does not admit the tested {pin}"
+    next_minor = Version(f"{pin.major}.{pin.minor + 1}.0") if len(pin.release) > 1 else Version(f"{pin.major + 1}")
+    assert not req.specifier.contains(next_minor), f"pyproject.toml: {req} admits the untested {next_minor}"
+    assert not req.specifier.contains(Version(f"{pin.major + 1}.0.0")), f"pyproject.toml: {req} admits a new major"
+
+
+def test_every_pin_is_declared_or_a_dependency_of_one():
+    """Nothing pinned only by habit: each pin is in pyproject or a library one of them needs."""
+    declared = {canonical(r.name) for r in DECLARED}
+    transitive = {"pycocotools"}                         # pycocoevalcap's; pinned for reproducible installs
+    assert {canonical(n) for n in PINS} - declared <= transitive
+
+
+@pytest.mark.parametrize("name", ["torch", "transformers", "peft", "lm-eval", "datasets", "snakemake"])
+def test_the_installed_stack_is_the_pinned_one(name):
+    installed = Version(metadata.version(name))
+    assert Version(installed.base_version) == Version(PINS[name]), f"{name} {installed} installed, {PINS[name]} pinned"
+
+
+def test_environment_yml_installs_the_same_pins():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-r requirements.txt" in pip and f"torch=={PINS['torch']}" in pip
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
+    assert Requirement(f"python{PYPROJECT['requires-python']}").specifier.contains(python.split("=")[1] + ".0")
