@@ -165,6 +165,27 @@ def training_settings(config, method_spec):
             **config.get("method_training", {}).get(method_spec["name"], {})}
 
 
+def shadowed_training(profile_training, method_specs, methods, method_training=None):
+    """Warnings, one per (method, key), for a profile `training:` value that a method's own `training:`
+    (method.yaml, or a variant's) beats: `training_settings` puts method.yaml above the profile, so a paper
+    profile's learning rate would silently not reach that method. `method_training.<method>.<key>` states
+    the method's value explicitly and silences the warning; a method with steps: 0 trains nothing."""
+    method_training = method_training or {}
+    out = []
+    for name in methods:
+        spec = method_specs[name]
+        own, chosen = spec.get("training", {}), method_training.get(name, {})
+        if {**own, **chosen}.get("steps") == 0:
+            continue
+        source = (f"method_variants.{name}.training or methods/{spec['variant_of']}/method.yaml"
+                  if spec.get("variant_of") else f"methods/{name}/method.yaml")
+        for key, value in profile_training.items():
+            if key in own and key not in chosen and own[key] != value:
+                out.append(f"profile training.{key}={value} does not reach method '{name}': {source} sets "
+                           f"{key}={own[key]}; set method_training.{name}.{key} to say which one it runs at")
+    return out
+
+
 def _fill(obj, schema, root):
     """Fill the schema's `default`s into obj, recursively (jsonschema validates but never fills)."""
     if "$ref" in schema:

@@ -10,6 +10,7 @@ and a local base model is a safetensors folder whose context fits training.max_s
 import ast
 import json
 import string
+import sys
 from pathlib import Path
 
 import yaml
@@ -28,11 +29,14 @@ def workflow(config, code):
     Returns (config, method_specs, selected method names, {task: spec})."""
     code = Path(code)
     pb_config.validate(config, "schema.yaml", WHERE)
+    raw_training = dict(config.get("training", {}))          # what the profiles set, before the schema's defaults
     config = pb_config.apply_defaults(config)
     method_specs = pb_config.profile_methods(config, code / "methods")
     methods = pb_config.selected_methods(config, method_specs)
     task_specs = {t: pb_config.load_task(t, code / "tasks") for t in pb_config.selected_tasks(config)}
     check(config, method_specs, task_specs, methods, WHERE)
+    for line in pb_config.shadowed_training(raw_training, method_specs, methods, config.get("method_training")):
+        print(f"peftbench: WARNING: {line}", file=sys.stderr)        # visible while Snakemake builds the DAG
     return config, method_specs, methods, task_specs
 
 
