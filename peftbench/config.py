@@ -141,6 +141,11 @@ def profile_methods(config, root=METHODS):
     return specs
 
 
+def run_seeds(config, method):
+    """The seeds a method runs: the profile's `method_seeds[method]`, else `seeds`."""
+    return list(config.get("method_seeds", {}).get(method, config["seeds"]))
+
+
 def selected_tasks(config):
     """Task names in profile order; a task set to null is dropped (profiles overlay config/config.yaml,
     whose tasks a paper profile does not want)."""

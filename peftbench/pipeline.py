@@ -66,7 +66,8 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
                                                          resumable, cfg.get("precision"), seed))
     stats = train.train(model, tok, records["train"], records["validation"], settings, seed,
                         cfg.get("precision", "fp32"), checkpoints=ckpt,
-                        target_end=config.load_task(task_name).get("target_end", "newline"))
+                        target_end=config.load_task(task_name).get("target_end", "newline"),
+                        add_bos=cfg["model"].get("add_bos", False))
     state = module.task_state(model)
     methods.save_state(state, out_state)
     io.write_json(out_train, {
@@ -94,7 +95,7 @@ def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, o
     start = time.perf_counter()
     results, samples = evaluate.run(model, tok, task["dir"], test_file,
                                     batch_size=cfg["evaluation"]["batch_size"], precision=precision,
-                                    target_end=task.get("target_end", "newline"))
+                                    target_end=task.get("target_end", "newline"), add_bos=cfg["model"].get("add_bos", False))
     from lm_eval.utils import handle_non_serializable
     results["peftbench"] = {"wall_time_s": round(time.perf_counter() - start, 3),
                             "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"]}

@@ -43,9 +43,10 @@ def workflow(config, code):
 def check(cfg, method_specs, task_specs, methods, where="config"):
     for key in ("results", "reports"):
         inside_project(cfg[key], f"{where}: field '{key}'")
-    unknown = sorted(set(cfg.get("method_training", {})) - set(method_specs))
-    if unknown:
-        raise ConfigError(f"{where}: field 'method_training': unknown method(s) {', '.join(unknown)}")
+    for field in ("method_training", "method_seeds"):
+        unknown = sorted(set(cfg.get(field, {})) - set(method_specs))
+        if unknown:
+            raise ConfigError(f"{where}: field '{field}': unknown method(s) {', '.join(unknown)}")
     for name in methods:
         method_contract(method_specs[name])
     for name, task in task_specs.items():

@@ -291,7 +291,7 @@ def main(argv=None):
     methods = config.selected_methods(cfg, config.profile_methods(cfg, project / "methods"))
     tasks = config.selected_tasks(cfg)
     base = Path(cfg["results"]) / cfg["model"]["name"]
-    runs = [base / t / m / f"seed{s}" for t in tasks for m in methods for s in cfg["seeds"]]
+    runs = [base / t / m / f"seed{s}" for t in tasks for m in methods for s in config.run_seeds(cfg, m)]
     complete = [r for r in runs if all((r / f).is_file() for f in RUN_FILES)]
     if not complete:
         sys.exit(f"no complete run under {base}/<task>/<method>/seed<s>/ (each needs {', '.join(RUN_FILES)}): "

@@ -31,6 +31,10 @@ PROFILES = {
 }
 
 
+# runs beyond `seeds`: LoRA Table 3's rows with a +- (LoRA, Adapter-H; LoRA on GPT-2 L) are means of 3 seeds
+EXTRA_SEEDS = {"lora-e2e": 2 * 2, "lora-e2e-large": 2}
+
+
 def load(files):
     return config.load_profile(config.CONFIG / "config.yaml", *[config.CONFIG / f for f in files])
 
@@ -42,7 +46,8 @@ def test_profile_validates_and_selects_the_papers_tasks_and_methods(name):
     specs = config.profile_methods(cfg)
     assert config.selected_tasks(cfg) == tasks
     assert sorted(config.selected_methods(cfg, specs)) == sorted(wanted)
-    assert len(cfg["seeds"]) == n_seeds and cfg["device"] == "cuda" and cfg["precision"] == "bf16"
+    assert len(cfg["seeds"]) == n_seeds and cfg["device"] == "cuda"
+    assert cfg["precision"] == ("fp16" if name.startswith("lora-e2e") else "bf16")   # LoRA's E2E runs: --fp16
     for task in tasks:
         assert config.load_task(task)["source"]["type"] == "hf"
     res = {rule: config.rule_resources(cfg, rule) for rule in ("finetune", "evaluate", "base_model", "data")}
@@ -68,7 +73,9 @@ def test_dry_run_builds_the_expected_dag_offline(workdir, name):
     res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "peftbench: WARNING" not in res.stdout + res.stderr          # no profile setting is shadowed
-    runs = len(tasks) * len(wanted) * n_seeds
+    cfg = load(files)
+    runs = len(tasks) * sum(len(config.run_seeds(cfg, m)) for m in wanted)
+    assert runs == len(tasks) * len(wanted) * n_seeds + EXTRA_SEEDS.get(name, 0)
     counts = job_counts(res.stdout + res.stderr)
     ours = {"base_model": 1, "data": len(tasks), "finetune": runs, "evaluate": runs, "summary": 1, "report": 1, "all": 1}
     assert {rule: counts.get(rule) for rule in ours} == ours
