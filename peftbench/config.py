@@ -149,6 +149,11 @@ def profile_methods(config, root=METHODS):
     return specs
 
 
+def run_seeds(config, method):
+    """The seeds a method runs: the profile's `method_seeds[method]`, else `seeds`."""
+    return list(config.get("method_seeds", {}).get(method, config["seeds"]))
+
+
 def selected_tasks(config):
     """Task names in profile order; a task set to null is dropped (profiles overlay config/config.yaml,
     whose tasks a paper profile does not want)."""
@@ -171,6 +176,27 @@ def training_settings(config, method_spec):
     """Shared defaults < profile `training:` < method.yaml `training:` < profile `method_training:`."""
     return {**training_defaults(), **config.get("training", {}), **method_spec.get("training", {}),
             **config.get("method_training", {}).get(method_spec["name"], {})}
+
+
+def shadowed_training(profile_training, method_specs, methods, method_training=None):
+    """Warnings, one per (method, key), for a profile `training:` value that a method's own `training:`
+    (method.yaml, or a variant's) beats: `training_settings` puts method.yaml above the profile, so a paper
+    profile's learning rate would silently not reach that method. `method_training.<method>.<key>` states
+    the method's value explicitly and silences the warning; a method with steps: 0 trains nothing."""
+    method_training = method_training or {}
+    out = []
+    for name in methods:
+        spec = method_specs[name]
+        own, chosen = spec.get("training", {}), method_training.get(name, {})
+        if {**own, **chosen}.get("steps") == 0:
+            continue
+        source = (f"method_variants.{name}.training or methods/{spec['variant_of']}/method.yaml"
+                  if spec.get("variant_of") else f"methods/{name}/method.yaml")
+        for key, value in profile_training.items():
+            if key in own and key not in chosen and own[key] != value:
+                out.append(f"profile training.{key}={value} does not reach method '{name}': {source} sets "
+                           f"{key}={own[key]}; set method_training.{name}.{key} to say which one it runs at")
+    return out
 
 
 def _fill(obj, schema, root):

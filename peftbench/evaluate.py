@@ -45,19 +45,34 @@ def task_config(task_dir, test_file, train_file=None, num_fewshot=0, tokenizer=N
 def _hflm():
     from lm_eval.models.huggingface import HFLM
 
-    class BeamSearchHFLM(HFLM):
-        """lm-eval's stop-sequence criterion (MultiTokenEOSCriteria) tracks `batch` rows, but beam search hands
-        it batch x beams candidates: it reads the first example's beams as if they were the batch and can end
-        the search for every example mid-sentence. With num_beams > 1 it is left out: hypotheses end at the
-        model's EOS (a task with `target_end: eos` trains it) or max_gen_toks, as the LoRA repo's beam decoder
-        (examples/NLG/src/gpt2_beam.py, eos_token_id); lm-eval still cuts every output at its `until` afterwards."""
+    class PeftbenchHFLM(HFLM):
+        """lm-eval's HFLM with two fixes for the paper setups.
+
+        Beam search: lm-eval's stop-sequence criterion (MultiTokenEOSCriteria) tracks `batch` rows, but beam
+        search hands it batch x beams candidates: it reads the first example's beams as if they were the batch
+        and can end the search for every example mid-sentence. With num_beams > 1 it is left out: hypotheses end
+        at the model's EOS (a task with `target_end: eos` trains it) or max_gen_toks, as the LoRA repo's beam
+        decoder (examples/NLG/src/gpt2_beam.py, eos_token_id); lm-eval still cuts every output at its `until`.
+
+        BOS: `bos=True` puts the tokenizer's BOS before every generation prompt, as the training loop does with
+        model.add_bos (lm-eval's add_bos_token only asks the tokenizer, whose post-processor may add nothing);
+        bos=False adds no special token (add_bos_token=False), as training."""
+
+        def __init__(self, *args, bos=False, **kwargs):
+            super().__init__(*args, add_bos_token=False, **kwargs)
+            self.bos = bos
+
+        def tok_batch_encode(self, strings, *args, **kwargs):
+            if self.bos:                       # a leading BOS string: lm-eval then adds no special tokens itself
+                strings = [self.tokenizer.bos_token + s for s in strings]
+            return super().tok_batch_encode(strings, *args, **kwargs)
 
         def _model_generate(self, context, max_length, stop, **generation_kwargs):
             if generation_kwargs.get("num_beams", 1) > 1:
                 stop = []
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
 
-    return BeamSearchHFLM
+    return PeftbenchHFLM
 
 
 def answer_start_suppressed(tokenizer, until):
@@ -81,14 +96,16 @@ def uses_chat_template(prompting, tokenizer):
 
 
 def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", limit=None, target_end="newline",
-        prompting=None, train_file=None, seed=0):
+        prompting=None, train_file=None, seed=0, add_bos=False):
     """lm-eval's results dict (as lm-eval returns it), plus the per-sample outputs separately.
 
     target_end="eos": the task's targets were trained to end with the tokenizer's EOS, which decoding stops at.
     `prompting` (method.yaml's `prompting:`): `chat_template` renders the task's prompt as a user turn of
     the model's chat template (lm-eval's `apply_chat_template`); `num_fewshot` k puts k demonstrations
     from train.jsonl before it (as earlier turns of the chat when templated), drawn by lm-eval's sampler
-    with `seed`: the same prompts on every rerun."""
+    with `seed`: the same prompts on every rerun.
+    add_bos: BOS before every prompt, as in training; otherwise none (lm-eval's own default would add whatever
+    the tokenizer adds by default: LLaMA's <s>, which training never saw)."""
     import lm_eval
     import lm_eval.tasks  # noqa: F401  (must be imported before TaskManager)
 
@@ -98,7 +115,7 @@ def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", l
         model.generation_config.eos_token_id = tokenizer.eos_token_id
     # only our task: indexing lm-eval's thousands of built-in YAMLs costs ~10 s per job
     tasks = lm_eval.tasks.TaskManager(include_defaults=False)
-    lm = _hflm()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    lm = _hflm()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device, bos=add_bos)
     k = int((prompting or {}).get("num_fewshot", 0))
     cfg = task_config(task_dir, test_file, train_file, k, tokenizer)
     with autocast(precision, device):

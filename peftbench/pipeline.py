@@ -76,7 +76,8 @@ def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, o
                                   provenance.config_hash(run_id))
     stats = train.train(model, tok, records["train"], records["validation"], settings, seed,
                         cfg.get("precision", "fp32"), checkpoints=ckpt,
-                        target_end=config.load_task(task_name, tasks_dir).get("target_end", "newline"))
+                        target_end=config.load_task(task_name, tasks_dir).get("target_end", "newline"),
+                        add_bos=cfg["model"].get("add_bos", False))
     state = module.task_state(model)
     if trainable and not state:
         raise ValueError(f"method '{method_spec['name']}': {trainable:,} parameters were trained but task_state() "
@@ -130,7 +131,8 @@ def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, o
     results, samples = evaluate.run(model, tok, task["dir"], test_file,
                                     batch_size=cfg["evaluation"]["batch_size"], precision=precision,
                                     target_end=task.get("target_end", "newline"),
-                                    prompting=prompting, train_file=train_file, seed=seed)
+                                    prompting=prompting, train_file=train_file, seed=seed,
+                                    add_bos=cfg["model"].get("add_bos", False))
     from lm_eval.utils import handle_non_serializable
     run_dir = Path(out_json).parent       # lm_eval.json names what it scored, as `--model peftbench` would
     results["config"].update({"model": "peftbench", "model_args": f"run={run_dir}", **runs.record(run_dir, method_spec["name"])})

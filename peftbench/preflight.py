@@ -10,6 +10,7 @@ and a local base model is a safetensors folder whose context fits training.max_s
 import ast
 import json
 import string
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -30,11 +31,14 @@ def workflow(config, code):
     Returns (config, method_specs, selected method names, {task: spec})."""
     code = Path(code)
     pb_config.validate(config, "schema.yaml", WHERE)
+    raw_training = dict(config.get("training", {}))          # what the profiles set, before the schema's defaults
     config = pb_config.apply_defaults(config)
     method_specs = pb_config.profile_methods(config, code / "methods")
     methods = pb_config.selected_methods(config, method_specs)
     task_specs = {t: pb_config.load_task(t, code / "tasks") for t in pb_config.selected_tasks(config)}
     check(config, method_specs, task_specs, methods, WHERE)
+    for line in pb_config.shadowed_training(raw_training, method_specs, methods, config.get("method_training")):
+        print(f"peftbench: WARNING: {line}", file=sys.stderr)        # visible while Snakemake builds the DAG
     return config, method_specs, methods, task_specs
 
 
@@ -43,9 +47,10 @@ def check(cfg, method_specs, task_specs, methods, where="config"):
         inside_project(cfg[key], f"{where}: field '{key}'")
     no_duplicates(cfg["seeds"], f"{where}: field 'seeds'", "seed")
     no_duplicates(methods, f"{where}: field 'methods'", "method")
-    unknown = sorted(set(cfg.get("method_training", {})) - set(method_specs))
-    if unknown:
-        raise ConfigError(f"{where}: field 'method_training': unknown method(s) {', '.join(unknown)}")
+    for field in ("method_training", "method_seeds"):
+        unknown = sorted(set(cfg.get(field, {})) - set(method_specs))
+        if unknown:
+            raise ConfigError(f"{where}: field '{field}': unknown method(s) {', '.join(unknown)}")
     for name in methods:
         method_contract(method_specs[name])
     hyperparameters.check(cfg, method_specs, methods, where)      # keys and values against method.yaml's `accepts:`

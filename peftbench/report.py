@@ -401,7 +401,7 @@ def main(argv=None):
     methods = config.selected_methods(cfg, config.profile_methods(cfg, project / "methods"))
     tasks = config.selected_tasks(cfg)
     base = Path(cfg["results"]) / cfg["model"]["name"]
-    runs = [base / t / m / f"seed{s}" for t in tasks for m in methods for s in cfg["seeds"]]
+    runs = [base / t / m / f"seed{s}" for t in tasks for m in methods for s in config.run_seeds(cfg, m)]
     rows, bad = aggregate.read_runs(runs)             # a truncated or inconsistent run is listed, never fatal
     complete = [r for r in runs if r not in dict(bad)]
     if not complete:

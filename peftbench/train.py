@@ -32,11 +32,12 @@ def target_ids(target, tokenizer, end="newline"):
     return ids
 
 
-def encode(records, tokenizer, max_seq_len, where="train.jsonl", end="newline"):
-    """[(input_ids, labels)] with labels = -100 on the prompt. Too long is an error, not a truncation."""
+def encode(records, tokenizer, max_seq_len, where="train.jsonl", end="newline", bos=False):
+    """[(input_ids, labels)] with labels = -100 on the prompt (and on BOS, with bos=True: the profile's
+    model.add_bos, which evaluation passes to lm-eval as add_bos_token). Too long is an error, not a truncation."""
     out = []
     for r in records:
-        prompt = tokenizer(r["prompt"], add_special_tokens=False).input_ids
+        prompt = [tokenizer.bos_token_id] * bos + tokenizer(r["prompt"], add_special_tokens=False).input_ids
         target = target_ids(r["target"], tokenizer, end)
         if len(prompt) + len(target) > max_seq_len:
             raise ValueError(f"{where}: record {r['id']}: {len(prompt) + len(target)} tokens exceed "
@@ -132,7 +133,7 @@ def schedule(opt, steps, warmup_ratio):
 
 
 def train(model, tokenizer, train_records, val_records, settings, seed, precision="fp32", checkpoints=None,
-          target_end="newline"):
+          target_end="newline", add_bos=False):
     """Run the loop; returns the statistics for train.json. `model` is trained in place.
 
     With `checkpoints` (peftbench.checkpoint.Checkpoints) the loop saves every N steps and first
@@ -140,8 +141,8 @@ def train(model, tokenizer, train_records, val_records, settings, seed, precisio
     and resumed run ends bit for bit where an uninterrupted one does (on CPU)."""
     torch.manual_seed(seed)
     steps, bs = settings["steps"], settings["batch_size"]
-    train_data = encode(train_records, tokenizer, settings["max_seq_len"], end=target_end)
-    val_data = encode(val_records, tokenizer, settings["max_seq_len"], "validation.jsonl", end=target_end)
+    train_data = encode(train_records, tokenizer, settings["max_seq_len"], end=target_end, bos=add_bos)
+    val_data = encode(val_records, tokenizer, settings["max_seq_len"], "validation.jsonl", end=target_end, bos=add_bos)
     smoothing, clip = settings.get("label_smoothing", 0.0), settings["max_grad_norm"]
     pad_id = tokenizer.pad_token_id
     device = next(model.parameters()).device

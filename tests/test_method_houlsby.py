@@ -84,3 +84,50 @@ def test_a_few_steps_lower_the_validation_loss(tiny_dir, method_specs):
     model, tok, *_ = method_model(tiny_dir, method_specs["houlsby"])
     stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(), seed=0)
     assert stats["val_loss_after"] < stats["val_loss_before"]
+
+
+def _profile_spec(files, method):
+    from peftbench import config
+    cfg = config.load_profile(config.CONFIG / "config.yaml", *[config.CONFIG / f for f in files])
+    return config.profile_methods(cfg)[method]
+
+
+def test_adapter_l_is_lins_adapter_on_each_gpt2_block_output():
+    """LoRA Table 3's Adapter-L as the E2E profile configures it, on a tiny GPT-2: block(x) + W_up ReLU(W_down
+    LN(block(x))) after the MLP's residual add (Li & Liang's adapter_design 1, after Lin et al. 2020)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+    spec = _profile_spec(["paper-lora-e2e.yaml"], "adapter-l-370k")
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(
+        "gpt2", n_embd=32, n_layer=2, n_head=4, vocab_size=100, n_positions=32)).eval()
+    x = torch.randn(2, 5, 32)
+    block = model.transformer.h[1]
+    with torch.no_grad():
+        plain = block(x)
+        plain = plain[0] if isinstance(plain, tuple) else plain
+    model = methods.load_module(spec["dir"]).attach(model, spec["hyperparameters"])
+    perturb(model)
+    assert methods.count_parameters(model)[0] == 2 * (2 * 32 * 6 + 6 + 32 + 2 * 32)   # W_down, W_up, biases, LN
+    with torch.no_grad():
+        out = block(x)
+        out = out[0] if isinstance(out, tuple) else out
+        a = block.adapter
+        expected = plain + a.up(torch.relu(a.down(torch.nn.functional.layer_norm(plain, (32,), a.norm.weight, a.norm.bias))))
+    torch.testing.assert_close(out, expected)
+
+
+def test_adapter_s_is_llm_adapters_series_adapter(tiny_dir):
+    """ReFT Table 1's Adapter-S as the ReFT profile configures it (module names: the tiny Llama's): after the MLP,
+    m + W_up tanh(W_down m), no biases, no LayerNorm; 2 d m per block."""
+    spec = _profile_spec(["paper-reft-commonsense.yaml"], "adapter-s")
+    model, tok, module, _ = method_model(tiny_dir, spec)
+    d, L, m = model.config.hidden_size, model.config.num_hidden_layers, spec["hyperparameters"]["size"]
+    assert methods.count_parameters(model)[0] == L * 2 * d * m
+    perturb(model)
+    site = model.model.layers[0].mlp.down_proj
+    h = torch.randn(3, model.config.intermediate_size)
+    with torch.no_grad():
+        mlp_out = site.base_layer(h)
+        expected = mlp_out + torch.tanh(mlp_out @ site.adapter.down.weight.T) @ site.adapter.up.weight.T
+        torch.testing.assert_close(site(h), expected)
+    assert site.adapter.down.bias is None and isinstance(site.adapter.norm, torch.nn.Identity)

@@ -246,3 +246,28 @@ def test_lm_eval_runs_on_a_loaded_model(tiny_dir, method_specs, tmp_path):
     assert "f1" in evaluate.scores(results, "qa") and len(samples["peftbench_qa"]) == 2
     assert calls and calls[0][0] > 1 and calls[0][1], "the prompt (prefill) was not intervened on"
     assert all(not on for length, on in calls if length == 1), "a decoding step was intervened on"
+
+
+def test_intervened_positions_are_eq_2_number_by_number(tiny_dir, method_specs, tiny):
+    """At each intervened position of layer 0, the output is h + R^T (W h + b - R h) with h the base model's
+    hidden state there (eq. 2), computed here from R, W, b by hand in float64; elsewhere it is h."""
+    base, tok = tiny
+    model, *_ = setup(tiny_dir, spec_with(method_specs, first=2, last=2))
+    perturb(model)
+    ids, labels, mask = train.collate(train.encode(RECORDS[:2], tok, 64), tok.pad_token_id)
+    outs = []
+    for m in (base, model):
+        seen, handle = capture(m)
+        with torch.no_grad():
+            train.target_loss(m, ids, labels, mask)
+        handle.remove()
+        outs.append(seen[0].double())
+    h, got = outs
+    f = model.loreft["0"]
+    R, W, b = (t.detach().double() for t in (f.R.weight, f.W.weight, f.W.bias))
+    phi = h + (h @ W.T + b - h @ R.T) @ R                               # h + R^T (W h + b - R h), row vectors
+    changed = (got != h).any(-1)
+    assert changed.sum() == 2 * 4                                      # f2 + l2 prompt positions in each row
+    torch.testing.assert_close(got[changed], phi[changed], rtol=1e-5, atol=1e-5)
+    assert torch.equal(got[~changed], h[~changed])
+    assert not torch.allclose(phi[changed], h[changed], atol=1e-3)      # the intervention is not the identity

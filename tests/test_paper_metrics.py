@@ -69,5 +69,9 @@ def test_commonsense_through_lm_eval(tiny, tmp_path):
         {"id": "q1", "instruction": "Please choose the correct answer to the question: Which is a star?\n\n"
                                     "Answer1: the Moon\n\nAnswer2: the Sun\n\nAnswer format: answer1/answer2",
          "choices": ["answer1", "answer2"], "target": "the correct answer is answer2", "answers": ["answer2"]}])
-    results, _ = evaluate.run(model, tok, task["dir"], test, batch_size=1)
-    assert evaluate.scores(results, "arc-easy")["acc"] in (0.0, 100.0)
+    results, samples = evaluate.run(model, tok, task["dir"], test, batch_size=1)
+    # what the tiny model generated, scored here by hand: the first option label in its first line
+    output = samples["peftbench_arc-easy"][0]["filtered_resps"][0].split("\n")[0].lower()
+    hits = sorted((output.find(c), c) for c in ("answer1", "answer2") if c in output)
+    first = hits[0][1] if hits else None
+    assert evaluate.scores(results, "arc-easy")["acc"] == (100.0 if first == "answer2" else 0.0)

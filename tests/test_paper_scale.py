@@ -110,15 +110,19 @@ def test_gpt3_storage_350gb_to_35mb():
 
 def test_houlsby_bert_large_size_64():
     """Houlsby Sec. 2.1 / Fig. 2: 2md + d + m per adapter, two per layer, and the layer norms (2d each; 49 in
-    BERT-large: two per layer and the embeddings'): 2 x 24 x (2 x 64 x 1024 + 1024 + 64) + 49 x 2048."""
+    BERT-large: two per layer and the embeddings'): 2 x 24 x (2 x 64 x 1024 + 1024 + 64) + 49 x 2048.
+    The denominator is fixed before looking at the paper's figure: the whole pre-trained model, as every other
+    percentage here. That gives 1.9%, and the table says the printed 2.1% is not matched (within_rounding False);
+    2.1% only comes out over the transformer layers alone, a denominator chosen after the fact, which the second
+    claim row records as such and is not used to call the figure reproduced."""
     closed = 2 * 24 * (2 * 64 * 1024 + 1024 + 64) + 49 * 2 * 1024
-    of_all = measured(find("Houlsby Table 1", "bert-large", "Adapters (64)", "2.1%"))
-    of_layers = measured(find("Houlsby Table 1", "bert-large", "Adapters (64)", "2.1%", of="encoder.layer."))
-    assert of_all["stored"] == of_layers["stored"] == closed == 6_444_032
-    assert of_all["denominator"] == 335_141_888                    # BERT-large with its pooler
-    assert of_layers["denominator"] == 24 * (12 * 1024 ** 2 + 13 * 1024) == 302_309_376
-    assert round(100 * closed / of_layers["denominator"], 1) == 2.1          # the paper's 2.1%
-    assert round(100 * closed / of_all["denominator"], 1) == 1.9
+    m = measured(find("Houlsby Table 1", "bert-large", "Adapters (64)", "2.1%"))
+    assert m["stored"] == m["trainable"] == closed == 6_444_032
+    assert m["denominator"] == m["base"] == 335_141_888             # BERT-large with its pooler, counted from the model
+    assert round(100 * m["stored"] / m["base"], 1) == 1.9
+    claim = pc.CLAIMS[find("Houlsby Table 1", "bert-large", "Adapters (64)", "2.1%")]
+    row = ps.table(claims=[claim], ratios=[]).iloc[0]
+    assert row.our_value == pytest.approx(100 * closed / 335_141_888) and not row.within_rounding
 
 
 def test_loreft_llama7b_is_rank_8_with_one_intervention_per_layer():

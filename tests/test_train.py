@@ -124,3 +124,17 @@ def test_eos_target_end_trains_the_tokenizers_eos_after_the_target(tiny):
     (ids, labels), = train.encode(RECORDS[:1], tok, 64, end="eos")
     target = [x for x in labels if x != -100]
     assert target[-1] == tok.eos_token_id and tok.decode(target[:-1]) == " casa 0"
+
+
+def test_bos_in_training_and_lm_eval_alike(tiny):
+    """model.add_bos: <s> before every prompt in the loop's encoding and in lm-eval's (pyreft's LLaMA runs);
+    without it, neither adds one (lm-eval's default would add whatever the tokenizer adds: LLaMA's <s>)."""
+    from peftbench import evaluate
+    model, tok = tiny
+    prompt = tok(RECORDS[0]["prompt"], add_special_tokens=False).input_ids
+    for bos in (True, False):
+        (ids, labels), = train.encode(RECORDS[:1], tok, 64, bos=bos)
+        lm = evaluate._hflm()(pretrained=model, tokenizer=tok, batch_size=1, device="cpu", bos=bos)
+        evaluated = lm.tok_batch_encode([RECORDS[0]["prompt"]])[0][0].tolist()
+        assert ids[:len(evaluated)] == evaluated == [tok.bos_token_id] * bos + prompt
+        assert labels[:len(evaluated)] == [-100] * len(evaluated)

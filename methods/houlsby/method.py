@@ -4,8 +4,14 @@
 
 on the output of the attention output projection and of the feed-forward output projection, inside each
 block, before the block's residual add. Only the adapters and the layer norms train (Fig. 2 caption).
-`placement: mlp_only` is Adapter-L (Hu et al. 2021, Sec. 5.1, after Lin et al. 2020): one adapter per block,
-after the MLP, whose input goes through its own LayerNorm: h + W_up f(W_down LN(h)).
+Other placements, one adapter per block:
+  mlp_only       after the MLP's output projection, before the residual add. With layer_norm: false,
+                 bias: false, activation: tanh it is LLM-Adapters' series adapter ("Adapter-S" of ReFT Table 1;
+                 their peft fork's bottleneck "output_adapter" on down_proj, bottleneck 256).
+  block_output   on the block's output, after the MLP's residual add, with a LayerNorm on the adapter input and
+                 ReLU: Adapter-L (Hu et al. 2021 Sec. 5.1, after Lin et al. 2020), h + W_up ReLU(W_down LN(h)),
+                 as Li & Liang's adapter baseline (adapter_design 1) that LoRA Table 3's Adapter-L rows quote.
+                 target_modules.block names the block list (GPT-2: transformer.h; Llama: model.layers).
 
 Written natively: peft has no bottleneck adapter and the `adapters` library pins transformers 4.x."""
 from torch import nn
@@ -13,19 +19,20 @@ from transformers.activations import ACT2FN
 
 from peftbench.methods import freeze, load_trained_state, trained_state
 
-PLACEMENTS = {"houlsby": ("attention", "mlp"), "mlp_only": ("mlp",)}
+PLACEMENTS = {"houlsby": ("attention", "mlp"), "mlp_only": ("mlp",), "block_output": ("block",)}
 
 
 class Adapter(nn.Module):
-    def __init__(self, d, m, activation="gelu", init_std=1e-2, layer_norm=False):
+    def __init__(self, d, m, activation="gelu", init_std=1e-2, layer_norm=False, bias=True):
         super().__init__()
         self.norm = nn.LayerNorm(d) if layer_norm else nn.Identity()   # Adapter-L only: LN on the adapter input (Lin et al. 2020)
-        self.down, self.act, self.up = nn.Linear(d, m), ACT2FN[activation], nn.Linear(m, d)
+        self.down, self.act, self.up = nn.Linear(d, m, bias=bias), ACT2FN[activation], nn.Linear(m, d, bias=bias)
         # Near-identity init (Sec. 3.6): W_down ~ N(0, 1e-2^2) truncated at 2 std. The paper draws W_up the same
         # way; we set W_up = 0 (as LoRA's B) so the adapted model is exactly the base model at initialisation.
         nn.init.trunc_normal_(self.down.weight, std=init_std, a=-2 * init_std, b=2 * init_std)
         for t in (self.down.bias, self.up.weight, self.up.bias):
-            nn.init.zeros_(t)
+            if t is not None:
+                nn.init.zeros_(t)
 
     def forward(self, h):
         return h + self.up(self.act(self.down(self.norm(h))))          # h + W_up f(W_down h)
@@ -42,6 +49,13 @@ class Adapted(nn.Module):
         return self.adapter(self.base_layer(x))
 
 
+def _after_block(block, args, output):
+    """Forward hook: the adapter on the block's output hidden states (after its residual adds)."""
+    if isinstance(output, tuple):
+        return (block.adapter(output[0]), *output[1:])
+    return block.adapter(output)
+
+
 def _matches(name, pattern):
     return name == pattern or name.endswith("." + pattern)
 
@@ -56,12 +70,21 @@ def attach(model, hp):
     if not targets:
         raise ValueError(f"houlsby: no module of the model matches target_modules {patterns}")
     d = model.config.hidden_size                      # both projections map back to the residual stream
+    weight = next(model.parameters())
+
+    def adapter():
+        return Adapter(d, hp["size"], hp.get("activation", "gelu"), hp.get("init_std", 1e-2),
+                       layer_norm=hp.get("layer_norm", placement != "houlsby"), bias=hp.get("bias", True)
+                       ).to(weight.device, weight.dtype)
+
     for name in targets:
-        base = model.get_submodule(name)
-        adapter = Adapter(d, hp["size"], hp.get("activation", "gelu"), hp.get("init_std", 1e-2),
-                          layer_norm=placement == "mlp_only").to(base.weight.device, base.weight.dtype)
+        if placement == "block_output":                 # every block of the list, e.g. transformer.h.0, .1, ...
+            for block in model.get_submodule(name):
+                block.adapter = adapter()
+                block.register_forward_hook(_after_block)
+            continue
         parent, child = name.rsplit(".", 1)
-        setattr(model.get_submodule(parent), child, Adapted(base, adapter))
+        setattr(model.get_submodule(parent), child, Adapted(model.get_submodule(name), adapter()))
     for name, module in model.named_modules():        # Fig. 2: the layer norms train too
         if any(_matches(name, p) for p in hp.get("train_norms", [])):
             module.requires_grad_(True)

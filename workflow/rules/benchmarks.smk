@@ -32,13 +32,16 @@ rule task_switch:
     state, swap it in; merged LoRA: W - BA + B'A'), against full fine-tuning's checkpoint swap and a cold start."""
     input:
         base=BASE,
-        states=expand(f"{RUN}/task_state.safetensors", task=sorted(set(SWITCH_TASKS)), method=METHODS, seed=SEEDS[0]),
-        trains=expand(f"{RUN}/train.json", task=sorted(set(SWITCH_TASKS)), method=METHODS, seed=SEEDS[0]),
+        states=[f"{R}/{MODEL}/{t}/{m}/seed{pb_config.run_seeds(config, m)[0]}/task_state.safetensors"
+                for t in sorted(set(SWITCH_TASKS)) for m in METHODS],
+        trains=[f"{R}/{MODEL}/{t}/{m}/seed{pb_config.run_seeds(config, m)[0]}/train.json"
+                for t in sorted(set(SWITCH_TASKS)) for m in METHODS],
         code=methods_code(METHODS),
     output: f"{COSTS}/task_switch.csv"
     params:
         specs={m: METHOD_SPECS[m] for m in METHODS},
-        states={m: [f"{R}/{MODEL}/{t}/{m}/seed{SEEDS[0]}/task_state.safetensors" for t in SWITCH_TASKS] for m in METHODS},
+        states={m: [f"{R}/{MODEL}/{t}/{m}/seed{pb_config.run_seeds(config, m)[0]}/task_state.safetensors"
+                    for t in SWITCH_TASKS] for m in METHODS},
         tasks=SWITCH_TASKS,
         block=config["task_switch"],
     threads: workflow.cores          # timed: the whole machine, no other job of the DAG beside it

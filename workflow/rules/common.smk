@@ -33,7 +33,9 @@ RUN_FILES = ["task_state.safetensors", "train.json", "lm_eval.json", "samples.js
 
 
 def all_runs(filename):
-    return expand(f"{RUN}/{filename}", task=TASKS, method=METHODS, seed=SEEDS)
+    """Every (task, method, seed) run; a method's seeds are the profile's method_seeds[method] or seeds."""
+    return [path for m in METHODS
+            for path in expand(f"{RUN}/{filename}", task=TASKS, method=[m], seed=pb_config.run_seeds(config, m))]
 
 
 def method_files(wc):
