@@ -135,7 +135,7 @@ def cost_failures(costs, expected=(), logs=None):
         if csv.is_file():
             df = pd.read_csv(csv)
             if "error" in df:
-                lines += [f"{csv.name} / {r.get('method', r.get('variant', '?'))}: {r['error']}"
+                lines += [f"{csv.name} / {r.get('variant') or r.get('method')}: {r['error']}"
                           for r in df[df.error.notna() & (df.error != "")].to_dict("records")]
     present = {Path(p).stem for p in dict(costs).values() if Path(p).is_file()}
     for name in expected:

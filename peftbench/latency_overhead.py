@@ -275,7 +275,8 @@ def generation_rows(base_dir, specs, prompts, new_tokens, repeats, seed=0, clock
         except Exception as e:                     # one broken method does not sink the table (or the report)
             traceback.print_exc()
             models.pop(name, None)
-            failed.append({"measure": "generate_per_token", "variant": name, "method": folders[name],
+            failed.append({"measure": "generate_per_token", "model": Path(base_dir).parent.name, "batch": 1,
+                           "seq_len": "", "variant": name, "method": folders[name],
                            "error": f"{type(e).__name__}: {e}"[:300]})
     if fingerprint(base) != before:
         raise RuntimeError("a method's load changed the shared base weights: it needs a private copy")

@@ -134,6 +134,11 @@ def load_trained_state(model, state, method):
     return model.eval()
 
 
+def _few(keys, n=3):
+    keys = sorted(keys)
+    return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
+
+
 def copy_mismatch(model, state):
     """Why `copy_task_state` cannot move `model` to `state` (None when it can): a key the loaded model lacks
     (a merged method's adapter keys, once merged away), or a tensor of another shape."""
@@ -143,16 +148,16 @@ def copy_mismatch(model, state):
     if isinstance(model, PeftModel):
         expected = get_peft_model_state_dict(model)
         if set(state) != set(expected):
-            return (f"task state does not match the loaded adapter: missing {sorted(set(expected) - set(state))}, "
-                    f"unexpected {sorted(set(state) - set(expected))}")
+            return (f"task state does not match the loaded adapter: missing [{_few(set(expected) - set(state))}], "
+                    f"unexpected [{_few(set(state) - set(expected))}]")
     else:
         expected = model.state_dict()
-        unexpected = sorted(set(state) - set(expected))
+        unexpected = set(state) - set(expected)
         if unexpected:
-            return f"task state has keys the loaded model lacks: {unexpected}"
+            return f"task state has keys the loaded model lacks: [{_few(unexpected)}]"
     shapes = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
     if shapes:
-        return f"task state has tensors of another shape than the loaded model's: {shapes}"
+        return f"task state has tensors of another shape than the loaded model's: [{_few(shapes)}]"
     return None
 
 
