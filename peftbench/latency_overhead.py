@@ -163,13 +163,19 @@ def interleaved_ms(fns, repeats, warmup=1, clock="wall"):
     return times
 
 
-def ratio_stats(times, ref="base"):
-    """{name: (median %, half the interquartile range %)} of the per-round ratio to the reference."""
+def ratio_stats(times, ref="base", resamples=2000, seed=0):
+    """{name: (median %, half the interquartile range %, 95% interval of the median %)} of the per-round
+    ratio to the reference; the interval is a seeded percentile bootstrap over rounds (it covers the
+    round-to-round noise of this machine, not other machines)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
     out = {}
     for n, ts in times.items():
-        ratios = [100 * (t / b - 1) for t, b in zip(ts, times[ref])]
+        ratios = np.array([100 * (t / b - 1) for t, b in zip(ts, times[ref])])
         q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-        out[n] = (statistics.median(ratios), (q[2] - q[0]) / 2)
+        medians = np.median(ratios[rng.integers(0, len(ratios), (resamples, len(ratios)))], axis=1)
+        lo, hi = np.percentile(medians, [2.5, 97.5])
+        out[n] = (float(np.median(ratios)), (q[2] - q[0]) / 2, (float(lo), float(hi)))
     return out
 
 
@@ -244,7 +250,8 @@ def _row(measure, model, batch, seq_len, variant, method, bottleneck, added, tim
     return {"measure": measure, "model": model, "batch": batch, "seq_len": seq_len, "variant": variant,
             "method": method, "bottleneck": bottleneck, "added_params": added,
             "median_ms": round(statistics.median(times), 3), "overhead_pct": round(stats[0], 2),
-            "noise_pct": round(stats[1], 2), "flops_overhead_pct": "", "paper_ms": "", "paper_overhead_pct": "",
+            "noise_pct": round(stats[1], 2), "overhead_ci_low": round(stats[2][0], 2),
+            "overhead_ci_high": round(stats[2][1], 2), "flops_overhead_pct": "", "paper_ms": "", "paper_overhead_pct": "",
             "paper_params": "", **paper, "repeats": len(times), "clock": clock, "threads": torch.get_num_threads()}
 
 
@@ -299,7 +306,8 @@ def run(block, base_dir, specs, prompts, out_csv):
     return df
 
 
-COLUMNS = ["measure", "batch", "seq_len", "variant", "added_params", "median_ms", "overhead_pct", "noise_pct",
+COLUMNS = ["measure", "batch", "seq_len", "variant", "added_params", "median_ms", "overhead_pct", "overhead_ci_low",
+           "overhead_ci_high", "noise_pct",
            "flops_overhead_pct", "paper_overhead_pct"]
 
 

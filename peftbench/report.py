@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import ROOT, aggregate, config, figures, io, preflight, provenance, tables
+from .stats import claims as claims_mod
+from .stats import task as task_stats
 
 RUN_FILES = ("train.json", "lm_eval.json", "latency.json")
 COST_TITLES = {   # the cost measurements' CSVs (results/costs/), by file name; any other CSV is titled by its name
@@ -35,7 +37,13 @@ INTRO = ("Scores from lm-eval on each task's test split. Trainable parameters as
          "checkpoint (what full fine-tuning stores); latency = median ms per generated token, greedy, "
          "batch 1, the same prompts for every method; train s = training wall time; step time × full = "
          "seconds per optimisation step relative to full fine-tuning; peak memory = the training process's "
-         "peak. Mean ± std (sample std) over seeds when there are several.")
+         "peak. Mean ± std (sample std) over seeds when there are several. "
+         "Scores: value [95% interval], a seeded percentile bootstrap over the test examples (2,000 resamples; "
+         "corpus metrics recomputed on each resample), covering test-set sampling with the trained models fixed; "
+         "with several seeds the value is the seed mean and 'seed std' adds the spread over seeds (t interval). "
+         "vs full / vs zero-shot: the paired difference in the main metric (same resampled examples for both "
+         "methods) with its 95% interval: better / worse when the interval excludes 0, ≈ when no difference is "
+         "detectable at this test size (the smallest detectable one is given per task).")
 
 
 @dataclass
@@ -72,6 +80,9 @@ def output_files(reports_dir, tasks, costs=None):
         out[f"latex_{t}"] = d / "tables" / f"{t}.tex"
         out[f"pareto_{t}"] = d / "figures" / f"pareto-{t}.png"
         out[f"loss_{t}"] = d / "figures" / f"loss-{t}.png"
+    out["intervals"] = d / "tables" / "intervals.csv"
+    out["claims"] = d / "tables" / "claims.csv"
+    out["claims_latex"] = d / "tables" / "claims.tex"
     out["latency"] = d / "figures" / "latency.png"
     out["storage"] = d / "figures" / "storage.png"
     for name in ("paper-order", "paper-budget"):
@@ -101,10 +112,10 @@ def _write_table(df, csv, tex, caption, label, prose=False):
         io.write_text(tex, tables.latex(df, caption, label, prose) if len(df) else f"% {caption}: no rows\n")
 
 
-def _task_section(task, runs, spec, colors, curves, out):
+def _task_section(task, runs, spec, colors, curves, out, analysis=None):
     stats = tables.method_stats(runs, spec)
     metric = spec["main_metric"]
-    shown = tables.display(stats, spec)
+    shown = tables.display(stats, spec, analysis)
     _write_table(stats.reset_index(), out[f"table_{task}"], None, "", "")
     io.write_text(out[f"latex_{task}"], tables.latex(shown, f"{task}: {spec['description']}. Main metric: {metric}.",
                                                      f"tab:{task}"))
@@ -115,6 +126,14 @@ def _task_section(task, runs, spec, colors, curves, out):
     text = [f"{spec['description']}. Main metric: {metric}.",
             f"Best {metric}: {best} ({stats[metric].iloc[0]:.2f}). Pareto front (no other method has at most as "
             f"many trainable parameters and a higher {metric}): {front}."]
+    if analysis is not None and analysis.n:
+        found = {ref: analysis.detectable(ref) for ref in task_stats.REFERENCES}
+        text.append(f"{analysis.n} test examples. Smallest difference in {metric} this test size detects (80% power, "
+                    f"5% level; 2.8 × the paired bootstrap standard error, median over methods): "
+                    + "; ".join(f"vs {ref}: {v:.1f} points" for ref, v in found.items() if v is not None)
+                    + ". A smaller true difference shows as ≈ (no detectable difference), not as an order.")
+    if analysis is not None:
+        text += analysis.notes
     return Section(task, text, [
         Table(f"{task}: every method, best {metric} first", shown),
         Figure(f"{task}: score against trainable parameters", out[f"pareto_{task}"],
@@ -166,15 +185,47 @@ def _paper_section(summary, task_specs, costs, out):
     return Section("Papers vs ours", text, items)
 
 
-def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=(), warnings=()):
+def _claims_section(checks, out):
+    df = pd.DataFrame([c.__dict__ for c in checks], columns=["claim", "where", "test", "estimate", "verdict"])
+    _write_table(df, out["claims"], out["claims_latex"], "The papers' claims, each with a verdict from this run", "tab:claims",
+                 prose=True)
+    claims = {c["id"]: c for c in claims_mod.load()}
+    summary = pd.DataFrame([{"claim": cid, "statement": claims[cid]["claim"], "source": claims[cid]["source"],
+                             "verdict": claims_mod.overall([c for c in checks if c.claim == cid])}
+                            for cid in dict.fromkeys(c.claim for c in checks)])
+    text = ["Each claim is a testable statement with a margin fixed in advance (config/claims.yaml, where a claim is "
+            "added). Reproduced: the whole 95% interval is on the claim's side of the margin; contradicted: wholly on "
+            "the other side; inconclusive at this budget: the interval straddles the margin (the detectable "
+            "difference says how large a true difference this budget could see). Score claims are tested per "
+            "task on the main metric with a paired bootstrap over the test examples (training seeds fixed)."]
+    return Section("Claims and verdicts", text, [Table("Claims: overall verdict", summary, prose=True),
+                                                 Table("Claims: every test", df, prose=True)])
+
+
+def analyses_of(task_specs, tasks, run_dirs):
+    """{task: TaskAnalysis} from the runs' samples.jsonl; run_dirs: {(task, method, seed): folder}."""
+    return {t: task_stats.analyse(t, task_specs[t]["dir"], task_specs[t]["main_metric"],
+                                  {(m, s): d for (task, m, s), d in run_dirs.items() if task == t}) for t in tasks}
+
+
+def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=(), run_dirs=None, warnings=()):
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
-    complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `warnings`: the
-    data stage's (test records leaking from training), shown first."""
+    complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `run_dirs`:
+    {(task, method, seed): run folder} whose samples.jsonl give the intervals and the claims' verdicts;
+    `warnings`: the data stage's (test records leaking from training), shown first."""
     tasks = [t for t in task_specs if (summary.task == t).any()]
     out = output_files(reports_dir, tasks, costs)
     colors = figures.method_colors(summary.method.unique())
+    analyses = analyses_of(task_specs, tasks, run_dirs or {})
+    frames = [a.frame() for a in analyses.values()]
+    with io.atomic_path(out["intervals"]) as tmp:
+        (pd.concat(frames) if frames else pd.DataFrame()).to_csv(tmp, index=False)
+    latency_csv = next((p for p in (costs or {}).values() if _is_latency(p)), None)
+    checks = claims_mod.evaluate(claims_mod.load(), analyses, summary, latency_csv)
     sections = [Section("Data warnings", list(warnings))] if warnings else []
-    sections += [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out) for t in tasks]
+    sections.append(_claims_section(checks, out))
+    sections += [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out, analyses[t])
+                 for t in tasks]
     sections.append(_cost_section(summary, colors, costs, out))
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:
@@ -272,11 +323,20 @@ def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=No
                 for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)) - listed)]
     train_jsons = [p for p in train_jsons if Path(p).parent not in dict(bad)]
     return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons),
-                 aggregate.data_warnings(checks))
+                 _run_dirs(train_jsons), aggregate.data_warnings(checks))
 
 
 def _run_name(run_dir):
     return " / ".join(Path(run_dir).parts[-3:])
+
+
+def _run_dirs(train_jsons):
+    """{(task, method, seed): run folder} from each run's train.json."""
+    out = {}
+    for p in train_jsons:
+        tr = io.read_json(p)
+        out[(tr["task"], tr["method"], tr["seed"])] = Path(p).parent
+    return out
 
 
 def _made_by(train_jsons):
@@ -322,7 +382,7 @@ def main(argv=None):
     missing = [f"{_run_name(r)}: {reason}" for r, reason in bad]
     trains = [r / "train.json" for r in complete]
     out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs,
-                missing, default_costs(cfg["results"]), _made_by(trains),
+                missing, default_costs(cfg["results"]), _made_by(trains), _run_dirs(trains),
                 aggregate.data_warnings(Path(cfg["results"]) / "data" / t / "checks.json" for t in tasks))
     print(f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
           f"in {time.perf_counter() - start:.1f} s")

@@ -72,14 +72,46 @@ def fmt_mean_std(mean, std, digits=2):
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std == std else "")
 
 
-def display(stats, spec):
-    """The table people read: strings, main metric first and marked, costs after the scores."""
+MARK = {"better": "better", "worse": "worse", "no detectable difference": "≈"}
+
+
+def fmt_interval(e, digits=2, sign=""):
+    """value [low, high]: a score or a paired difference with its 95% interval."""
+    return f"{e.value:{sign}.{digits}f} [{e.low:{sign}.{digits}f}, {e.high:{sign}.{digits}f}]"
+
+
+def _score_cell(r, m, method, analysis):
+    if analysis is not None and analysis.has(method, m):
+        return fmt_interval(analysis.score(method, m))
+    return fmt_mean_std(r[m], r[m + "_std"])
+
+
+def _diff_cell(method, ref, analysis):
+    """main metric: method - ref, paired, with its interval and a marker (better / worse / ≈)."""
+    if analysis is None or method == ref or not (analysis.has(method) and analysis.has(ref)):
+        return "--"
+    d = analysis.difference(method, ref)
+    return f"{fmt_interval(d, 1, '+')} {MARK[d.verdict()]}"
+
+
+def display(stats, spec, analysis=None):
+    """The table people read: strings, main metric first and marked (each score with its 95% bootstrap
+    interval when per-example scores are there), the paired differences to full fine-tuning and to
+    zero-shot, then the costs."""
     metrics = [m for m in _metrics(spec) if m in stats.columns]
+    several = (stats.seeds > 1).any()
     rows = []
     for method, r in stats.iterrows():
         row = {"method": method}
         for m in metrics:
-            row[m + (" (main)" if m == spec["main_metric"] else "")] = fmt_mean_std(r[m], r[m + "_std"])
+            row[m + (" (main)" if m == spec["main_metric"] else "")] = _score_cell(r, m, method, analysis)
+        if several:
+            main = spec["main_metric"]
+            s = analysis.by_metric[main].seeds(method) if analysis is not None and analysis.has(method) else None
+            row["seed std (main)"] = (fmt_mean_std(s.std, float("nan")) + (f" [{s.low:.2f}, {s.high:.2f}]" if s.n > 1 else "")
+                                      if s is not None and s.n > 1 else "--")
+        for ref in ("full", "zero-shot"):
+            row[f"vs {ref} (main)"] = _diff_cell(method, ref, analysis)
         row.update({
             "trainable params": fmt_params(r.trainable_params),
             "% of base": fmt_pct(r.trainable_percent),
@@ -110,7 +142,7 @@ def latex(df, caption, label, prose=False):
     columns = "".join(f"p{{{0.95 / n:.3f}\\linewidth}}" for _ in range(n)) if prose else "l" + "r" * (n - 1)
     styler = df.style.hide(axis="index").format(escape="latex", na_rep="--").format_index(escape="latex", axis=1)
     tex = styler.to_latex(caption=caption, label=label, hrules=True, position_float="centering", column_format=columns)
-    return tex.replace("±", r"$\pm$").replace("×", r"$\times$").replace(" > ", " $>$ ").replace("->", r"$\to$")
+    return tex.replace("±", r"$\pm$").replace("×", r"$\times$").replace("≈", r"$\approx$").replace("−", "-").replace(" > ", " $>$ ").replace("->", r"$\to$")
 
 
 # ---- papers beside ours -------------------------------------------------------------------------

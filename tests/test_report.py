@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from peftbench import ROOT, aggregate, config, io, report, tables
+from peftbench.stats import claims
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import check_report_browser as browser  # noqa: E402
@@ -25,6 +26,11 @@ BASE = 1_000_000
 METHODS = {"full": (BASE, 4 * BASE, 40.0, 10.0, 2.0), "lora": (8_000, 32_000, 38.0, 10.0, 1.0),
            "houlsby": (30_000, 120_000, 30.0, 12.0, 1.2), "prefix": (50_000, 4_000, 20.0, 11.0, 1.1),
            "zero-shot": (0, 40, 10.0, 10.0, 0.0)}
+
+
+DEVIATIONS = [-6, -4, -2, 0, 0, 2, 4, 6]        # per-example scores around the run's score (their mean)
+PAIRS = [["the cat sat on the mat", "the cat sat on a mat"], ["a quick brown fox", "quick brown fox"],
+         ["it rains in the north", "it rains up north"], ["we went to market", "we go to market"]] * 2
 
 
 def write_run(results, task, method, seed, complete=True):
@@ -46,6 +52,9 @@ def write_run(results, task, method, seed, complete=True):
         "scores": {m: score - (m != MAIN[task]) for m in metrics}, "main_metric": MAIN[task], "wall_time_s": 1.0, **same}})
     if complete:
         io.write_json(d / "latency.json", {"ms_per_token_median": ms + seed, **same})
+    io.write_jsonl(d / "samples.jsonl", [{"doc_id": i, "target": "t", "filtered_resps": ["o"], "metrics": {
+        m: (PAIRS[i] if m in ("bleu", "chrf") else score - (m != MAIN[task]) + dev) for m in metrics}}
+        for i, dev in enumerate(DEVIATIONS)])
     return d
 
 
@@ -106,7 +115,8 @@ def built(results, tmp_path_factory):
     costs = write_costs(tmp / "results" / "costs")
     specs = {t: config.load_task(t) for t in TASKS}
     out = report.build(summary, report.loss_curves(d / "train.json" for d in runs), tmp / "reports", specs,
-                       ["qa / prefix / seed1: evaluate not run"], costs)
+                       ["qa / prefix / seed1: evaluate not run"], costs, run_dirs={
+                           (d.parts[-3], d.parts[-2], int(d.name[4:])): d for d in runs})
     return summary, tmp / "reports", out, costs
 
 
@@ -153,9 +163,14 @@ def test_markdown_tables_mean_std_and_missing_runs(built):
     md = out["md"].read_text()
     qa = md_section(md, "qa")
     header = next(line for line in qa.splitlines() if line.startswith("| method"))
-    assert header.startswith("| method | f1 (main) | exact_match | trainable params | % of base | storage | % of full ckpt |")
+    assert header.startswith("| method | f1 (main) | exact_match | seed std (main) | vs full (main) | vs zero-shot (main) "
+                             "| trainable params | % of base | storage | % of full ckpt |")
     lora = next(line for line in qa.splitlines() if line.startswith("| lora "))
-    assert "| 38.50 ± 0.71 |" in lora and "| 0.8% |" in lora and "| 0.50 |" in lora     # 8k of 1M; half full's step
+    assert re.search(r"\| 38\.50 \[3\d\.\d\d, 4\d\.\d\d\] \| 37\.50 \[", lora)    # seed mean [bootstrap interval]
+    assert "| 0.71 [32.15, 44.85] |" in lora       # seed std, and the t interval of the mean over the 2 seeds
+    assert "| -2.0 [-2.0, -2.0] worse | +28.0 [+28.0, +28.0] better |" in lora   # paired: same deviations
+    assert "| 0.8% |" in lora and "| 0.50 |" in lora     # 8k of 1M; half full's step
+    assert "Smallest difference in f1 this test size detects" in qa and "8 test examples" in qa
     prefix = next(line for line in qa.splitlines() if line.startswith("| prefix "))
     assert prefix.endswith("| 1 |")                       # its seed 1 has no latency.json: one seed, no ±
     assert md_section(md, "Missing runs").strip() == "qa / prefix / seed1: evaluate not run"
@@ -202,7 +217,7 @@ def test_html_is_self_contained(built):
     page = out["html"].read_text()
     assert page.count("<img src='data:image/png;base64,") == 2 * len(TASKS) + 2 + COST_FIGURES
     assert not re.search(r"src=['\"](?!data:)", page)        # nothing to fetch: opens offline, anywhere
-    assert page.count("<table") == len(TASKS) + 2 + COST_TABLES
+    assert page.count("<table") == len(TASKS) + 2 + COST_TABLES + 2        # + the claims' two tables
 
 
 def tree_digest(root):
@@ -227,7 +242,7 @@ def test_regenerate_command_reads_results_writes_only_reports_and_never_loads_to
     assert "29/30 runs" in res.stdout
     assert tree_digest(results) == before
     md = (tmp_path / "reports" / "report.md").read_text()
-    assert "| 38.50 ± 0.71 |" in md_section(md, "qa")
+    assert "| 38.50 [" in md_section(md, "qa") and "Claims and verdicts" in md
     assert md_section(md, "Missing runs").strip().startswith("qa / prefix / seed1: evaluate ")
 
 
@@ -235,10 +250,11 @@ def test_the_browser_sees_every_image_and_table(built, tmp_path):
     if browser.browser() is None:
         pytest.skip("no headless Chromium (apt-get install chromium; scripts/setup.sh does)")
     _, _, out, _ = built
-    images, n_tables = 2 * len(TASKS) + 2 + COST_FIGURES, len(TASKS) + 2 + COST_TABLES
+    images, n_tables = 2 * len(TASKS) + 2 + COST_FIGURES, len(TASKS) + 2 + COST_TABLES + 2
     seen = browser.check(out["html"], min_images=images, min_tables=n_tables)
     assert seen["problems"] == [] and seen["images"] == images and seen["tables"] == n_tables
-    assert seen["rows"] == len(TASKS) * len(METHODS) + 4 + 2 + (1 + 4 + 2)    # methods, budget, order, costs
+    claim_rows = len(claims.load()) + len(pd.read_csv(out["claims"]))          # overall verdicts + every test
+    assert seen["rows"] == len(TASKS) * len(METHODS) + 4 + 2 + (1 + 4 + 2) + claim_rows   # methods, budget, order, costs
 
     page = out["html"].read_text()
     broken = tmp_path / "broken.html"          # one image that cannot decode, one table with no rows
@@ -247,3 +263,19 @@ def test_the_browser_sees_every_image_and_table(built, tmp_path):
     problems = browser.check(broken)["problems"]
     assert any("did not load or decode" in p for p in problems), problems
     assert any("no rows" in p for p in problems), problems
+
+
+def test_claims_come_first_with_verdicts_from_the_runs(built):
+    _, _, out, _ = built
+    md = out["md"].read_text()
+    assert md.split("\n## ")[1].startswith("Claims and verdicts")
+    checks = pd.read_csv(out["claims"])
+    row = lambda claim, where: checks[(checks.claim == claim) & (checks["where"] == where)].iloc[0]
+    assert row("finetuning-beats-zero-shot", "qa").verdict == "reproduced"            # +30 on every example
+    assert row("finetuning-beats-zero-shot", "translation").verdict.startswith("inconclusive")   # identical outputs
+    assert row("pretraining-beats-scratch", "qa").verdict.startswith("not run: scratch")
+    assert row("lora-close-to-full", "qa").verdict == "reproduced"                    # -2 within the 5-point margin
+    assert row("small-task-state", "prefix").verdict == "contradicted"   # 4 KB of a 4 MB checkpoint: 0.1%, not below
+    intervals = pd.read_csv(out["intervals"])
+    lora = intervals[(intervals.task == "qa") & (intervals.method == "lora") & (intervals.metric == "f1")].iloc[0]
+    assert lora.ci_low < lora.score < lora.ci_high and lora.diff_vs_full == pytest.approx(-2.0)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from peftbench import ROOT, identity, io
+from peftbench.stats import claims
 
 pytestmark = pytest.mark.slow
 TASKS = ["qa", "summarization", "translation"]
@@ -73,9 +74,15 @@ def test_smoke_run_reaches_the_report(workdir):
     md = (workdir / "reports/smoke/report.md").read_text()
     rows = report_rows(md)
     assert set(rows) == {(t, m) for t in TASKS for m in METHODS}
-    number = re.compile(r"^[\d,.]+( ± [\d.]+)?(%|M| B| KB| MB| GB)?$")
+    number = re.compile(r"^([\d,.]+( ± [\d.]+)?(%|M| B| KB| MB| GB)?"           # a number, mean ± std
+                        r"|-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]"                      # a score [95% interval]
+                        r"|[+-][\d.]+ \[[+-][\d.]+, [+-][\d.]+\] (better|worse|≈)"  # a paired difference
+                        r"|--)$")
+    interval = re.compile(r"^-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]$")
     for key, cells in rows.items():
         assert all(number.match(c) for c in cells), f"non-numeric cell in {key}: {cells}"
+        assert interval.match(cells[0]), f"main score without its interval in {key}: {cells[0]}"
+    assert "## Claims and verdicts" in md and all(c["id"] in md for c in claims.load())
     html = (workdir / "reports/smoke/report.html").read_text()
     assert html.count("<table") >= len(TASKS) and "</html>" in html      # + the papers' tables
 
@@ -136,3 +143,9 @@ def test_a_new_method_directory_is_a_new_row(workdir):
         set(zip(summary.task, summary.method))
     summary = summary.set_index(["task", "method"])
     assert summary.loc[("qa", "lora_r16"), "trainable_params"] == 2 * summary.loc[("qa", "lora"), "trainable_params"]
+
+
+def test_study_profile_is_three_seeds_of_every_method_and_task(workdir):
+    n = 3 * len(TASKS) * len(METHODS)
+    counts = job_counts(snakemake(workdir, "-n", configfiles=("config/study.yaml",)))
+    assert counts["finetune"] == n and counts["evaluate"] == n and counts["report"] == 1

@@ -13,7 +13,9 @@ REPORTED = {"html": ("report_html", "Report", {"file": "report.html"}),
             "latency": ("latency", "Costs", {"figure": "latency overhead per method"}),
             "latency_paper": ("latency_paper", "Papers vs ours", {"table": "latency overhead: paper vs ours"}),
             "paper_budget": ("paper_budget", "Papers vs ours", {"table": "parameter budget"}),
-            "paper_order": ("paper_order", "Papers vs ours", {"table": "ordering of methods"})}
+            "paper_order": ("paper_order", "Papers vs ours", {"table": "ordering of methods"}),
+            "claims": ("claims", "Claims", {"table": "claims and verdicts"}),
+            "intervals": ("intervals", "Claims", {"table": "scores with intervals, paired differences"})}
 for _t in TASKS:
     REPORTED.update({f"table_{_t}": ("table", _t, {"figure": "1: comparison table (CSV)"}),
                      f"pareto_{_t}": ("pareto", _t, {"figure": "2: score against trainable parameters"}),
@@ -30,7 +32,7 @@ def reported(name, path):
 rule summary:
     """One row per (model, task, method, seed), from exactly these files (so a changed or deleted one
     rebuilds the table); a run whose files disagree (state sha256, config hash) is left out and listed."""
-    input: all_runs("train.json"), all_runs("lm_eval.json"), all_runs("latency.json"), all_runs("task_state.safetensors")
+    input: [all_runs(f) for f in RUN_FILES]
     output: f"{R}/summary.csv"
     params: runs=all_runs("")
     log: f"{R}/logs/summary.log"
@@ -44,6 +46,8 @@ rule report:
     input:
         summary=f"{R}/summary.csv",
         train=all_runs("train.json"),
+        samples=all_runs("samples.jsonl"),       # per-example scores: the intervals and the claims' verdicts
+        claims=PB_ROOT / "config" / "claims.yaml",
         costs=list(REPORT_COSTS.values()),
         checks=expand(f"{R}/data/{{task}}/checks.json", task=TASKS),     # the data stage's warnings
     output: **{name: reported(name, path) for name, path in REPORT_FILES.items()}

@@ -1,0 +1,131 @@
+"""A run's per-example scores as a statistic of its test examples, recomputable on resamples.
+
+lm-eval logs one value per example and metric (samples.jsonl, `metrics`): a number for metrics that
+lm-eval aggregates by `mean`, and the item a corpus aggregation consumes otherwise ((reference,
+hypothesis) for sacrebleu's BLEU and chrF). A resample is given as counts: counts[b, i] = how often
+example i is drawn in replicate b (a B x n integer matrix), so a statistic of a resample is a weighted
+sum for means and for sacrebleu's sufficient statistics alike."""
+import importlib.util
+from functools import cache, cached_property
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .. import io
+
+
+class Mean:
+    """F1, EM, ROUGE, accuracy: the mean of per-example scores."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values, dtype=float)
+
+    def full(self):
+        return float(self.values.mean())
+
+    def resampled(self, counts):
+        return counts @ self.values / counts.sum(1)
+
+
+@cache
+def _sacrebleu_metric(name):
+    import sacrebleu
+    return {"bleu": sacrebleu.BLEU, "chrf": sacrebleu.CHRF}[name]()      # lm-eval's defaults: corpus_bleu/_chrf
+
+
+class Sacrebleu:
+    """BLEU / chrF as lm-eval aggregates them (sacrebleu.corpus_bleu / corpus_chrf with default settings),
+    recomputed on a resample from the summed per-sentence sufficient statistics (n-gram matches and
+    totals, lengths): exact, and cheap (Koehn 2004's paired bootstrap, as sacrebleu's own significance
+    tests do it)."""
+
+    def __init__(self, name, items):
+        self.metric = _sacrebleu_metric(name)
+        # lm-eval's items are (reference or references, hypothesis); sacrebleu wants reference streams
+        refs = [[r] if isinstance(r, str) else list(r) for r, _ in items]
+        refs, hyps = [list(stream) for stream in zip(*refs)], [h for _, h in items]
+        self.stats = np.asarray(self.metric._extract_corpus_statistics(hyps, refs), dtype=np.int64)
+
+    def _score(self, summed):
+        return self.metric._compute_score_from_stats([int(x) for x in summed]).score
+
+    def full(self):
+        return self._score(self.stats.sum(0))
+
+    def resampled(self, counts):
+        return np.array([self._score(s) for s in counts @ self.stats])
+
+
+class Aggregation:
+    """Any other corpus metric (the E2E metrics: NIST, METEOR, CIDEr, ...): the task's own aggregation
+    function recomputed on the items of each resample. Correct for any metric, and as slow as it is."""
+
+    def __init__(self, fn, items):
+        self.fn, self.items = fn, list(items)
+
+    def full(self):
+        return float(self.fn(self.items))
+
+    def resampled(self, counts):
+        return np.array([self.fn([self.items[i] for i in np.repeat(np.arange(len(c)), c)]) for c in counts])
+
+
+class _Function:
+    """An lm-eval `!function module.name` tag, resolved next to its YAML only when called (lm-eval's own
+    loader imports `datasets` and lm-eval's task machinery, seconds the report does not need to spend)."""
+
+    def __init__(self, folder, ref):
+        self.folder, self.ref = Path(folder), ref
+
+    @cached_property
+    def function(self):
+        module, name = self.ref.rsplit(".", 1)
+        spec = importlib.util.spec_from_file_location(f"_peftbench_{self.folder.name}_{module}",
+                                                      self.folder / f"{module}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return getattr(mod, name)
+
+    def __call__(self, *args):
+        return self.function(*args)
+
+
+def _read_task_yaml(path):
+    """lm_eval.yaml as lm-eval reads it: `!function` tags, and `include:` of a base YAML beneath it."""
+    path = Path(path)
+    loader = type("TaskLoader", (yaml.SafeLoader,), {})
+    loader.add_constructor("!function", lambda ld, node: _Function(path.parent, ld.construct_scalar(node)))
+    cfg = yaml.load(path.read_text(), Loader=loader) or {}
+    if "include" in cfg:
+        cfg = {**_read_task_yaml(path.parent / cfg.pop("include")), **cfg}
+    return cfg
+
+
+def aggregations(task_dir):
+    """{metric: aggregation} from the task's lm_eval.yaml: 'mean', 'bleu', 'chrf', or a callable."""
+    cfg = _read_task_yaml(Path(task_dir) / "lm_eval.yaml")
+    return {m["metric"]: m.get("aggregation", "mean") for m in cfg.get("metric_list", [])}
+
+
+def statistic(aggregation, values, name=""):
+    if aggregation == "mean":
+        return Mean(values)
+    if aggregation in ("bleu", "chrf"):
+        return Sacrebleu(aggregation, values)
+    if isinstance(aggregation, _Function) or callable(aggregation):
+        return Aggregation(aggregation, [tuple(tuple(x) if isinstance(x, list) else x for x in v) for v in values])
+    raise ValueError(f"metric {name!r}: no bootstrap for lm-eval aggregation {aggregation!r}")
+
+
+def load_run(samples_path, aggregation_of):
+    """samples.jsonl -> (doc_ids, {metric: statistic}); None when the file predates per-example metrics."""
+    rows = sorted(io.read_jsonl(samples_path), key=lambda r: r["doc_id"])
+    if not rows or "metrics" not in rows[0]:
+        return None
+    ids = [r["doc_id"] for r in rows]
+    out = {}
+    for metric, agg in aggregation_of.items():
+        if all(metric in r["metrics"] for r in rows):
+            out[metric] = statistic(agg, [r["metrics"][metric] for r in rows], metric)
+    return ids, out
