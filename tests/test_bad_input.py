@@ -242,7 +242,7 @@ def test_local_dataset_field_that_is_not_a_string(project, field, value, kind):
     root, cfg = project
     records = GOOD[:1] + [{**GOOD[1], field: value}]
     fails(root, {**cfg, "tasks": local_task(root, records)},
-          rf"data/train.jsonl \(record 2\): record 1: field '{field}' is {kind}, expected a string")
+          rf"data/train.jsonl: record 1: field '{field}' is {kind}, expected a string")
 
 
 def test_lm_eval_yaml_that_does_not_parse(project):
