@@ -1,6 +1,6 @@
 """results/ -> results/summary.csv: one row per (model, task, method, seed), from the JSON each job
-wrote. Only complete, consistent runs become rows: train.json, lm_eval.json, latency.json and
-task_state.safetensors present and readable, and all four of the same training (the state's sha256 and
+wrote. Only complete, consistent runs become rows: train.json, lm_eval.json, latency.json, samples.jsonl
+and task_state.safetensors present and readable, and all of the same training (the state's sha256 and
 the config hash agree). Any other run is listed with the reason, never summarised and never sinks the rest."""
 import json
 from pathlib import Path
@@ -37,7 +37,7 @@ def row(run_dir):
     return out
 
 
-RUN_FILES = ("train.json", "lm_eval.json", "latency.json", "task_state.safetensors")
+RUN_FILES = ("train.json", "lm_eval.json", "latency.json", "task_state.safetensors", "samples.jsonl")
 
 
 def check(run_dir):
@@ -54,6 +54,7 @@ def check(run_dir):
         raise ValueError(f"{run_dir / 'task_state.safetensors'}: sha256 differs from its train.json's: truncated or replaced")
     evaluated = {"lm_eval.json": _json(run_dir / "lm_eval.json").get("peftbench") or {},
                  "latency.json": _json(run_dir / "latency.json")}
+    io.read_jsonl(run_dir / "samples.jsonl")          # the statistics read it: a truncated one is named here
     for name, rec in evaluated.items():
         if rec.get("task_state_sha256") != sha or rec.get("config_hash") != config_hash:
             raise ValueError(f"{run_dir / name}: evaluated another training than its train.json's "

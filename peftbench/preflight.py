@@ -169,8 +169,8 @@ def local_data(task, sizes, where):
             raise ConfigError(f"{label}: field 'source.files.{split}': {path} not found")
         try:
             rows = io.read_jsonl(path, required=("id", *task["fields"], "target"))
-            for n, row in enumerate(rows, 1):
-                records.check(row, task["fields"], f"{path} (record {n})", task.get("prompt"))
+            for row in rows:
+                records.check(row, task["fields"], str(path))
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if len(rows) < sizes[split]:

@@ -237,12 +237,12 @@ def test_local_dataset_line_that_is_not_an_object(project):
 
 
 @pytest.mark.parametrize("field,value,kind", [("target", 123, "int 123"), ("question", None, "null"),
-                                              ("context", ["a", "b"], r"list \['a', 'b'\]")])
+                                              ("context", {"a": "b"}, r"dict \{'a': 'b'\}")])
 def test_local_dataset_field_that_is_not_a_string(project, field, value, kind):
     root, cfg = project
     records = GOOD[:1] + [{**GOOD[1], field: value}]
     fails(root, {**cfg, "tasks": local_task(root, records)},
-          rf"data/train.jsonl \(record 2\): record 1: field '{field}' is {kind}, expected a string")
+          rf"data/train.jsonl: record 1: field '{field}' is {kind}, expected a string")
 
 
 def test_lm_eval_yaml_that_does_not_parse(project):

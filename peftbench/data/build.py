@@ -72,7 +72,7 @@ def render(rec, task):
     missing = [f for f in task["fields"] + ["target"] if f not in rec]
     if missing:
         raise ValueError(f"task {task['name']}: record {rec.get('id')} lacks field(s) {', '.join(missing)}")
-    records.check(rec, task["fields"], f"task {task['name']}", task.get("prompt"))
+    records.check(rec, task["fields"], f"task {task['name']}")
     rec = dict(rec)
     rec["id"] = str(rec["id"])
     rec.setdefault("answers", [rec["target"]])

@@ -32,7 +32,7 @@ def reported(name, path):
 rule summary:
     """One row per (model, task, method, seed), from exactly these files (so a changed or deleted one
     rebuilds the table); a run whose files disagree (state sha256, config hash) is left out and listed."""
-    input: all_runs("train.json"), all_runs("lm_eval.json"), all_runs("latency.json"), all_runs("task_state.safetensors"),
+    input: [all_runs(f) for f in RUN_FILES],
            all_runs("forgetting.json"), tuned_runs("tuning.json"), tuned_runs("tuned/lm_eval.json")   # fairness.smk (issue 13)
     output: f"{R}/summary.csv"
     params: runs=all_runs("")
