@@ -118,11 +118,11 @@ def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", l
     lm = _hflm()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device, bos=add_bos)
     k = int((prompting or {}).get("num_fewshot", 0))
     cfg = task_config(task_dir, test_file, train_file, k, tokenizer)
+    chat = uses_chat_template(prompting, tokenizer)
     with autocast(precision, device):
         results = lm_eval.simple_evaluate(model=lm, tasks=[cfg],
                                           task_manager=tasks, limit=limit, log_samples=True, bootstrap_iters=BOOTSTRAP_ITERS,
-                                          apply_chat_template=uses_chat_template(prompting, tokenizer),
-                                          fewshot_as_multiturn=True, fewshot_random_seed=seed,
+                                          apply_chat_template=chat, fewshot_as_multiturn=chat, fewshot_random_seed=seed,
                                           random_seed=0, numpy_random_seed=0, torch_random_seed=0)
     samples = results.pop("samples", {})
     return results, samples

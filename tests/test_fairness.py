@@ -191,3 +191,12 @@ def test_a_diverged_candidate_is_recorded_and_loses(tmp_path, method_specs, monk
     io.write_json(tmp_path / "x1/train.json", {"training": {"learning_rate": 1e-4}, "val_loss_after": 2.0})
     tuning.select_job([1, 3], [tmp_path / "x1/train.json", run / "train.json"], tmp_path / "tuning.json")
     assert io.read_json(tmp_path / "tuning.json")["chosen_factor"] == 1
+
+
+def test_when_the_paper_default_wins_its_evaluation_is_the_tuned_one(tmp_path):
+    run = tmp_path / "seed0"
+    for name in tuning.EVALUATED:
+        io.write_text(run / name, f"{name} of the default run\n")
+    io.write_json(run / "tuning.json", {"chosen_factor": 1.0, "chosen_run": str(run)})
+    tuning.evaluate_tuned({}, None, "qa", {}, run / "tuning.json", run, None, None, 0, None, run / "tuned")
+    assert all((run / "tuned" / n).read_text() == f"{n} of the default run\n" for n in tuning.EVALUATED)

@@ -48,6 +48,8 @@ def test_few_shot_prompt_is_identical_across_reruns_and_never_includes_a_test_ex
         assert p.count(rec["prompt"]) == 1 and p.endswith(rec["prompt"] + "<|im_end|>\n<|im_start|>assistant\n")
     other_seed = [r["prompt"] for r in prompts(tiny, qa_data, {"chat_template": True, "num_fewshot": k}, seed=1)]
     assert other_seed != first                     # the run's seed draws the demonstrations
+    raw = [r["prompt"] for r in prompts(tiny, qa_data, {"num_fewshot": k})]        # a model without a chat template
+    assert all(p.endswith("\n\n" + rec["prompt"]) and p.count("Answer:") == k + 1 for p, rec in zip(raw, data["test"]))
 
 
 def test_few_shot_without_a_train_split_is_a_clear_error(qa_data):
