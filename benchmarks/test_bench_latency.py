@@ -1,13 +1,13 @@
 """Forward latency of the base model and each method on GPT-2 medium's shape (Hu et al. 2021, Table 1), and
 the overhead ratios measured side by side (peftbench.latency_overhead); ms per generated token on the
 default base model when the default run's results exist."""
+
 import os
-from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import CLOCK, ROUNDS
+
 from peftbench import ROOT, config, io, latency_overhead
 
 TINY = os.environ.get("PEFTBENCH_BENCH_TINY") == "1"
@@ -40,6 +40,7 @@ def test_overhead_side_by_side(setting):
     batch, seq_len, base, variants, _ = setting
     rows = latency_overhead.forward_rows(base, variants, batch, seq_len, ROUNDS, clock=CLOCK)
     import pandas as pd
+
     print("\n" + pd.DataFrame(rows)[latency_overhead.COLUMNS + ["paper_ms", "clock", "threads"]].to_string(index=False))
     by = {r["variant"]: r for r in rows}
     band = 2 * max(by["lora-merged"]["noise_pct"], by[latency_overhead.CONTROL]["noise_pct"]) + 2
@@ -49,8 +50,10 @@ def test_overhead_side_by_side(setting):
 @pytest.mark.skipif(not (DEFAULT_BASE / "model.safetensors").is_file(), reason="no default base model in results/")
 def test_generation_overhead_side_by_side():
     prompts = [r["prompt"] for r in io.read_jsonl(ROOT / "results/data/qa/test.jsonl")[:1]]
-    rows = latency_overhead.generation_rows(DEFAULT_BASE, config.discover_methods(), prompts, new_tokens=16,
-                                            repeats=max(2, ROUNDS // 2), clock=CLOCK)
+    rows = latency_overhead.generation_rows(
+        DEFAULT_BASE, config.discover_methods(), prompts, new_tokens=16, repeats=max(2, ROUNDS // 2), clock=CLOCK
+    )
     import pandas as pd
+
     print("\n" + pd.DataFrame(rows)[latency_overhead.COLUMNS + ["clock", "threads"]].to_string(index=False))
     assert all(r["median_ms"] > 0 for r in rows)

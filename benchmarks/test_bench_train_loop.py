@@ -1,10 +1,10 @@
 """The shared training loop (peftbench.train.train) vs a bare torch loop on the same model and batches
 (benchmarks/train_loop.py); the issue's target is a harness overhead under 5%."""
+
 import copy
 import os
 
 import pytest
-
 import train_loop
 from conftest import CLOCK, ROUNDS
 
@@ -16,7 +16,7 @@ STEPS = 4
 def loop(request):
     model, tok, settings = train_loop.setup(SIZE, request.param)
     settings = {**settings, "steps": STEPS, "batch_size": 4}
-    recs = train_loop.records()[:STEPS * 4]
+    recs = train_loop.records()[: STEPS * 4]
     return request.param, model, tok, settings, recs, train_loop.the_batches(tok, recs, settings)
 
 
@@ -28,11 +28,12 @@ def fresh(model):
 def test_train_steps(benchmark, loop, loop_kind):
     method, model, tok, settings, recs, batches = loop
     benchmark.group = f"train {SIZE} {method} ({STEPS} steps)"
-    run = {"harness": lambda m: train_loop.harness(m, tok, recs, settings),
-           "bare": lambda m: train_loop.bare(m, batches, settings),
-           "bare-target-loss": lambda m: train_loop.bare(m, batches, settings, train_loop.train.target_loss),
-           "bare-recipe": lambda m: train_loop.bare(m, batches, settings, train_loop.train.target_loss,
-                                                    recipe=True)}[loop_kind]
+    run = {
+        "harness": lambda m: train_loop.harness(m, tok, recs, settings),
+        "bare": lambda m: train_loop.bare(m, batches, settings),
+        "bare-target-loss": lambda m: train_loop.bare(m, batches, settings, train_loop.train.target_loss),
+        "bare-recipe": lambda m: train_loop.bare(m, batches, settings, train_loop.train.target_loss, recipe=True),
+    }[loop_kind]
     benchmark.pedantic(run, setup=fresh(model), rounds=max(2, ROUNDS // 2), warmup_rounds=1)
 
 

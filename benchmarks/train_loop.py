@@ -17,6 +17,7 @@ over rounds of harness time / bare time in the same round. The issue's target: u
     python benchmarks/train_loop.py                      # tiny Llama, full and lora
     python benchmarks/train_loop.py --size smollm2       # SmolLM2-135M-shaped random Llama (minutes)
 """
+
 import argparse
 import copy
 import statistics
@@ -32,14 +33,31 @@ sys.path.insert(0, str(ROOT))
 from peftbench import base_model, config, io, methods, train  # noqa: E402
 
 SIZES = {
-    "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 2},
-    "smollm2": {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
-                "num_key_value_heads": 3},
+    "tiny": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+    "smollm2": {
+        "hidden_size": 576,
+        "intermediate_size": 1536,
+        "num_hidden_layers": 30,
+        "num_attention_heads": 9,
+        "num_key_value_heads": 3,
+    },
 }
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-SYNTHETIC = [{"id": str(i), "prompt": f"Summarize the text in one sentence.\nText: {'The river floods the valley. ' * 12}"
-              f"Item {i}.\nSummary:", "target": f"The valley floods, item {i}."} for i in range(64)]
+SYNTHETIC = [
+    {
+        "id": str(i),
+        "prompt": f"Summarize the text in one sentence.\nText: {'The river floods the valley. ' * 12}"
+        f"Item {i}.\nSummary:",
+        "target": f"The valley floods, item {i}.",
+    }
+    for i in range(64)
+]
 
 
 def records(path=None):
@@ -50,9 +68,10 @@ def records(path=None):
 
 def setup(size="tiny", method="full", seed=0):
     """(initial model with the method attached, tokenizer, training settings): every run copies the model."""
-    local = ROOT / "results/smollm2-135m-instruct/base_model"      # the default run's copy: fast to load
+    local = ROOT / "results/smollm2-135m-instruct/base_model"  # the default run's copy: fast to load
     if (local / "tokenizer.json").is_file():
         from transformers import AutoTokenizer
+
         tok = AutoTokenizer.from_pretrained(local)
     else:
         tok = base_model.smollm2_tokenizer()
@@ -69,11 +88,16 @@ def harness(model, tok, recs, settings, seed=0):
     train.train(model, tok, recs, [], settings, seed)
 
 
-def bare(model, batches, settings, loss=lambda model, ids, labels, mask:
-         model(input_ids=ids, attention_mask=mask, labels=labels).loss, recipe=False):
+def bare(
+    model,
+    batches,
+    settings,
+    loss=lambda model, ids, labels, mask: model(input_ids=ids, attention_mask=mask, labels=labels).loss,
+    recipe=False,
+):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
-    sched = train.schedule(opt, len(batches), settings["warmup_ratio"]) if recipe else None   # the harness's schedule
+    sched = train.schedule(opt, len(batches), settings["warmup_ratio"]) if recipe else None  # the harness's schedule
     model.train()
     for ids, labels, mask in batches:
         loss(model, ids, labels, mask).backward()
@@ -88,35 +112,46 @@ def bare(model, batches, settings, loss=lambda model, ids, labels, mask:
 def the_batches(tok, recs, settings, seed=0):
     """Exactly the batches train() will draw (same encoding, order and padding)."""
     data = train.encode(recs, tok, settings["max_seq_len"])
-    return [train.collate([data[i] for i in idx], tok.pad_token_id)
-            for idx in train.batches(len(data), settings["batch_size"], settings["steps"], seed)]
+    return [
+        train.collate([data[i] for i in idx], tok.pad_token_id)
+        for idx in train.batches(len(data), settings["batch_size"], settings["steps"], seed)
+    ]
 
 
 def compare(size="tiny", method="full", steps=4, batch_size=4, rounds=3, clock="wall", data=None):
     """Median s/step of each loop and the median per-round ratios harness / bare, harness / bare-target-loss."""
     model, tok, settings = setup(size, method)
     settings = {**settings, "steps": steps, "batch_size": batch_size}
-    recs = records(data)[:steps * batch_size]        # what the steps draw: train() encodes its records before
-    batches = the_batches(tok, recs, settings)       # its clock starts; here the call is timed, so keep it short
-    jobs = {"harness": lambda m: harness(m, tok, recs, settings),
-            "bare": lambda m: bare(m, batches, settings),
-            "bare-target-loss": lambda m: bare(m, batches, settings, train.target_loss),
-            "bare-recipe": lambda m: bare(m, batches, settings, train.target_loss, recipe=True)}
+    recs = records(data)[: steps * batch_size]  # what the steps draw: train() encodes its records before
+    batches = the_batches(tok, recs, settings)  # its clock starts; here the call is timed, so keep it short
+    jobs = {
+        "harness": lambda m: harness(m, tok, recs, settings),
+        "bare": lambda m: bare(m, batches, settings),
+        "bare-target-loss": lambda m: bare(m, batches, settings, train.target_loss),
+        "bare-recipe": lambda m: bare(m, batches, settings, train.target_loss, recipe=True),
+    }
     timer, names, runs = CLOCKS[clock], list(jobs), {n: [] for n in jobs}
-    for i in range(rounds + 1):                           # round 0 is a warm-up (allocator, kernels)
-        for name in names[i % len(names):] + names[:i % len(names)]:
+    for i in range(rounds + 1):  # round 0 is a warm-up (allocator, kernels)
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             m = copy.deepcopy(model)
             t = timer()
             jobs[name](m)
             if i:
                 runs[name].append((timer() - t) / steps)
     ratio = {n: [h / b for h, b in zip(runs["harness"], runs[n])] for n in names[1:]}
-    return {"size": size, "method": method, "steps": steps, "batch_size": batch_size, "rounds": rounds,
-            "clock": clock, "threads": torch.get_num_threads(),
-            "tokens_per_step": sum(int(mask.sum()) for _, _, mask in batches) / steps,
-            **{f"{n}_s_per_step": statistics.median(runs[n]) for n in names},
-            **{f"ratio_vs_{n.replace('-', '_')}": statistics.median(ratio[n]) for n in names[1:]},
-            **{f"ratios_vs_{n.replace('-', '_')}": [round(r, 4) for r in ratio[n]] for n in names[1:]}}
+    return {
+        "size": size,
+        "method": method,
+        "steps": steps,
+        "batch_size": batch_size,
+        "rounds": rounds,
+        "clock": clock,
+        "threads": torch.get_num_threads(),
+        "tokens_per_step": sum(int(mask.sum()) for _, _, mask in batches) / steps,
+        **{f"{n}_s_per_step": statistics.median(runs[n]) for n in names},
+        **{f"ratio_vs_{n.replace('-', '_')}": statistics.median(ratio[n]) for n in names[1:]},
+        **{f"ratios_vs_{n.replace('-', '_')}": [round(r, 4) for r in ratio[n]] for n in names[1:]},
+    }
 
 
 def main(argv=None):
@@ -135,10 +170,15 @@ def main(argv=None):
         r = compare(args.size, method, args.steps, args.batch_size, args.rounds, args.clock)
         loops = ("bare", "bare-target-loss", "bare-recipe")
         times = ", ".join(f"{n} {r[f'{n}_s_per_step']:.3f}" for n in ("harness", *loops))
-        ratios = ", ".join(f"harness/{n} {r['ratio_vs_' + n.replace('-', '_')]:.3f} {r['ratios_vs_' + n.replace('-', '_')]}"
-                           for n in loops)
-        print(f"{r['size']} {method}: s/step {times}; {ratios} ({r['clock']} clock, {r['threads']} threads, "
-              f"{r['tokens_per_step']:.0f} tokens/step)", flush=True)
+        ratios = ", ".join(
+            f"harness/{n} {r['ratio_vs_' + n.replace('-', '_')]:.3f} {r['ratios_vs_' + n.replace('-', '_')]}"
+            for n in loops
+        )
+        print(
+            f"{r['size']} {method}: s/step {times}; {ratios} ({r['clock']} clock, {r['threads']} threads, "
+            f"{r['tokens_per_step']:.0f} tokens/step)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 wrote. Only complete, consistent runs become rows: train.json, lm_eval.json, latency.json, samples.jsonl
 and task_state.safetensors present and readable, and all of the same training (the state's sha256 and
 the config hash agree). Any other run is listed with the reason, never summarised and never sinks the rest."""
+
 import json
 from pathlib import Path
 
@@ -9,10 +10,30 @@ import pandas as pd
 
 from . import fairness, io
 
-COLUMNS = ["model", "task", "method", "seed", "main_metric", "main_score", "trainable_params",
-           "trainable_percent", "base_params", "storage_bytes", "latency_ms_per_token", "train_wall_s",
-           "tokens_per_s", "step_time_s", "peak_memory_bytes", "final_train_loss", "val_loss_before",
-           "val_loss_after", "eval_wall_s", "git_commit", "git_dirty", "config_hash"]
+COLUMNS = [
+    "model",
+    "task",
+    "method",
+    "seed",
+    "main_metric",
+    "main_score",
+    "trainable_params",
+    "trainable_percent",
+    "base_params",
+    "storage_bytes",
+    "latency_ms_per_token",
+    "train_wall_s",
+    "tokens_per_s",
+    "step_time_s",
+    "peak_memory_bytes",
+    "final_train_loss",
+    "val_loss_before",
+    "val_loss_after",
+    "eval_wall_s",
+    "git_commit",
+    "git_dirty",
+    "config_hash",
+]
 
 
 def row(run_dir):
@@ -21,19 +42,32 @@ def row(run_dir):
     ev = _json(run_dir / "lm_eval.json")["peftbench"]
     lat = _json(run_dir / "latency.json")
     prov = tr["provenance"]
-    out = {"model": tr["model"], "task": tr["task"], "method": tr["method"], "seed": tr["seed"],
-           "main_metric": ev["main_metric"], "main_score": ev["scores"][ev["main_metric"]],
-           "trainable_params": tr["trainable_params"], "trainable_percent": tr["trainable_percent"],
-           "base_params": tr["base_params"], "storage_bytes": tr.get("shipped_bytes", tr["stored_bytes_file"]),
-           "latency_ms_per_token": lat["ms_per_token_median"], "train_wall_s": tr["wall_time_s"],
-           "tokens_per_s": tr["tokens_per_s"], "step_time_s": tr["step_time_s"],
-           "peak_memory_bytes": tr["peak_memory_bytes"],
-           "final_train_loss": tr["loss_curve"][-1] if tr["loss_curve"] else None,
-           "val_loss_before": tr["val_loss_before"], "val_loss_after": tr["val_loss_after"],
-           "eval_wall_s": ev["wall_time_s"], "git_commit": prov["git"]["commit"],
-           "git_dirty": prov["git"]["dirty"], "config_hash": prov["config_hash"]}
+    out = {
+        "model": tr["model"],
+        "task": tr["task"],
+        "method": tr["method"],
+        "seed": tr["seed"],
+        "main_metric": ev["main_metric"],
+        "main_score": ev["scores"][ev["main_metric"]],
+        "trainable_params": tr["trainable_params"],
+        "trainable_percent": tr["trainable_percent"],
+        "base_params": tr["base_params"],
+        "storage_bytes": tr.get("shipped_bytes", tr["stored_bytes_file"]),
+        "latency_ms_per_token": lat["ms_per_token_median"],
+        "train_wall_s": tr["wall_time_s"],
+        "tokens_per_s": tr["tokens_per_s"],
+        "step_time_s": tr["step_time_s"],
+        "peak_memory_bytes": tr["peak_memory_bytes"],
+        "final_train_loss": tr["loss_curve"][-1] if tr["loss_curve"] else None,
+        "val_loss_before": tr["val_loss_before"],
+        "val_loss_after": tr["val_loss_after"],
+        "eval_wall_s": ev["wall_time_s"],
+        "git_commit": prov["git"]["commit"],
+        "git_dirty": prov["git"]["dirty"],
+        "config_hash": prov["config_hash"],
+    }
     out.update({f"score_{k}": v for k, v in ev["scores"].items()})
-    out.update(fairness.summary_columns(run_dir))         # forgetting, training FLOPs, the lr search
+    out.update(fairness.summary_columns(run_dir))  # forgetting, training FLOPs, the lr search
     return out
 
 
@@ -44,28 +78,37 @@ def check(run_dir):
     """Raise ValueError naming the file when a run's files disagree: the stored state is not the one its
     train.json recorded, or the evaluation (lm_eval.json, latency.json) was made from another training."""
     from .identity import sha256_file
+
     run_dir = Path(run_dir)
     tr = _json(run_dir / "train.json")
     sha = tr.get("task_state_sha256")
     config_hash = (tr.get("provenance") or {}).get("config_hash")
     if not sha:
-        raise ValueError(f"{run_dir / 'train.json'}: no task_state_sha256 recorded (an older peftbench wrote it): rerun")
+        raise ValueError(
+            f"{run_dir / 'train.json'}: no task_state_sha256 recorded (an older peftbench wrote it): rerun"
+        )
     if sha256_file(run_dir / "task_state.safetensors") != sha:
-        raise ValueError(f"{run_dir / 'task_state.safetensors'}: sha256 differs from its train.json's: truncated or replaced")
-    evaluated = {"lm_eval.json": _json(run_dir / "lm_eval.json").get("peftbench") or {},
-                 "latency.json": _json(run_dir / "latency.json")}
-    io.read_jsonl(run_dir / "samples.jsonl")          # the statistics read it: a truncated one is named here
+        raise ValueError(
+            f"{run_dir / 'task_state.safetensors'}: sha256 differs from its train.json's: truncated or replaced"
+        )
+    evaluated = {
+        "lm_eval.json": _json(run_dir / "lm_eval.json").get("peftbench") or {},
+        "latency.json": _json(run_dir / "latency.json"),
+    }
+    io.read_jsonl(run_dir / "samples.jsonl")  # the statistics read it: a truncated one is named here
     for name, rec in evaluated.items():
         if rec.get("task_state_sha256") != sha or rec.get("config_hash") != config_hash:
-            raise ValueError(f"{run_dir / name}: evaluated another training than its train.json's "
-                             f"(task state sha256 / config hash differ): stale, re-evaluate")
+            raise ValueError(
+                f"{run_dir / name}: evaluated another training than its train.json's "
+                f"(task state sha256 / config hash differ): stale, re-evaluate"
+            )
 
 
 def read_runs(run_dirs):
     """(rows, problems): a summary row per good run; (run_dir, reason) per run that is incomplete (the
     reason its job log gives), unreadable (a truncated JSON) or inconsistent. One bad run never stops the others."""
     rows, problems = [], []
-    for d in dict.fromkeys(map(Path, run_dirs)):          # distinct runs: one listed twice is one row
+    for d in dict.fromkeys(map(Path, run_dirs)):  # distinct runs: one listed twice is one row
         if not all((d / f).is_file() for f in RUN_FILES):
             problems.append((d, why_missing(d)))
             continue
@@ -136,13 +179,17 @@ def cost_failures(costs, expected=(), logs=None):
         if csv.is_file():
             df = pd.read_csv(csv)
             if "error" in df:
-                lines += [f"{csv.name} / {r.get('variant') or r.get('method')}: {r['error']}"
-                          for r in df[df.error.notna() & (df.error != "")].to_dict("records")]
+                lines += [
+                    f"{csv.name} / {r.get('variant') or r.get('method')}: {r['error']}"
+                    for r in df[df.error.notna() & (df.error != "")].to_dict("records")
+                ]
     present = {Path(p).stem for p in dict(costs).values() if Path(p).is_file()}
     for name in expected:
         if name not in present:
             log = Path(logs or ".") / f"{name}.log"
-            text = [l.strip() for l in log.read_text(errors="replace").splitlines() if l.strip()] if log.is_file() else []
+            text = (
+                [l.strip() for l in log.read_text(errors="replace").splitlines() if l.strip()] if log.is_file() else []
+            )
             why = f"failed: {text[-1][:300]} (see {log})" if text else "not run (see the Snakemake output)"
             lines.append(f"{name}.csv: {why}")
     return lines

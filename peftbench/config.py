@@ -2,6 +2,7 @@
 
 Every error names the file and the field, so a typo fails before any job runs.
 """
+
 import copy
 import functools
 from pathlib import Path
@@ -16,7 +17,7 @@ METHODS = ROOT / "methods"
 TASKS = ROOT / "tasks"
 
 
-CONTRACT = ("attach", "task_state", "load")        # what every methods/<name>/method.py defines
+CONTRACT = ("attach", "task_state", "load")  # what every methods/<name>/method.py defines
 
 
 class ConfigError(ValueError):
@@ -24,7 +25,7 @@ class ConfigError(ValueError):
 
 
 def _schema(name):
-    return copy.deepcopy(_parsed_schema(name))       # a copy: callers may fill defaults into what they get
+    return copy.deepcopy(_parsed_schema(name))  # a copy: callers may fill defaults into what they get
 
 
 @functools.cache
@@ -110,8 +111,10 @@ def selected_methods(config, available, where="config"):
         return list(available)
     unknown = [m for m in wanted if m not in available]
     if unknown:
-        raise ConfigError(f"{where}: field 'methods': unknown method(s) {', '.join(unknown)} "
-                          f"(found in methods/: {', '.join(available)})")
+        raise ConfigError(
+            f"{where}: field 'methods': unknown method(s) {', '.join(unknown)} "
+            f"(found in methods/: {', '.join(available)})"
+        )
     return list(wanted)
 
 
@@ -125,8 +128,10 @@ def profile_methods(config, root=METHODS):
     overrides = config.get("method_hyperparameters", {})
     unknown = sorted(set(overrides) - set(specs) - set(config.get("method_variants", {})))
     if unknown:
-        raise ConfigError(f"config: field 'method_hyperparameters': unknown method(s) {', '.join(unknown)} "
-                          f"(found: {', '.join([*specs, *config.get('method_variants', {})])})")
+        raise ConfigError(
+            f"config: field 'method_hyperparameters': unknown method(s) {', '.join(unknown)} "
+            f"(found: {', '.join([*specs, *config.get('method_variants', {})])})"
+        )
 
     def overlay(spec):
         return {**spec, "hyperparameters": {**spec["hyperparameters"], **overrides.get(spec["name"], {})}}
@@ -137,13 +142,19 @@ def profile_methods(config, root=METHODS):
         if name in specs:
             raise ConfigError(f"config: field 'method_variants.{name}': a method folder of that name exists")
         if parent not in specs:
-            raise ConfigError(f"config: field 'method_variants.{name}.from': unknown method '{parent}' "
-                              f"(found in methods/: {', '.join(specs)})")
+            raise ConfigError(
+                f"config: field 'method_variants.{name}.from': unknown method '{parent}' "
+                f"(found in methods/: {', '.join(specs)})"
+            )
         base = specs[parent]
-        specs[name] = {**base, "name": name, "variant_of": parent,
-                       "description": variant.get("description", base.get("description", "")),
-                       "hyperparameters": {**base["hyperparameters"], **variant.get("hyperparameters", {})},
-                       "training": {**base.get("training", {}), **variant.get("training", {})}}
+        specs[name] = {
+            **base,
+            "name": name,
+            "variant_of": parent,
+            "description": variant.get("description", base.get("description", "")),
+            "hyperparameters": {**base["hyperparameters"], **variant.get("hyperparameters", {})},
+            "training": {**base.get("training", {}), **variant.get("training", {})},
+        }
         _validate_training(specs[name]["training"], f"config: method_variants.{name}")
         specs[name] = overlay(specs[name])
     return specs
@@ -174,8 +185,12 @@ def training_defaults():
 
 def training_settings(config, method_spec):
     """Shared defaults < profile `training:` < method.yaml `training:` < profile `method_training:`."""
-    return {**training_defaults(), **config.get("training", {}), **method_spec.get("training", {}),
-            **config.get("method_training", {}).get(method_spec["name"], {})}
+    return {
+        **training_defaults(),
+        **config.get("training", {}),
+        **method_spec.get("training", {}),
+        **config.get("method_training", {}).get(method_spec["name"], {}),
+    }
 
 
 def shadowed_training(profile_training, method_specs, methods, method_training=None):
@@ -190,12 +205,17 @@ def shadowed_training(profile_training, method_specs, methods, method_training=N
         own, chosen = spec.get("training", {}), method_training.get(name, {})
         if {**own, **chosen}.get("steps") == 0:
             continue
-        source = (f"method_variants.{name}.training or methods/{spec['variant_of']}/method.yaml"
-                  if spec.get("variant_of") else f"methods/{name}/method.yaml")
+        source = (
+            f"method_variants.{name}.training or methods/{spec['variant_of']}/method.yaml"
+            if spec.get("variant_of")
+            else f"methods/{name}/method.yaml"
+        )
         for key, value in profile_training.items():
             if key in own and key not in chosen and own[key] != value:
-                out.append(f"profile training.{key}={value} does not reach method '{name}': {source} sets "
-                           f"{key}={own[key]}; set method_training.{name}.{key} to say which one it runs at")
+                out.append(
+                    f"profile training.{key}={value} does not reach method '{name}': {source} sets "
+                    f"{key}={own[key]}; set method_training.{name}.{key} to say which one it runs at"
+                )
     return out
 
 

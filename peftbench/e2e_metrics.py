@@ -12,6 +12,7 @@ which is (PyPI `pycocoevalcap`, the same jar and Python):
 PTB tokens are pycocoevalcap's PTBTokenizer (Stanford CoreNLP 3.4.1, java; lower-cases, drops
 punctuation), as COCOEvalCap runs it. BLEU, METEOR and ROUGE-L are in percent; NIST and CIDEr raw,
 as in the tables."""
+
 import functools
 
 METRICS = ("bleu", "nist", "meteor", "rougeL", "cider")
@@ -19,11 +20,13 @@ METRICS = ("bleu", "nist", "meteor", "rougeL", "cider")
 
 def _tokens_13a(text):
     from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
     return Tokenizer13a()(text.lower()).split()
 
 
 def bleu(predictions, references):
     import sacrebleu
+
     n = max(map(len, references))
     streams = [[refs[i] if i < len(refs) else None for refs in references] for i in range(n)]
     return sacrebleu.corpus_bleu(predictions, streams, lowercase=True, tokenize="13a").score
@@ -31,8 +34,10 @@ def bleu(predictions, references):
 
 def nist(predictions, references):
     from nltk.translate.nist_score import corpus_nist
-    return corpus_nist([[_tokens_13a(r) for r in refs] for refs in references],
-                       [_tokens_13a(p) for p in predictions], n=5)
+
+    return corpus_nist(
+        [[_tokens_13a(r) for r in refs] for refs in references], [_tokens_13a(p) for p in predictions], n=5
+    )
 
 
 def coco(predictions, references):
@@ -41,20 +46,27 @@ def coco(predictions, references):
     from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
     tok = PTBTokenizer()
     gts = tok.tokenize({i: [{"caption": r} for r in refs] for i, refs in enumerate(references)})
     res = tok.tokenize({i: [{"caption": p}] for i, p in enumerate(predictions)})
-    m = Meteor().compute_score(gts, res)[0]              # the java process ends with the object
-    return {"meteor": 100.0 * m, "rougeL": 100.0 * float(Rouge().compute_score(gts, res)[0]),
-            "cider": float(Cider().compute_score(gts, res)[0])}
+    m = Meteor().compute_score(gts, res)[0]  # the java process ends with the object
+    return {
+        "meteor": 100.0 * m,
+        "rougeL": 100.0 * float(Rouge().compute_score(gts, res)[0]),
+        "cider": float(Cider().compute_score(gts, res)[0]),
+    }
 
 
 @functools.lru_cache(maxsize=4)
 def _scores(items):
     predictions = [p for p, _ in items]
     references = [list(refs) for _, refs in items]
-    return {"bleu": bleu(predictions, references), "nist": nist(predictions, references),
-            **coco(predictions, references)}
+    return {
+        "bleu": bleu(predictions, references),
+        "nist": nist(predictions, references),
+        **coco(predictions, references),
+    }
 
 
 def scores(predictions, references):
@@ -65,7 +77,9 @@ def scores(predictions, references):
 def aggregate(name):
     """An lm-eval aggregation over items (prediction, references): all five metrics are computed once per
     corpus (the java tools start once) and each aggregation picks its own."""
+
     def agg(items):
         return scores([p for p, _ in items], [list(r) for _, r in items])[name]
+
     agg.__name__ = f"e2e_{name}"
     return agg

@@ -3,6 +3,7 @@
 The YAML is loaded with lm-eval's own loader (so `!function utils.process_results` resolves next to
 it), its data_files pointed at this profile's test.jsonl, and handed to `simple_evaluate` as a dict.
 Every method, peft-wrapped or hooked, goes through the same HFLM path and the same prompts."""
+
 import os
 from pathlib import Path
 
@@ -26,8 +27,9 @@ def task_config(task_dir, test_file, train_file=None, num_fewshot=0, tokenizer=N
     demonstrations come from train.jsonl only (lm-eval's `fewshot_split`), never from the test split.
     With `tokenizer`, the answer-start protocol (`answer_start_suppressed`) joins the generation settings."""
     from lm_eval.tasks._yaml_loader import load_yaml
+
     cfg = load_yaml(Path(task_dir) / "lm_eval.yaml")
-    cfg["task"] = task_name(task_dir)               # whatever `task:` the (possibly copied) YAML says
+    cfg["task"] = task_name(task_dir)  # whatever `task:` the (possibly copied) YAML says
     files = {"test": str(Path(test_file).resolve())}
     if num_fewshot:
         if train_file is None:
@@ -63,7 +65,7 @@ def _hflm():
             self.bos = bos
 
         def tok_batch_encode(self, strings, *args, **kwargs):
-            if self.bos:                       # a leading BOS string: lm-eval then adds no special tokens itself
+            if self.bos:  # a leading BOS string: lm-eval then adds no special tokens itself
                 strings = [self.tokenizer.bos_token + s for s in strings]
             return super().tok_batch_encode(strings, *args, **kwargs)
 
@@ -95,8 +97,20 @@ def uses_chat_template(prompting, tokenizer):
     return bool((prompting or {}).get("chat_template")) and getattr(tokenizer, "chat_template", None) is not None
 
 
-def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", limit=None, target_end="newline",
-        prompting=None, train_file=None, seed=0, add_bos=False):
+def run(
+    model,
+    tokenizer,
+    task_dir,
+    test_file,
+    batch_size=8,
+    precision="fp32",
+    limit=None,
+    target_end="newline",
+    prompting=None,
+    train_file=None,
+    seed=0,
+    add_bos=False,
+):
     """lm-eval's results dict (as lm-eval returns it), plus the per-sample outputs separately.
 
     target_end="eos": the task's targets were trained to end with the tokenizer's EOS, which decoding stops at.
@@ -110,6 +124,7 @@ def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", l
     import lm_eval.tasks  # noqa: F401  (must be imported before TaskManager)
 
     from .train import autocast
+
     device = "cuda" if next(model.parameters()).is_cuda else "cpu"
     if target_end == "eos":
         model.generation_config.eos_token_id = tokenizer.eos_token_id
@@ -120,10 +135,20 @@ def run(model, tokenizer, task_dir, test_file, batch_size=8, precision="fp32", l
     cfg = task_config(task_dir, test_file, train_file, k, tokenizer)
     chat = uses_chat_template(prompting, tokenizer)
     with autocast(precision, device):
-        results = lm_eval.simple_evaluate(model=lm, tasks=[cfg],
-                                          task_manager=tasks, limit=limit, log_samples=True, bootstrap_iters=BOOTSTRAP_ITERS,
-                                          apply_chat_template=chat, fewshot_as_multiturn=chat, fewshot_random_seed=seed,
-                                          random_seed=0, numpy_random_seed=0, torch_random_seed=0)
+        results = lm_eval.simple_evaluate(
+            model=lm,
+            tasks=[cfg],
+            task_manager=tasks,
+            limit=limit,
+            log_samples=True,
+            bootstrap_iters=BOOTSTRAP_ITERS,
+            apply_chat_template=chat,
+            fewshot_as_multiturn=chat,
+            fewshot_random_seed=seed,
+            random_seed=0,
+            numpy_random_seed=0,
+            torch_random_seed=0,
+        )
     samples = results.pop("samples", {})
     return results, samples
 
@@ -138,15 +163,18 @@ def sample_record(sample):
     """One line of samples.jsonl: the output, the target and every per-example metric value lm-eval
     logged (a number for mean metrics, a [reference, hypothesis] pair for corpus metrics), so the
     statistics can be recomputed from this file alone."""
-    return {"doc_id": sample.get("doc_id"), "target": sample.get("target"),
-            "prompt": prompt_of(sample),
-            "filtered_resps": sample.get("filtered_resps"),
-            "metrics": {m: sample[m] for m in sample.get("metrics", []) if m in sample}}
+    return {
+        "doc_id": sample.get("doc_id"),
+        "target": sample.get("target"),
+        "prompt": prompt_of(sample),
+        "filtered_resps": sample.get("filtered_resps"),
+        "metrics": {m: sample[m] for m in sample.get("metrics", []) if m in sample},
+    }
 
 
 def prompt_of(sample):
     """The exact context lm-eval generated from (chat template and demonstrations included)."""
     args = sample.get("arguments") or [[None]]
-    if isinstance(args, dict):                    # lm-eval's saved-sample layout {gen_args_0: {arg_0: ...}}
+    if isinstance(args, dict):  # lm-eval's saved-sample layout {gen_args_0: {arg_0: ...}}
         return args.get("gen_args_0", {}).get("arg_0")
     return args[0][0]

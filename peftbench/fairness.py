@@ -13,6 +13,7 @@ fine-tuning (N_trainable = N) gives the familiar 6 N x tokens; a frozen-base met
 however few parameters it trains. N counts every parameter of the trained model once (SmolLM2's tied
 embedding is its LM head's matmul); for FT-Top2 the backward stops early, so C is an upper bound there.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -36,17 +37,24 @@ def summary_columns(run_dir):
     tr = io.read_json(run / "train.json")
     out["learning_rate"] = (tr.get("training") or {}).get("learning_rate")
     out["train_tokens"] = tr.get("train_tokens")
-    out["train_flops"] = train_flops(tr.get("total_params", 0), tr.get("trainable_params", 0), tr.get("train_tokens", 0))
+    out["train_flops"] = train_flops(
+        tr.get("total_params", 0), tr.get("trainable_params", 0), tr.get("train_tokens", 0)
+    )
     fg = _read(run / "forgetting.json")
-    out.update(forgetting_loss=fg.get("loss"), forgetting_base_loss=fg.get("base_loss"), forgetting_delta=fg.get("delta"))
+    out.update(
+        forgetting_loss=fg.get("loss"), forgetting_base_loss=fg.get("base_loss"), forgetting_delta=fg.get("delta")
+    )
     tuning = _read(run / "tuning.json")
-    if tuning and (run / "tuned" / "lm_eval.json").is_file():      # the search finished, its winner evaluated
+    if tuning and (run / "tuned" / "lm_eval.json").is_file():  # the search finished, its winner evaluated
         for c in tuning["candidates"]:
             out[f"val_loss_lr_x{c['factor']:g}"] = c["val_loss"]
         tuned = io.read_json(run / "tuned" / "lm_eval.json")["peftbench"]
-        out.update(tuned_lr_factor=tuning["chosen_factor"], tuned_learning_rate=tuning["chosen_learning_rate"],
-                   tuned_main_score=tuned["scores"][tuned["main_metric"]],
-                   tuned_forgetting_delta=_read(run / "tuned" / "forgetting.json").get("delta"))
+        out.update(
+            tuned_lr_factor=tuning["chosen_factor"],
+            tuned_learning_rate=tuning["chosen_learning_rate"],
+            tuned_main_score=tuned["scores"][tuned["main_metric"]],
+            tuned_forgetting_delta=_read(run / "tuned" / "forgetting.json").get("delta"),
+        )
     return out
 
 
@@ -82,18 +90,34 @@ def forgetting_table(summary):
 def tuning_table(summary):
     """Per task and method: the paper-default score, the search's chosen rate and the tuned score, and
     the rank of each (1 = best) so a ranking that changes once every method is tuned shows."""
-    rows = summary.groupby(["task", "method"]).agg(
-        metric=("main_metric", "first"), lr=("learning_rate", "mean"), paper=("main_score", "mean"),
-        factor=("tuned_lr_factor", "mean"), tuned_lr=("tuned_learning_rate", "mean"),
-        tuned=("tuned_main_score", "mean")).reset_index()
-    rows.loc[rows.factor.isna(), "lr"] = np.nan             # untrained methods (zero-shot, few-shot): nothing to tune,
-    rows["tuned"] = rows.tuned.fillna(rows.paper)          # their own score stands in both columns
+    rows = (
+        summary.groupby(["task", "method"])
+        .agg(
+            metric=("main_metric", "first"),
+            lr=("learning_rate", "mean"),
+            paper=("main_score", "mean"),
+            factor=("tuned_lr_factor", "mean"),
+            tuned_lr=("tuned_learning_rate", "mean"),
+            tuned=("tuned_main_score", "mean"),
+        )
+        .reset_index()
+    )
+    rows.loc[rows.factor.isna(), "lr"] = np.nan  # untrained methods (zero-shot, few-shot): nothing to tune,
+    rows["tuned"] = rows.tuned.fillna(rows.paper)  # their own score stands in both columns
     rows["rank_paper"] = rows.groupby("task").paper.rank(ascending=False, method="min").astype(int)
     rows["rank_tuned"] = rows.groupby("task").tuned.rank(ascending=False, method="min").astype(int)
     rows = rows.sort_values(["task", "rank_tuned", "method"])
-    return rows.rename(columns={"lr": "paper lr", "paper": "score (paper lr)", "factor": "chosen factor",
-                                "tuned_lr": "chosen lr", "tuned": "score (tuned)", "rank_paper": "rank (paper lr)",
-                                "rank_tuned": "rank (tuned)"}).round({"score (paper lr)": 2, "score (tuned)": 2})
+    return rows.rename(
+        columns={
+            "lr": "paper lr",
+            "paper": "score (paper lr)",
+            "factor": "chosen factor",
+            "tuned_lr": "chosen lr",
+            "tuned": "score (tuned)",
+            "rank_paper": "rank (paper lr)",
+            "rank_tuned": "rank (tuned)",
+        }
+    ).round({"score (paper lr)": 2, "score (tuned)": 2})
 
 
 def rank_changes(table):
@@ -102,9 +126,15 @@ def rank_changes(table):
     for task, t in table.groupby("task"):
         moved = t[t["rank (paper lr)"] != t["rank (tuned)"]]
         if len(moved):
-            out.append(f"{task}: " + "; ".join(
-                f"{r.method} {int(r['rank (paper lr)'])} -> {int(r['rank (tuned)'])} "
-                f"({r['score (paper lr)']:.2f} -> {r['score (tuned)']:.2f} {r.metric})" for _, r in moved.iterrows()) + ".")
+            out.append(
+                f"{task}: "
+                + "; ".join(
+                    f"{r.method} {int(r['rank (paper lr)'])} -> {int(r['rank (tuned)'])} "
+                    f"({r['score (paper lr)']:.2f} -> {r['score (tuned)']:.2f} {r.metric})"
+                    for _, r in moved.iterrows()
+                )
+                + "."
+            )
         else:
             out.append(f"{task}: the same ranking at the papers' rates and tuned.")
     return out
@@ -116,8 +146,10 @@ def compute_figure(stats, task, colors, path):
     that train nothing are dashed lines, as in the score-vs-parameters figure."""
     fig = figures.Figure(figsize=(11, 4.4))
     axes = fig.subplots(1, 2, sharey=True)
-    for ax, col, label in [(axes[0], "train_wall_s", "training wall time (s)"),
-                           (axes[1], "train_flops", "training FLOPs, (4N + 2N_trainable) x tokens")]:
+    for ax, col, label in [
+        (axes[0], "train_wall_s", "training wall time (s)"),
+        (axes[1], "train_flops", "training FLOPs, (4N + 2N_trainable) x tokens"),
+    ]:
         for method, r in stats.iterrows():
             if not r[col] or np.isnan(r[col]):
                 ax.axhline(r.main_score, color=colors[method], ls="--", lw=1.2, label=f"{method} (no training)")
@@ -125,7 +157,7 @@ def compute_figure(stats, task, colors, path):
             ax.plot(r[col], r.main_score, "o", ms=8, color=colors[method], label=method)
             ax.annotate(method, (r[col], r.main_score), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())       # decades only: minor labels overlap
+        ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels overlap
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"{task}: {stats.main_metric.iloc[0]}")
@@ -158,7 +190,9 @@ def forgetting_figure(summary, colors, path):
 def sensitivity_figure(summary, colors, path):
     """Validation loss against learning rate (as a factor of each method's own rate, given in the legend) per
     method, one panel per task; the search's choice ringed."""
-    cols = sorted((c for c in summary if c.startswith("val_loss_lr_x")), key=lambda c: float(c.removeprefix("val_loss_lr_x")))
+    cols = sorted(
+        (c for c in summary if c.startswith("val_loss_lr_x")), key=lambda c: float(c.removeprefix("val_loss_lr_x"))
+    )
     tasks = sorted(summary.task.unique())
     fig = figures.Figure(figsize=(5 * len(tasks), 4))
     axes = np.atleast_1d(fig.subplots(1, len(tasks), squeeze=False)[0])
@@ -167,8 +201,10 @@ def sensitivity_figure(summary, colors, path):
         factors = [float(c.removeprefix("val_loss_lr_x")) for c in cols]
         for method, g in rows.groupby("method"):
             losses = g[cols].mean().to_numpy(dtype=float)
-            ax.plot(factors, losses, "-o", color=colors[method], label=f"{method} (x1 = {g.learning_rate.mean():.2g})", ms=4)
-            for f in g.tuned_lr_factor:                    # the choice of each seed
+            ax.plot(
+                factors, losses, "-o", color=colors[method], label=f"{method} (x1 = {g.learning_rate.mean():.2g})", ms=4
+            )
+            for f in g.tuned_lr_factor:  # the choice of each seed
                 ax.plot([f], [g[f"val_loss_lr_x{f:g}"].mean()], "o", ms=10, mfc="none", mec="black")
         ax.set_xscale("log")
         ax.set_xticks(factors, [f"x{f:g}" for f in factors])
@@ -185,49 +221,85 @@ def sensitivity_figure(summary, colors, path):
 def section(summary, colors, out):
     """A report.Section: forgetting, equal-compute figures and, when tuning ran, tuned vs paper default."""
     from .report import Figure, Section, Table
-    items, text = [], [
-        "Forgetting: each run's loss on a fixed held-out sample of general text (Wikipedia leads that no task "
-        "uses), minus the base model's loss on the same sample (nats per token; zero-shot is 0 by construction; "
-        "> 0 means the fine-tune made general text less likely).",
-        "Training cost: wall time as measured, and FLOPs estimated as (4N + 2N_trainable) x trained tokens, with "
-        "N every parameter of the trained model: forward 2N, activation gradients 2N (through the frozen base "
-        "too), weight gradients 2N_trainable; full fine-tuning is the usual 6N x tokens."]
+
+    items, text = (
+        [],
+        [
+            "Forgetting: each run's loss on a fixed held-out sample of general text (Wikipedia leads that no task "
+            "uses), minus the base model's loss on the same sample (nats per token; zero-shot is 0 by construction; "
+            "> 0 means the fine-tune made general text less likely).",
+            "Training cost: wall time as measured, and FLOPs estimated as (4N + 2N_trainable) x trained tokens, with "
+            "N every parameter of the trained model: forward 2N, activation gradients 2N (through the frozen base "
+            "too), weight gradients 2N_trainable; full fine-tuning is the usual 6N x tokens.",
+        ],
+    )
     forget = forgetting_table(summary)
     with io.atomic_path(out["forgetting_table"]) as tmp:
         forget.to_csv(tmp, index=False)
     forgetting_figure(summary, colors, out["forgetting"])
     if len(forget):
         base = summary.forgetting_base_loss.dropna()
-        items.append(Table("Forgetting: general-text loss minus the base model's"
-                           + (f" (base: {base.iloc[0]:.4f} nats/token)" if len(base) else ""), forget))
+        items.append(
+            Table(
+                "Forgetting: general-text loss minus the base model's"
+                + (f" (base: {base.iloc[0]:.4f} nats/token)" if len(base) else ""),
+                forget,
+            )
+        )
     else:
         items.append("Forgetting: no run has a forgetting.json (runs from before it was measured).")
-    items.append(Figure("Forgetting per method", out["forgetting"],
-                        "Loss on the held-out general text minus the base model's; bars: mean over tasks, markers: tasks."))
+    items.append(
+        Figure(
+            "Forgetting per method",
+            out["forgetting"],
+            "Loss on the held-out general text minus the base model's; bars: mean over tasks, markers: tasks.",
+        )
+    )
     for task in sorted(summary.task.unique()):
         key = f"compute_{task}"
         if key not in out:
             continue
-        stats = summary[summary.task == task].groupby("method").agg(
-            main_score=("main_score", "mean"), main_metric=("main_metric", "first"),
-            train_wall_s=("train_wall_s", "mean"), train_flops=("train_flops", "mean"))
+        stats = (
+            summary[summary.task == task]
+            .groupby("method")
+            .agg(
+                main_score=("main_score", "mean"),
+                main_metric=("main_metric", "first"),
+                train_wall_s=("train_wall_s", "mean"),
+                train_flops=("train_flops", "mean"),
+            )
+        )
         compute_figure(stats, task, colors, out[key])
-        items.append(Figure(f"{task}: score against training cost", out[key],
-                            "Main score against training wall time and estimated training FLOPs (log axes): "
-                            "further up and left gives more per unit of compute."))
+        items.append(
+            Figure(
+                f"{task}: score against training cost",
+                out[key],
+                "Main score against training wall time and estimated training FLOPs (log axes): "
+                "further up and left gives more per unit of compute.",
+            )
+        )
     if tuned(summary) and "tuning_table" in out:
         table = tuning_table(summary)
         with io.atomic_path(out["tuning_table"]) as tmp:
             table.to_csv(tmp, index=False)
-        factors = sorted({float(c.removeprefix('val_loss_lr_x')) for c in summary if c.startswith('val_loss_lr_x')})
-        text.append("Equal tuning budget: every trained method trained at its own (paper) learning rate x "
-                    + ", ".join(f"{f:g}" for f in factors) + " on the same steps; the lowest validation loss "
-                    "picked the winner (the test split is never read), which alone was evaluated again. Ranks: 1 = best.")
+        factors = sorted({float(c.removeprefix("val_loss_lr_x")) for c in summary if c.startswith("val_loss_lr_x")})
+        text.append(
+            "Equal tuning budget: every trained method trained at its own (paper) learning rate x "
+            + ", ".join(f"{f:g}" for f in factors)
+            + " on the same steps; the lowest validation loss "
+            "picked the winner (the test split is never read), which alone was evaluated again. Ranks: 1 = best."
+        )
         text += rank_changes(table)
-        items.append(Table("Tuned vs paper default: main score at the paper's learning rate and at the search's choice",
-                           table))
+        items.append(
+            Table("Tuned vs paper default: main score at the paper's learning rate and at the search's choice", table)
+        )
         sensitivity_figure(summary, colors, out["lr_sensitivity"])
-        items.append(Figure("Learning-rate sensitivity", out["lr_sensitivity"],
-                            "Validation loss after training against learning rate, per method and task; ringed: "
-                            "the search's choice."))
+        items.append(
+            Figure(
+                "Learning-rate sensitivity",
+                out["lr_sensitivity"],
+                "Validation loss after training against learning rate, per method and task; ringed: "
+                "the search's choice.",
+            )
+        )
     return Section("A fair race: forgetting, training cost, tuning", text, items)

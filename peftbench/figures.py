@@ -6,6 +6,7 @@ every figure.
 - latency overhead per method (per-run, relative to zero-shot; or the cost measurement's CSV)
 - storage per method (log axis), beside one full checkpoint
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from . import io, tables
 
-ZERO_SHOT = "zero-shot"    # the base model alone: the latency reference, and the 0-parameter point
+ZERO_SHOT = "zero-shot"  # the base model alone: the latency reference, and the 0-parameter point
 MARKERS = "os^Dvx"
 DPI = 110
 
@@ -26,7 +27,7 @@ def method_colors(methods):
 
 
 def _figure(figsize):
-    fig = Figure(figsize=figsize)          # Agg canvas, nothing global: safe in any process
+    fig = Figure(figsize=figsize)  # Agg canvas, nothing global: safe in any process
     return fig, fig.subplots()
 
 
@@ -47,17 +48,33 @@ def score_vs_params(stats, metric, task, colors, path):
         if r.trainable_params == 0:
             ax.axhline(r[metric], color=colors[method], ls="--", lw=1.2, label=f"{method} (0 params)")
             continue
-        ax.errorbar(r.trainable_params, r[metric], yerr=r[metric + "_std"] if r.seeds > 1 else None,
-                    fmt="o", ms=9 if on_front else 7, color=colors[method],
-                    mec="black" if on_front else colors[method], mew=1.6 if on_front else 0.5, capsize=3)
-        same_x = seen.count(r.trainable_params)      # labels of equal parameter counts step down
+        ax.errorbar(
+            r.trainable_params,
+            r[metric],
+            yerr=r[metric + "_std"] if r.seeds > 1 else None,
+            fmt="o",
+            ms=9 if on_front else 7,
+            color=colors[method],
+            mec="black" if on_front else colors[method],
+            mew=1.6 if on_front else 0.5,
+            capsize=3,
+        )
+        same_x = seen.count(r.trainable_params)  # labels of equal parameter counts step down
         seen.append(r.trainable_params)
-        ax.annotate(method, (r.trainable_params, r[metric]), textcoords="offset points",
-                    xytext=(6, 4 - 11 * same_x), fontsize=8)
+        ax.annotate(
+            method, (r.trainable_params, r[metric]), textcoords="offset points", xytext=(6, 4 - 11 * same_x), fontsize=8
+        )
     front = trained[trained.pareto].sort_values("trainable_params")
     if len(front):
-        ax.step(front.trainable_params, front[metric], where="post", color="black", lw=1, alpha=0.6,
-                label="Pareto front (black rim)")
+        ax.step(
+            front.trainable_params,
+            front[metric],
+            where="post",
+            color="black",
+            lw=1,
+            alpha=0.6,
+            label="Pareto front (black rim)",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters (log scale)")
     ax.set_ylabel(f"{metric} (main metric)")
@@ -104,10 +121,16 @@ def latency_overhead(summary, colors, path):
     for y, method in enumerate(order):
         g = df[df.method == method]
         ax.barh(y, g.value.mean(), color=colors[method], alpha=0.6)
-        for t, task in enumerate(tasks):        # one marker per task, spread across the bar
+        for t, task in enumerate(tasks):  # one marker per task, spread across the bar
             v = g[g.task == task].value
-            ax.plot(v, [y + 0.6 * ((t + 0.5) / len(tasks) - 0.5)] * len(v), MARKERS[t % len(MARKERS)],
-                    color="black", ms=4, label=task if y == 0 else None)
+            ax.plot(
+                v,
+                [y + 0.6 * ((t + 0.5) / len(tasks) - 0.5)] * len(v),
+                MARKERS[t % len(MARKERS)],
+                color="black",
+                ms=4,
+                label=task if y == 0 else None,
+            )
     ax.set_yticks(range(len(order)), order)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("latency overhead vs zero-shot, % of ms/token" if has_base else "ms per generated token")
@@ -131,6 +154,7 @@ def latency_overhead_vs_paper(csv_path, path):
     Column names are matched loosely: variant or method; overhead; paper+overhead; flop; noise (error
     bar); setting or measure/batch/seq_len."""
     import pandas as pd
+
     df = pd.read_csv(csv_path)
     method = _col(df, "variant") or _col(df, "method")
     ours = _col(df, "overhead", avoid=("paper", "flop"))
@@ -138,8 +162,16 @@ def latency_overhead_vs_paper(csv_path, path):
     if method is None or ours is None:
         raise ValueError(f"{csv_path}: no variant/method column or no overhead column in {list(df.columns)}")
     noise = _col(df, "noise")
-    parts = [(c, fmt) for c, fmt in ((_col(df, "setting"), "{}"), (_col(df, "measure"), "{}"), (_col(df, "batch"), "batch {}"),
-                                     (_col(df, "seq"), "{} tokens")) if c]
+    parts = [
+        (c, fmt)
+        for c, fmt in (
+            (_col(df, "setting"), "{}"),
+            (_col(df, "measure"), "{}"),
+            (_col(df, "batch"), "batch {}"),
+            (_col(df, "seq"), "{} tokens"),
+        )
+        if c
+    ]
     df["_setting"] = df.apply(lambda r: ", ".join(fmt.format(r[c]) for c, fmt in parts), axis=1) if parts else ""
     settings = list(dict.fromkeys(df["_setting"]))
     fig = Figure(figsize=(min(4.5 * len(settings), 16) + 1, 4))
@@ -168,7 +200,7 @@ def storage(summary, colors, path):
     fig, ax = _figure(figsize=(7, 0.45 * len(per) + 1.5))
     ax.barh(range(len(per)), per.values, color=[colors[m] for m in per.index])
     ax.axvline(full, color="black", ls="--", lw=1)
-    for y, b in enumerate(per.values):         # a column of labels right of the full checkpoint line
+    for y, b in enumerate(per.values):  # a column of labels right of the full checkpoint line
         ax.text(full * 4, y, f"{tables.fmt_bytes(b)}  ({tables.fmt_pct(100 * b / full)})", va="center", fontsize=8)
     ax.set_yticks(range(len(per)), per.index)
     ax.set_xscale("log")

@@ -9,6 +9,7 @@ pools are excluded, so no split of any size overlaps the sample.
     loss = - (1/T) sum_t log p(x_t | x_<t)     over every token of every text (nats per token)
     forgetting delta = loss(tuned model) - loss(base model)     (> 0: general text got less likely)
 """
+
 import random
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch
 from . import config, io, train
 from .data import text, wiki
 
-GENERAL = "wiki_leads.jsonl"        # under {results}/data/general/
+GENERAL = "wiki_leads.jsonl"  # under {results}/data/general/
 
 
 def general_texts(n, seed=0, leads=None):
@@ -43,14 +44,15 @@ def text_loss(model, tokenizer, texts, batch_size=8, precision="fp32", max_len=3
     device = next(model.parameters()).device
     total, count = 0.0, 0
     for i in range(0, len(texts), batch_size):
-        enc = [tokenizer(t, add_special_tokens=False).input_ids[:max_len] for t in texts[i:i + batch_size]]
+        enc = [tokenizer(t, add_special_tokens=False).input_ids[:max_len] for t in texts[i : i + batch_size]]
         ids, labels, mask = (t.to(device) for t in train.collate([(e, e) for e in enc], tokenizer.pad_token_id))
         n = ids.size(1)
         with train.autocast(precision, device.type):
             logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=n).logits[:, -n:]
         logits = logits[:, :-1].float()
-        total += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1),
-                                                   ignore_index=-100, reduction="sum").item()
+        total += torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum"
+        ).item()
         count += int((labels[:, 1:] != -100).sum())
     return total / count, count
 
@@ -58,19 +60,24 @@ def text_loss(model, tokenizer, texts, batch_size=8, precision="fp32", max_len=3
 def base_job(cfg, base_dir, general_file, out_json):
     """The base model's loss on the sample: the reference every run's forgetting.json is set against."""
     from . import base_model
+
     model, tok = base_model.load(base_dir)
-    loss, tokens = text_loss(model, tok, _texts(general_file), precision=cfg.get("precision", "fp32"),
-                             max_len=_max_len(cfg))
+    loss, tokens = text_loss(
+        model, tok, _texts(general_file), precision=cfg.get("precision", "fp32"), max_len=_max_len(cfg)
+    )
     io.write_json(out_json, {"loss": loss, "tokens": tokens, "sample": Path(general_file).name})
 
 
 def measure(cfg, model, tok, general_file, base_json, out_json):
     """A loaded run's loss on the sample, beside the base model's (zero-shot: equal, bit for bit)."""
-    loss, tokens = text_loss(model, tok, _texts(general_file), precision=cfg.get("precision", "fp32"),
-                             max_len=_max_len(cfg))
+    loss, tokens = text_loss(
+        model, tok, _texts(general_file), precision=cfg.get("precision", "fp32"), max_len=_max_len(cfg)
+    )
     base = io.read_json(base_json)["loss"]
-    io.write_json(out_json, {"loss": loss, "base_loss": base, "delta": loss - base, "tokens": tokens,
-                             "sample": Path(general_file).name})
+    io.write_json(
+        out_json,
+        {"loss": loss, "base_loss": base, "delta": loss - base, "tokens": tokens, "sample": Path(general_file).name},
+    )
 
 
 def _max_len(cfg):

@@ -7,11 +7,12 @@ loralib's MergedLinear(enable_lora=[True, False, True]): separate low-rank updat
     fuse(model)              SplitQKV -> one Conv1D again (after a merge: the base model's shape and latency)
     weight(model, name)      W (out x in) of "<...>.c_attn.q" whether split or fused back: for in-place task switches
 """
+
 import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
-SLICES = ("q", "k", "v")                   # c_attn's output order
+SLICES = ("q", "k", "v")  # c_attn's output order
 
 
 class SplitQKV(nn.Module):
@@ -20,14 +21,14 @@ class SplitQKV(nn.Module):
     def __init__(self, fused):
         super().__init__()
         d = fused.weight.shape[0]
-        w, b = fused.weight, fused.bias                    # Conv1D: y = x W + b, W is (in, out)
+        w, b = fused.weight, fused.bias  # Conv1D: y = x W + b, W is (in, out)
         if w.shape[1] != 3 * d:
             raise ValueError(f"fused q/k/v projection: expected a (d, 3d) weight, got {tuple(w.shape)}")
         self.q, self.k, self.v = (nn.Linear(d, d, device=w.device, dtype=w.dtype) for _ in SLICES)
         with torch.no_grad():
             for i, proj in enumerate((self.q, self.k, self.v)):
-                proj.weight.copy_(w[:, i * d:(i + 1) * d].t())
-                proj.bias.copy_(b[i * d:(i + 1) * d])
+                proj.weight.copy_(w[:, i * d : (i + 1) * d].t())
+                proj.bias.copy_(b[i * d : (i + 1) * d])
 
     def forward(self, x):
         return torch.cat([self.q(x), self.k(x), self.v(x)], dim=-1)
@@ -74,7 +75,7 @@ def weight(model, name):
     if module is None and child in SLICES and isinstance(model.get_submodule(parent), Conv1D):
         fused = model.get_submodule(parent)
         d, i = fused.weight.shape[0], SLICES.index(child)
-        return fused.weight[:, i * d:(i + 1) * d].T, fused.bias[i * d:(i + 1) * d]
-    if isinstance(module, Conv1D):                          # GPT-2 stores W transposed
+        return fused.weight[:, i * d : (i + 1) * d].T, fused.bias[i * d : (i + 1) * d]
+    if isinstance(module, Conv1D):  # GPT-2 stores W transposed
         return module.weight.T, module.bias
     return module.weight, module.bias

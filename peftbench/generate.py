@@ -5,6 +5,7 @@
 
 The model is `peftbench.load_run(run)`, the one the DAG evaluates. A task's prompt is in
 tasks/<task>/task.yaml (`prompt:`); the run was trained to complete prompts of that form."""
+
 import argparse
 
 import torch
@@ -14,9 +15,10 @@ def complete(model, tokenizer, prompt, max_new_tokens=32):
     """Greedy decoding, as lm-eval's generate_until does here; only the new tokens are returned."""
     inputs = tokenizer([prompt], return_tensors="pt").to(next(model.parameters()).device)
     with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, inputs.input_ids.shape[1]:], skip_special_tokens=True)
+        out = model.generate(
+            **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+        )
+    return tokenizer.decode(out[0, inputs.input_ids.shape[1] :], skip_special_tokens=True)
 
 
 def main(argv=None):
@@ -27,6 +29,7 @@ def main(argv=None):
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
     from .runs import load_run
+
     model, tokenizer = load_run(args.run, device=args.device)
     print(complete(model, tokenizer, args.prompt.replace("\\n", "\n"), args.max_new_tokens))
 

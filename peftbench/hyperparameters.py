@@ -8,6 +8,7 @@ method.yaml's `hyperparameters:`, a profile's `method_hyperparameters.<method>` 
 `method_variants.<name>.hyperparameters`. And method.py itself is read (with `ast`, not imported): a
 `hp["key"]` or `hp.get("key")` whose key `accepts:` does not declare is an error in method.yaml.
 """
+
 import ast
 import difflib
 from pathlib import Path
@@ -32,11 +33,19 @@ def check(cfg, method_specs, methods, where=WHERE):
         given(own, accepts, f"{yml}: field 'hyperparameters", folder)
         for source in (spec.get("variant_of"), name):
             if source in cfg.get("method_hyperparameters", {}):
-                given(cfg["method_hyperparameters"][source], accepts,
-                      f"{where}: field 'method_hyperparameters.{source}", folder)
+                given(
+                    cfg["method_hyperparameters"][source],
+                    accepts,
+                    f"{where}: field 'method_hyperparameters.{source}",
+                    folder,
+                )
         if name in variants:
-            given(variants[name].get("hyperparameters", {}), accepts,
-                  f"{where}: field 'method_variants.{name}.hyperparameters", folder)
+            given(
+                variants[name].get("hyperparameters", {}),
+                accepts,
+                f"{where}: field 'method_variants.{name}.hyperparameters",
+                folder,
+            )
 
 
 def given(hp, accepts, field, folder):
@@ -45,22 +54,28 @@ def given(hp, accepts, field, folder):
         if key not in accepts:
             close = difflib.get_close_matches(key, accepts, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise ConfigError(f"{field}.{key}': {folder.name}'s method.py does not read '{key}' ({hint}it accepts: "
-                              f"{', '.join(accepts) or 'nothing'}; a new hyperparameter is declared under "
-                              f"`accepts:` in {folder / 'method.yaml'})")
+            raise ConfigError(
+                f"{field}.{key}': {folder.name}'s method.py does not read '{key}' ({hint}it accepts: "
+                f"{', '.join(accepts) or 'nothing'}; a new hyperparameter is declared under "
+                f"`accepts:` in {folder / 'method.yaml'})"
+            )
         errors = list(jsonschema.Draft202012Validator(accepts[key]).iter_errors(value))
         if errors:
             inner = "".join(f".{p}" for p in errors[0].absolute_path)
-            raise ConfigError(f"{field}.{key}{inner}': {errors[0].message} (the schema under "
-                              f"`accepts.{key}` in {folder / 'method.yaml'})")
+            raise ConfigError(
+                f"{field}.{key}{inner}': {errors[0].message} (the schema under "
+                f"`accepts.{key}` in {folder / 'method.yaml'})"
+            )
 
 
 def declared_reads(path, accepts, yml):
     """Keys method.py reads from `hp` (hp["k"], hp.get("k")) must be declared in `accepts:`."""
     undeclared = sorted(reads(path) - set(accepts))
     if undeclared:
-        raise ConfigError(f"{yml}: field 'accepts': {path} reads hyperparameter(s) {', '.join(undeclared)}; "
-                          f"declare each under `accepts:` (e.g. `{undeclared[0]}: {{type: integer}}`, or `{{}}` for any value)")
+        raise ConfigError(
+            f"{yml}: field 'accepts': {path} reads hyperparameter(s) {', '.join(undeclared)}; "
+            f"declare each under `accepts:` (e.g. `{undeclared[0]}: {{type: integer}}`, or `{{}}` for any value)"
+        )
 
 
 def reads(path):
@@ -69,8 +84,14 @@ def reads(path):
     for node in ast.walk(ast.parse(Path(path).read_text(), str(path))):
         if isinstance(node, ast.Subscript) and _is_hp(node.value) and _is_str(node.slice):
             keys.add(node.slice.value)
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-              and _is_hp(node.func.value) and node.args and _is_str(node.args[0])):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and _is_hp(node.func.value)
+            and node.args
+            and _is_str(node.args[0])
+        ):
             keys.add(node.args[0].value)
     return keys
 

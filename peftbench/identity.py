@@ -8,6 +8,7 @@ record of its data and rerunning therefore starts from step 0 instead of resumin
 
 Stored task states are identified by their sha256, recorded in train.json and checked wherever the
 state is read again (evaluate, task switch, summary), so a truncated or swapped file is caught."""
+
 import hashlib
 from pathlib import Path
 
@@ -25,8 +26,13 @@ def sha256_file(path):
 def folder_files(folder):
     """The files of a method or task folder that define it (not caches, not hidden files)."""
     folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def file_hashes(method_spec, task_dir, data_dir):
@@ -43,21 +49,32 @@ def file_hashes(method_spec, task_dir, data_dir):
 def run_identity(cfg, task_name, method_spec, settings, seed, files):
     """The parts whose hash is the run's config hash and its checkpoints' fingerprint. `settings`: the
     training settings less checkpoint_every (how often to save does not change the result)."""
-    return {"model": cfg["model"], "task": task_name, "task_profile": (cfg.get("tasks") or {}).get(task_name),
-            "method": method_spec["name"], "hyperparameters": method_spec["hyperparameters"],
-            "training": {k: v for k, v in settings.items() if k != "checkpoint_every"},
-            "precision": cfg.get("precision", "fp32"), "device": cfg.get("device", "auto"), "seed": seed,
-            "files": files}
+    return {
+        "model": cfg["model"],
+        "task": task_name,
+        "task_profile": (cfg.get("tasks") or {}).get(task_name),
+        "method": method_spec["name"],
+        "hyperparameters": method_spec["hyperparameters"],
+        "training": {k: v for k, v in settings.items() if k != "checkpoint_every"},
+        "precision": cfg.get("precision", "fp32"),
+        "device": cfg.get("device", "auto"),
+        "seed": seed,
+        "files": files,
+    }
 
 
 def check_state(path, expected, reader="this job"):
     """Raise unless the task state file at `path` is the one fine-tuning stored (its train.json's sha256)."""
     if not expected:
-        raise ValueError(f"{path}: its train.json records no task_state_sha256 (written by an older peftbench?): "
-                         f"rerun the fine-tuning before {reader} reads it")
+        raise ValueError(
+            f"{path}: its train.json records no task_state_sha256 (written by an older peftbench?): "
+            f"rerun the fine-tuning before {reader} reads it"
+        )
     found = sha256_file(path)
     if found != expected:
-        raise ValueError(f"{path}: sha256 {found[:16]}... differs from the {expected[:16]}... its train.json "
-                         f"recorded: the stored state is truncated or was replaced; {reader} refuses it "
-                         f"(rerun the fine-tuning)")
+        raise ValueError(
+            f"{path}: sha256 {found[:16]}... differs from the {expected[:16]}... its train.json "
+            f"recorded: the stored state is truncated or was replaced; {reader} refuses it "
+            f"(rerun the fine-tuning)"
+        )
     return found

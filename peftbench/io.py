@@ -1,4 +1,5 @@
 """Atomic writes: every output appears complete or not at all (temp file in the same folder + rename)."""
+
 import json
 import os
 import shutil
@@ -65,8 +66,9 @@ def read_jsonl(path, required=()):
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
             if not isinstance(row, dict):
-                raise ValueError(f"{path}:{n}: expected a JSON object ({{\"id\": ..., ...}}), got a JSON "
-                                 f"{type(row).__name__}")
+                raise ValueError(
+                    f'{path}:{n}: expected a JSON object ({{"id": ..., ...}}), got a JSON {type(row).__name__}'
+                )
             missing = [k for k in required if k not in row]
             if missing:
                 raise ValueError(f"{path}:{n}: missing field(s) {', '.join(missing)}")

@@ -17,6 +17,7 @@ variant's overhead is the median over rounds of (its time / the base's time in t
 from other processes cancels out of the ratio. "base (control)" is the base model timed as if it were
 another variant: its overhead is the noise floor. Beside each overhead: the FLOPs-predicted one, from
 torch's FlopCounterMode on fake tensors (no compute), and the paper's number where Table 1 has one."""
+
 import argparse
 import copy
 import statistics
@@ -34,14 +35,21 @@ PAPER_TABLE1 = {
     (16, 256): (11e6, {"base": 338.0, "adapter-l": 354.8, "adapter-h": 366.3}),
     (1, 128): (11e6, {"base": 19.8, "adapter-l": 23.9, "adapter-h": 25.8}),
 }
-PAPER_SAME_AS_BASE = {"lora-merged"}          # the table's "Fine-Tune/LoRA" row: merged LoRA is the base model
+PAPER_SAME_AS_BASE = {"lora-merged"}  # the table's "Fine-Tune/LoRA" row: merged LoRA is the base model
 GPT2_MEDIUM = {"n_embd": 1024, "n_layer": 24, "n_head": 16}
 CONTROL = "base (control)"
 
 # GPT-2's module names for the methods (their method.yaml defaults name Llama's)
-HOULSBY_GPT2 = {"target_modules": {"attention": "attn.c_proj", "mlp": "mlp.c_proj"},
-                "train_norms": ["ln_1", "ln_2", "transformer.ln_f"]}
-LORA_GPT2 = {"r": 4, "alpha": 32, "dropout": 0.0, "target_modules": ["c_attn"]}   # Table 11: r = 4 (c_attn: q, k, v fused)
+HOULSBY_GPT2 = {
+    "target_modules": {"attention": "attn.c_proj", "mlp": "mlp.c_proj"},
+    "train_norms": ["ln_1", "ln_2", "transformer.ln_f"],
+}
+LORA_GPT2 = {
+    "r": 4,
+    "alpha": 32,
+    "dropout": 0.0,
+    "target_modules": ["c_attn"],
+}  # Table 11: r = 4 (c_attn: q, k, v fused)
 IA3_GPT2 = {"target_modules": ["c_attn", "mlp.c_proj"], "feedforward_modules": ["mlp.c_proj"]}
 
 
@@ -58,10 +66,24 @@ def adapter_bottleneck(params, d, n_layers, placement):
 def gpt2_variants(d, n_layers, adapter_params):
     """[(label, method folder, hyperparameters laid over its method.yaml)]: Table 1's rows and the others."""
     return [
-        ("adapter-l", "houlsby", {**HOULSBY_GPT2, "placement": "mlp_only",
-                                  "size": adapter_bottleneck(adapter_params, d, n_layers, "mlp_only")}),
-        ("adapter-h", "houlsby", {**HOULSBY_GPT2, "placement": "houlsby",
-                                  "size": adapter_bottleneck(adapter_params, d, n_layers, "houlsby")}),
+        (
+            "adapter-l",
+            "houlsby",
+            {
+                **HOULSBY_GPT2,
+                "placement": "mlp_only",
+                "size": adapter_bottleneck(adapter_params, d, n_layers, "mlp_only"),
+            },
+        ),
+        (
+            "adapter-h",
+            "houlsby",
+            {
+                **HOULSBY_GPT2,
+                "placement": "houlsby",
+                "size": adapter_bottleneck(adapter_params, d, n_layers, "houlsby"),
+            },
+        ),
         ("lora", "lora", {**LORA_GPT2, "merge": False}),
         ("lora-merged", "lora", {**LORA_GPT2, "merge": True}),
         ("ia3", "ia3", {**IA3_GPT2, "merge": False}),
@@ -72,11 +94,13 @@ def gpt2_variants(d, n_layers, adapter_params):
 
 def random_gpt2(arch=None, seed=0):
     from transformers import GPT2Config, GPT2LMHeadModel
+
     torch.manual_seed(seed)
     return GPT2LMHeadModel(GPT2Config(**{**GPT2_MEDIUM, **(arch or {})})).eval()
 
 
 # ---- building deployed variants on copies of one base -------------------------------------------------
+
 
 def shared_copy(model):
     """A structural copy whose parameters ARE the base's (no memory); for methods that wrap or hook modules."""
@@ -90,7 +114,7 @@ def fake_task_state(module, base, hp, seed=0, scale=0.05):
     orthogonal R) are left as drawn."""
     model = copy.deepcopy(base)
     owned = {p.data_ptr() for p in model.parameters()}
-    methods.seed_everything(seed)                     # the method's own init (LoRA's A): the same state every call
+    methods.seed_everything(seed)  # the method's own init (LoRA's A): the same state every call
     model = module.attach(model, hp)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -130,7 +154,7 @@ def build_gpt2(arch=None, adapter_params=11e6, seed=0):
     before = fingerprint(base)
     out = {}
     for label, folder, overrides in gpt2_variants(base.config.n_embd, base.config.n_layer, adapter_params):
-        if folder not in specs:                       # a repository without that method folder
+        if folder not in specs:  # a repository without that method folder
             continue
         module = methods.load_module(specs[folder]["dir"])
         hp = {**specs[folder]["hyperparameters"], **overrides}
@@ -169,6 +193,7 @@ def ratio_stats(times, ref="base", resamples=2000, seed=0):
     ratio to the reference; the interval is a seeded percentile bootstrap over rounds (it covers the
     round-to-round noise of this machine, not other machines)."""
     import numpy as np
+
     rng = np.random.default_rng(seed)
     out = {}
     for n, ts in times.items():
@@ -182,6 +207,7 @@ def ratio_stats(times, ref="base", resamples=2000, seed=0):
 
 def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, **kwargs):
     from torch.utils.flop_counter import sdpa_flop_count
+
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
@@ -191,6 +217,7 @@ def forward_flops(model, ids):
     Element-wise work (norms, activations, (IA)^3's scaling, residual adds) is not counted."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.utils.flop_counter import FlopCounterMode
+
     cpu_sdpa = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
     with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
         fake_ids = torch.zeros(ids.shape, dtype=ids.dtype)
@@ -210,7 +237,7 @@ def op_time_delta(base, model, ids, repeats=3):
 
     totals = {"base": {}, "variant": {}}
     with torch.no_grad():
-        model(input_ids=ids), base(input_ids=ids)          # warm-up
+        model(input_ids=ids), base(input_ids=ids)  # warm-up
         for _ in range(repeats):
             for name, m in (("base", base), ("variant", model)):
                 with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -219,8 +246,14 @@ def op_time_delta(base, model, ids, repeats=3):
                     calls, ms = totals[name].get(e.key, (0, 0.0))
                     totals[name][e.key] = (calls + e.count / repeats, ms + e.self_cpu_time_total / 1000 / repeats)
     a, b = totals["base"], totals["variant"]
-    rows = [{"op": k, "calls": b.get(k, (0, 0))[0] - a.get(k, (0, 0))[0],
-             "self_ms": round(b.get(k, (0, 0))[1] - a.get(k, (0, 0))[1], 2)} for k in set(a) | set(b)]
+    rows = [
+        {
+            "op": k,
+            "calls": b.get(k, (0, 0))[0] - a.get(k, (0, 0))[0],
+            "self_ms": round(b.get(k, (0, 0))[1] - a.get(k, (0, 0))[1], 2),
+        }
+        for k in set(a) | set(b)
+    ]
     return pd.DataFrame(rows).sort_values("self_ms", key=abs, ascending=False).reset_index(drop=True)
 
 
@@ -237,23 +270,52 @@ def forward_rows(base, variants, batch, seq_len, repeats, seed=0, clock="wall"):
     for n, m in models.items():
         paper = paper_ms.get("base" if n in PAPER_SAME_AS_BASE else n)
         method, hp = variants[n][1:] if n in variants else ("", {})
-        rows.append(_row(
-            "forward", f"gpt2-random d={base.config.n_embd} L={base.config.n_layer}", batch, seq_len, n, method,
-            hp.get("size", "") if method == "houlsby" else "", added_params(m, base), times[n], stats[n], clock,
-            flops_overhead_pct=round(100 * (flops[n] / flops["base"] - 1), 2),
-            paper_ms=paper if paper is not None else "",
-            paper_overhead_pct=round(100 * (paper / paper_ms["base"] - 1), 1) if paper is not None else "",
-            paper_params=paper_params if paper is not None else ""))
+        rows.append(
+            _row(
+                "forward",
+                f"gpt2-random d={base.config.n_embd} L={base.config.n_layer}",
+                batch,
+                seq_len,
+                n,
+                method,
+                hp.get("size", "") if method == "houlsby" else "",
+                added_params(m, base),
+                times[n],
+                stats[n],
+                clock,
+                flops_overhead_pct=round(100 * (flops[n] / flops["base"] - 1), 2),
+                paper_ms=paper if paper is not None else "",
+                paper_overhead_pct=round(100 * (paper / paper_ms["base"] - 1), 1) if paper is not None else "",
+                paper_params=paper_params if paper is not None else "",
+            )
+        )
     return rows
 
 
 def _row(measure, model, batch, seq_len, variant, method, bottleneck, added, times, stats, clock, **paper):
-    return {"measure": measure, "model": model, "batch": batch, "seq_len": seq_len, "variant": variant,
-            "method": method, "bottleneck": bottleneck, "added_params": added,
-            "median_ms": round(statistics.median(times), 3), "overhead_pct": round(stats[0], 2),
-            "noise_pct": round(stats[1], 2), "overhead_ci_low": round(stats[2][0], 2),
-            "overhead_ci_high": round(stats[2][1], 2), "flops_overhead_pct": "", "paper_ms": "", "paper_overhead_pct": "",
-            "paper_params": "", **paper, "repeats": len(times), "clock": clock, "threads": torch.get_num_threads()}
+    return {
+        "measure": measure,
+        "model": model,
+        "batch": batch,
+        "seq_len": seq_len,
+        "variant": variant,
+        "method": method,
+        "bottleneck": bottleneck,
+        "added_params": added,
+        "median_ms": round(statistics.median(times), 3),
+        "overhead_pct": round(stats[0], 2),
+        "noise_pct": round(stats[1], 2),
+        "overhead_ci_low": round(stats[2][0], 2),
+        "overhead_ci_high": round(stats[2][1], 2),
+        "flops_overhead_pct": "",
+        "paper_ms": "",
+        "paper_overhead_pct": "",
+        "paper_params": "",
+        **paper,
+        "repeats": len(times),
+        "clock": clock,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def generation_rows(base_dir, specs, prompts, new_tokens, repeats, seed=0, clock="wall"):
@@ -269,15 +331,25 @@ def generation_rows(base_dir, specs, prompts, new_tokens, repeats, seed=0, clock
             module = methods.load_module(spec["dir"])
             state = fake_task_state(module, base, spec["hyperparameters"], seed)
             models[name] = deployed(module, base, spec["hyperparameters"], state)
-            if fingerprint(base) != before:        # its load merged into the shared weights (no `merge` hp): undo,
-                base.load_state_dict(base_model.load(base_dir)[0].state_dict())        # then give it its own copy
-                models[name] = module.load(copy.deepcopy(base), state, spec["hyperparameters"]).requires_grad_(False).eval()
-        except Exception as e:                     # one broken method does not sink the table (or the report)
+            if fingerprint(base) != before:  # its load merged into the shared weights (no `merge` hp): undo,
+                base.load_state_dict(base_model.load(base_dir)[0].state_dict())  # then give it its own copy
+                models[name] = (
+                    module.load(copy.deepcopy(base), state, spec["hyperparameters"]).requires_grad_(False).eval()
+                )
+        except Exception as e:  # one broken method does not sink the table (or the report)
             traceback.print_exc()
             models.pop(name, None)
-            failed.append({"measure": "generate_per_token", "model": Path(base_dir).parent.name, "batch": 1,
-                           "seq_len": "", "variant": name, "method": folders[name],
-                           "error": f"{type(e).__name__}: {e}"[:300]})
+            failed.append(
+                {
+                    "measure": "generate_per_token",
+                    "model": Path(base_dir).parent.name,
+                    "batch": 1,
+                    "seq_len": "",
+                    "variant": name,
+                    "method": folders[name],
+                    "error": f"{type(e).__name__}: {e}"[:300],
+                }
+            )
     if fingerprint(base) != before:
         raise RuntimeError("a method's load changed the shared base weights: it needs a private copy")
     encoded = [tok(p, return_tensors="pt", add_special_tokens=False) for p in prompts]
@@ -288,8 +360,22 @@ def generation_rows(base_dir, specs, prompts, new_tokens, repeats, seed=0, clock
             for n, ts in interleaved_ms(fns, repeats, clock=clock).items():
                 times[n] += [t / new_tokens for t in ts]
     stats = ratio_stats(times)
-    return [_row("generate_per_token", Path(base_dir).parent.name, 1, "", n, folders.get(n, ""), "",
-                 added_params(m, base), times[n], stats[n], clock) for n, m in models.items()] + failed
+    return [
+        _row(
+            "generate_per_token",
+            Path(base_dir).parent.name,
+            1,
+            "",
+            n,
+            folders.get(n, ""),
+            "",
+            added_params(m, base),
+            times[n],
+            stats[n],
+            clock,
+        )
+        for n, m in models.items()
+    ] + failed
 
 
 def forward_table(settings, repeats, arch=None, seed=0, clock="wall"):
@@ -306,39 +392,62 @@ def forward_table(settings, repeats, arch=None, seed=0, clock="wall"):
 def run(block, base_dir, specs, prompts, out_csv):
     """The DAG's job, from the profile's `latency_overhead` block: (a), then (b) on the base model; one CSV."""
     import pandas as pd
+
     rows = forward_table(block["settings"], block["repeats"], block.get("architecture"), clock=block["clock"])
     gen = block["generation"]
     if gen["repeats"]:
-        rows += generation_rows(base_dir, specs, prompts[:gen["prompts"]], gen["new_tokens"], gen["repeats"],
-                                clock=block["clock"])
+        rows += generation_rows(
+            base_dir, specs, prompts[: gen["prompts"]], gen["new_tokens"], gen["repeats"], clock=block["clock"]
+        )
     df = pd.DataFrame(rows)
     with io.atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     return df
 
 
-COLUMNS = ["measure", "batch", "seq_len", "variant", "added_params", "median_ms", "overhead_pct", "overhead_ci_low",
-           "overhead_ci_high", "noise_pct",
-           "flops_overhead_pct", "paper_overhead_pct"]
+COLUMNS = [
+    "measure",
+    "batch",
+    "seq_len",
+    "variant",
+    "added_params",
+    "median_ms",
+    "overhead_pct",
+    "overhead_ci_low",
+    "overhead_ci_high",
+    "noise_pct",
+    "flops_overhead_pct",
+    "paper_overhead_pct",
+]
 
 
 def main(argv=None):
     """python -m peftbench.latency_overhead [--settings 1x128 16x256] [--base results/<model>/base_model]"""
     import pandas as pd
+
     ap = argparse.ArgumentParser(description="Latency overhead of each method vs the base model, side by side.")
     ap.add_argument("--settings", nargs="*", default=["1x128", "16x256"], help="batch x seq_len: 1x128 16x256 32x512")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--threads", type=int)
-    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                    help="cpu: process CPU time (use with --threads 1 on a shared machine)")
+    ap.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="cpu: process CPU time (use with --threads 1 on a shared machine)",
+    )
     ap.add_argument("--tiny", action="store_true", help="a 2-layer, 64-wide GPT-2 (seconds: checks the plumbing)")
     ap.add_argument("--base", help="also (b): ms per generated token on this base model folder, every method")
     ap.add_argument("--prompts", default="results/data/qa/test.jsonl", help="JSONL with a 'prompt' field, for (b)")
     ap.add_argument("--n-prompts", type=int, default=2)
     ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--csv", help="also write every row here")
-    ap.add_argument("--explain", nargs="*", default=[], metavar="VARIANT",
-                    help="per-op time of these variants minus the base's, at the first setting (torch profiler)")
+    ap.add_argument(
+        "--explain",
+        nargs="*",
+        default=[],
+        metavar="VARIANT",
+        help="per-op time of these variants minus the base's, at the first setting (torch profiler)",
+    )
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -361,9 +470,10 @@ def main(argv=None):
             print(f"{name} minus base, {batch}x{seq_len}, per forward:")
             print(op_time_delta(base, variants[name][0], ids).head(12).to_string(index=False), "\n", flush=True)
     if args.base:
-        prompts = [r["prompt"] for r in io.read_jsonl(args.prompts, required=("prompt",))[:args.n_prompts]]
-        new = generation_rows(args.base, config.discover_methods(), prompts, args.new_tokens, args.repeats,
-                              clock=args.clock)
+        prompts = [r["prompt"] for r in io.read_jsonl(args.prompts, required=("prompt",))[: args.n_prompts]]
+        new = generation_rows(
+            args.base, config.discover_methods(), prompts, args.new_tokens, args.repeats, clock=args.clock
+        )
         print(pd.DataFrame(new)[COLUMNS].to_string(index=False), flush=True)
         rows += new
     if args.csv:

@@ -13,6 +13,7 @@ def main():
     from lm_eval.__main__ import cli_evaluate
 
     from . import lm_eval_model  # noqa: F401  (registers "peftbench")
+
     cli_evaluate()
 
 

@@ -5,6 +5,7 @@
 `run=` is the run folder (`base=` overrides the base model folder); every other model_arg is HFLM's
 (batch_size, max_length, ...). The model is `peftbench.load_run(run)`, the one the DAG evaluates, so any
 lm-eval task scores any run; lm_eval.json's config names the run and the method (`record`)."""
+
 import logging
 
 import torch
@@ -23,7 +24,7 @@ class PeftbenchLM(HFLM):
                 logging.getLogger(__name__).warning("peftbench: device %s is not available, using cpu", device)
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model, tokenizer = runs.load_run(run, base=base, device=device)
-        self._record = runs.record(run)                    # into lm_eval.json's config
+        self._record = runs.record(run)  # into lm_eval.json's config
         super().__init__(pretrained=model, tokenizer=tokenizer, device=device, **kwargs)
 
     def get_model_info(self):

@@ -15,6 +15,7 @@ finds it by globbing, so adding a folder adds a row to the report. method.py def
 `Method` below is the same contract as a typing.Protocol; a method that acts on prompt positions reads
 them through `prompt_lengths()`, never through the training loop's internals.
 """
+
 import contextlib
 import contextvars
 import importlib.util
@@ -114,6 +115,7 @@ def seed_everything(seed):
     import random
 
     import numpy as np
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -128,9 +130,11 @@ def load_trained_state(model, state, method):
     """Load a `trained_state` into a freshly attached model; the keys must match exactly."""
     expected = set(trained_state(model))
     if set(state) != expected:
-        raise ValueError(f"{method} state does not match hp: missing {sorted(expected - set(state))}, "
-                         f"unexpected {sorted(set(state) - expected)}")
-    model.load_state_dict(state, strict=False)        # strict on our keys above; the rest is the base
+        raise ValueError(
+            f"{method} state does not match hp: missing {sorted(expected - set(state))}, "
+            f"unexpected {sorted(set(state) - expected)}"
+        )
+    model.load_state_dict(state, strict=False)  # strict on our keys above; the rest is the base
     return model.eval()
 
 
@@ -143,13 +147,16 @@ def copy_mismatch(model, state):
     """Why `copy_task_state` cannot move `model` to `state` (None when it can): a key the loaded model lacks
     (a merged method's adapter keys, once merged away), or a tensor of another shape."""
     from peft import PeftModel, get_peft_model_state_dict
-    if not state and not isinstance(model, PeftModel):       # zero-shot: nothing stored, nothing to swap
+
+    if not state and not isinstance(model, PeftModel):  # zero-shot: nothing stored, nothing to swap
         return None
     if isinstance(model, PeftModel):
         expected = get_peft_model_state_dict(model)
         if set(state) != set(expected):
-            return (f"task state does not match the loaded adapter: missing [{_few(set(expected) - set(state))}], "
-                    f"unexpected [{_few(set(state) - set(expected))}]")
+            return (
+                f"task state does not match the loaded adapter: missing [{_few(set(expected) - set(state))}], "
+                f"unexpected [{_few(set(state) - set(expected))}]"
+            )
     else:
         expected = model.state_dict()
         unexpected = set(state) - set(expected)
@@ -166,6 +173,7 @@ def copy_task_state(model, state):
     `switch` for a method whose stored keys are the model's own parameter names (full, houlsby, ...) or
     a peft model's (its adapter weights, not merged). The keys must match; nothing else is touched."""
     from peft import PeftModel, set_peft_model_state_dict
+
     problem = copy_mismatch(model, state)
     if problem:
         raise ValueError(problem)
@@ -175,7 +183,7 @@ def copy_task_state(model, state):
         set_peft_model_state_dict(model, state)
         return model
     with torch.no_grad():
-        model.load_state_dict(state, strict=False)    # copies into the existing tensors (tied ones stay tied)
+        model.load_state_dict(state, strict=False)  # copies into the existing tensors (tied ones stay tied)
     return model
 
 

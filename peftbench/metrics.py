@@ -4,6 +4,7 @@ ROUGE comes from Google's `rouge_score` (lm-eval's `metric: rouge` would fetch `
 from the hub). SQuAD exact match / token F1 are the official SQuAD v1.1 evaluation script's
 definitions (Rajpurkar et al. 2016), a dozen lines, written here because the packaged versions
 (`evaluate.load("squad")`) need the hub."""
+
 import collections
 import functools
 import re
@@ -14,6 +15,7 @@ import string
 def _rouge_scorer():
     """Built on first use: rouge_score imports nltk (seconds), which only the ROUGE tasks need."""
     from rouge_score import rouge_scorer
+
     return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
 
 

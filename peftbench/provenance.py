@@ -1,4 +1,5 @@
 """What produced a result: package versions, git commit (+ dirty flag), config hash, hardware."""
+
 import hashlib
 import json
 import os
@@ -8,8 +9,18 @@ from importlib import metadata
 
 from . import ROOT
 
-PACKAGES = ["torch", "transformers", "peft", "lm_eval", "datasets", "safetensors", "sacrebleu",
-            "rouge-score", "snakemake", "pandas"]
+PACKAGES = [
+    "torch",
+    "transformers",
+    "peft",
+    "lm_eval",
+    "datasets",
+    "safetensors",
+    "sacrebleu",
+    "rouge-score",
+    "snakemake",
+    "pandas",
+]
 
 
 def versions():
@@ -25,6 +36,7 @@ def versions():
 def git_commit():
     def git(*args):
         return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+
     head = git("rev-parse", "HEAD")
     if head.returncode:
         return {"commit": None, "dirty": None}
@@ -42,9 +54,14 @@ def config_hash(*parts):
 
 def hardware():
     import torch
-    info = {"machine": platform.machine(), "processor": _cpu_model() or platform.processor() or None,
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+    info = {
+        "machine": platform.machine(),
+        "processor": _cpu_model() or platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
     return info
 
 
@@ -59,8 +76,13 @@ def _cpu_model():
 def record(config_parts, seed, files=None):
     """`files`: {group: {path: sha256}} of the method's, task's and data files the run read
     (peftbench.identity.file_hashes), so a result names the exact code and data that made it, committed or not."""
-    out = {"versions": versions(), "git": git_commit(), "config_hash": config_hash(*config_parts),
-           "seed": seed, "hardware": hardware()}
+    out = {
+        "versions": versions(),
+        "git": git_commit(),
+        "config_hash": config_hash(*config_parts),
+        "seed": seed,
+        "hardware": hardware(),
+    }
     if files is not None:
         out["files"] = files
     return out
@@ -69,6 +91,7 @@ def record(config_parts, seed, files=None):
 def describe(records):
     """Report lines from the runs' recorded provenance (train.json's `provenance`): what produced the
     numbers, with every distinct value listed so mixed runs show up. Missing fields read as n/a."""
+
     def distinct(get):
         values = sorted({json.dumps(get(r), sort_keys=True, default=str) for r in records})
         return ", ".join(v.strip('"') for v in values)
@@ -79,11 +102,13 @@ def describe(records):
 
     if not records:
         return []
-    return [f"Commit: {distinct(commit)}",
-            f"Packages: {distinct(lambda r: ' '.join(f'{k} {v}' for k, v in (r.get('versions') or {}).items() if v) or 'n/a')}",
-            f"Hardware: {distinct(lambda r: _hardware_line(r.get('hardware') or {}))}",
-            f"Config hashes: {len({r.get('config_hash') for r in records})} distinct over {len(records)} runs; "
-            f"seeds {distinct(lambda r: r.get('seed'))}"]
+    return [
+        f"Commit: {distinct(commit)}",
+        f"Packages: {distinct(lambda r: ' '.join(f'{k} {v}' for k, v in (r.get('versions') or {}).items() if v) or 'n/a')}",
+        f"Hardware: {distinct(lambda r: _hardware_line(r.get('hardware') or {}))}",
+        f"Config hashes: {len({r.get('config_hash') for r in records})} distinct over {len(records)} runs; "
+        f"seeds {distinct(lambda r: r.get('seed'))}",
+    ]
 
 
 def _hardware_line(h):

@@ -7,12 +7,13 @@ on a fixed batch are compared with the trained model's:
 A `task_state` that forgets tensors or a `load` that ignores the state would otherwise evaluate the
 untrained base and produce a row that looks right. The tolerance allows the rounding of a merged
 method (LoRA's W0 + BA folded into W0 in fp32 differs from the unmerged sum in the last bits)."""
+
 import torch
 
 from . import train
 
 ATOL, RTOL = 1e-4, 1e-4
-BATCH = 4                      # the first validation records: the same batch for every method
+BATCH = 4  # the first validation records: the same batch for every method
 
 
 class ReloadMismatch(ValueError):
@@ -20,8 +21,9 @@ class ReloadMismatch(ValueError):
 
 
 def fixed_batch(records, tokenizer, max_seq_len):
-    ids, _, mask = train.collate(train.encode(records[:BATCH], tokenizer, max_seq_len, "validation.jsonl"),
-                                 tokenizer.pad_token_id)
+    ids, _, mask = train.collate(
+        train.encode(records[:BATCH], tokenizer, max_seq_len, "validation.jsonl"), tokenizer.pad_token_id
+    )
     return ids, mask
 
 
@@ -35,15 +37,18 @@ def logits(model, ids, mask):
 def check(method, expected, reloaded, trainable):
     """Compare the reloaded model's logits with the trained model's; returns what train.json records."""
     if reloaded.shape != expected.shape:
-        raise ReloadMismatch(f"method '{method}': the model rebuilt by its load() from the stored task state "
-                             f"gives logits of shape {tuple(reloaded.shape)}, the trained model "
-                             f"{tuple(expected.shape)}: load() does not rebuild the trained model")
+        raise ReloadMismatch(
+            f"method '{method}': the model rebuilt by its load() from the stored task state "
+            f"gives logits of shape {tuple(reloaded.shape)}, the trained model "
+            f"{tuple(expected.shape)}: load() does not rebuild the trained model"
+        )
     diff = (reloaded - expected).abs().max().item()
     tol = ATOL + RTOL * expected.abs().max().item()
-    if not diff <= tol:                                 # also catches NaN
+    if not diff <= tol:  # also catches NaN
         raise ReloadMismatch(
             f"method '{method}': the model rebuilt by its load() from the stored task state does not reproduce "
             f"the trained model (max |logit difference| {diff:.3g} > tolerance {tol:.3g} on {expected.shape[0]} "
             f"validation records; {trainable:,} parameters were trained): task_state() must return every tensor "
-            f"training changed and load() must apply them (methods/{method}/method.py)")
+            f"training changed and load() must apply them (methods/{method}/method.py)"
+        )
     return {"max_abs_logit_diff": diff, "tolerance": tol, "records": int(expected.shape[0])}

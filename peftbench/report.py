@@ -12,6 +12,7 @@ Regenerate from existing results, never training or evaluating (reads results/, 
     python -m peftbench.report                               # the default profile
     python -m peftbench.report --configfile config/smoke.yaml
 """
+
 import argparse
 import base64
 import html
@@ -27,32 +28,34 @@ from .stats import claims as claims_mod
 from .stats import task as task_stats
 
 RUN_FILES = ("train.json", "lm_eval.json", "latency.json")
-TABLES_JS = (Path(__file__).parent / "report_tables.js").read_text()   # sort / filter the tables in the browser
-COST_TITLES = {   # the cost measurements' CSVs (results/costs/), by file name; any other CSV is titled by its name
+TABLES_JS = (Path(__file__).parent / "report_tables.js").read_text()  # sort / filter the tables in the browser
+COST_TITLES = {  # the cost measurements' CSVs (results/costs/), by file name; any other CSV is titled by its name
     "paper_scale.csv": "Trainable parameters and storage at the papers' scale: the paper's figure beside our formula",
     "latency_overhead.csv": "Inference latency overhead: the paper's figure beside ours",
     "task_switch.csv": "Task switching: time to swap one task's stored state, against loading a full checkpoint",
 }
-INTRO = ("Scores from lm-eval on each task's test split. Trainable parameters as % of the base model; "
-         "storage = bytes a user ships per task (a peft method's adapter_config.json + adapter_model.safetensors, "
-         "otherwise the task state's safetensors), and its share of one full "
-         "checkpoint (what full fine-tuning stores); latency = median ms per generated token, greedy, "
-         "batch 1, the same prompts for every method; train s = training wall time; step time × full = "
-         "seconds per optimisation step relative to full fine-tuning; peak memory = the training process's "
-         "peak. Mean ± std (sample std) over seeds when there are several. "
-         "Scores: value [95% interval], a seeded percentile bootstrap over the test examples (2,000 resamples; "
-         "corpus metrics recomputed on each resample), covering test-set sampling with the trained models fixed; "
-         "with several seeds the value is the seed mean and 'seed std' adds the spread over seeds (t interval). "
-         "vs full / vs zero-shot: the paired difference in the main metric (same resampled examples for both "
-         "methods) with its 95% interval: better / worse when the interval excludes 0, ≈ when no difference is "
-         "detectable at this test size (the smallest detectable one is given per task).")
+INTRO = (
+    "Scores from lm-eval on each task's test split. Trainable parameters as % of the base model; "
+    "storage = bytes a user ships per task (a peft method's adapter_config.json + adapter_model.safetensors, "
+    "otherwise the task state's safetensors), and its share of one full "
+    "checkpoint (what full fine-tuning stores); latency = median ms per generated token, greedy, "
+    "batch 1, the same prompts for every method; train s = training wall time; step time × full = "
+    "seconds per optimisation step relative to full fine-tuning; peak memory = the training process's "
+    "peak. Mean ± std (sample std) over seeds when there are several. "
+    "Scores: value [95% interval], a seeded percentile bootstrap over the test examples (2,000 resamples; "
+    "corpus metrics recomputed on each resample), covering test-set sampling with the trained models fixed; "
+    "with several seeds the value is the seed mean and 'seed std' adds the spread over seeds (t interval). "
+    "vs full / vs zero-shot: the paired difference in the main metric (same resampled examples for both "
+    "methods) with its 95% interval: better / worse when the interval excludes 0, ≈ when no difference is "
+    "detectable at this test size (the smallest detectable one is given per task)."
+)
 
 
 @dataclass
 class Table:
     title: str
     df: pd.DataFrame
-    prose: bool = False      # cells are sentences (wrap, left-aligned), not numbers
+    prose: bool = False  # cells are sentences (wrap, left-aligned), not numbers
 
 
 @dataclass
@@ -105,8 +108,10 @@ def loss_curves(train_jsons):
     rows = []
     for p in train_jsons:
         tr = io.read_json(p)
-        rows += [{"task": tr["task"], "method": tr["method"], "seed": tr["seed"], "step": i + 1, "loss": loss}
-                 for i, loss in enumerate(tr.get("loss_curve") or [])]
+        rows += [
+            {"task": tr["task"], "method": tr["method"], "seed": tr["seed"], "step": i + 1, "loss": loss}
+            for i, loss in enumerate(tr.get("loss_curve") or [])
+        ]
     return pd.DataFrame(rows, columns=["task", "method", "seed", "step", "loss"])
 
 
@@ -122,71 +127,125 @@ def _task_section(task, runs, spec, colors, curves, out, analysis=None):
     metric = spec["main_metric"]
     shown = tables.display(stats, spec, analysis)
     _write_table(stats.reset_index(), out[f"table_{task}"], None, "", "")
-    io.write_text(out[f"latex_{task}"], tables.latex(shown, f"{task}: {spec['description']}. Main metric: {metric}.",
-                                                     f"tab:{task}"))
+    io.write_text(
+        out[f"latex_{task}"],
+        tables.latex(shown, f"{task}: {spec['description']}. Main metric: {metric}.", f"tab:{task}"),
+    )
     figures.score_vs_params(stats, metric, task, colors, out[f"pareto_{task}"])
     figures.loss_curves(curves, task, colors, out[f"loss_{task}"])
     front = ", ".join(stats.index[stats.pareto])
     best = stats.index[0]
-    text = [f"{spec['description']}. Main metric: {metric}.",
-            f"Best {metric}: {best} ({stats[metric].iloc[0]:.2f}). Pareto front (no other method has at most as "
-            f"many trainable parameters and a higher {metric}): {front}."]
+    text = [
+        f"{spec['description']}. Main metric: {metric}.",
+        f"Best {metric}: {best} ({stats[metric].iloc[0]:.2f}). Pareto front (no other method has at most as "
+        f"many trainable parameters and a higher {metric}): {front}.",
+    ]
     found = {ref: analysis.detectable(ref) for ref in task_stats.REFERENCES} if analysis is not None else {}
     if any(v is not None for v in found.values()):
-        text.append(f"{analysis.n} test examples. Smallest difference in {metric} this test size detects (80% power, "
-                    f"5% level; 2.8 × the paired bootstrap standard error, median over methods): "
-                    + "; ".join(f"vs {ref}: {v:.1f} points" for ref, v in found.items() if v is not None)
-                    + ". A smaller true difference shows as ≈ (no detectable difference), not as an order.")
+        text.append(
+            f"{analysis.n} test examples. Smallest difference in {metric} this test size detects (80% power, "
+            f"5% level; 2.8 × the paired bootstrap standard error, median over methods): "
+            + "; ".join(f"vs {ref}: {v:.1f} points" for ref, v in found.items() if v is not None)
+            + ". A smaller true difference shows as ≈ (no detectable difference), not as an order."
+        )
     if analysis is not None:
         text += analysis.notes
-    return Section(task, text, [
-        Table(f"{task}: every method, best {metric} first", shown),
-        Figure(f"{task}: score against trainable parameters", out[f"pareto_{task}"],
-               f"{metric} against trainable parameters (log axis); the Pareto front ({front}) is joined by a "
-               f"step line and drawn with a black rim; methods with no trainable parameters are dashed lines."),
-        Figure(f"{task}: training loss", out[f"loss_{task}"],
-               "Training loss per optimisation step, one line per method (mean over seeds; band: min to max)."),
-    ])
+    return Section(
+        task,
+        text,
+        [
+            Table(f"{task}: every method, best {metric} first", shown),
+            Figure(
+                f"{task}: score against trainable parameters",
+                out[f"pareto_{task}"],
+                f"{metric} against trainable parameters (log axis); the Pareto front ({front}) is joined by a "
+                f"step line and drawn with a black rim; methods with no trainable parameters are dashed lines.",
+            ),
+            Figure(
+                f"{task}: training loss",
+                out[f"loss_{task}"],
+                "Training loss per optimisation step, one line per method (mean over seeds; band: min to max).",
+            ),
+        ],
+    )
 
 
 def _cost_section(summary, colors, costs, out):
     figures.storage(summary, colors, out["storage"])
     figures.latency_overhead(summary, colors, out["latency"])
-    items = [Figure("Storage per method", out["storage"],
-                    "Bytes each method stores per task (median over tasks and seeds; log axis), beside one full "
-                    "checkpoint (dashed)."),
-             Figure("Latency overhead per method", out["latency"],
-                    "Median ms per generated token relative to zero-shot (the base model alone) on the same task "
-                    "and seed; bars: mean over tasks, markers: tasks. Measured beside other jobs on a shared machine: "
-                    "differences of a few tens of % are noise; see the cost measurements for controlled numbers.")]
+    items = [
+        Figure(
+            "Storage per method",
+            out["storage"],
+            "Bytes each method stores per task (median over tasks and seeds; log axis), beside one full "
+            "checkpoint (dashed).",
+        ),
+        Figure(
+            "Latency overhead per method",
+            out["latency"],
+            "Median ms per generated token relative to zero-shot (the base model alone) on the same task "
+            "and seed; bars: mean over tasks, markers: tasks. Measured beside other jobs on a shared machine: "
+            "differences of a few tens of % are noise; see the cost measurements for controlled numbers.",
+        ),
+    ]
     latency_csv = next((p for p in (costs or {}).values() if _is_latency(p)), None)
     if latency_csv is not None:
         figures.latency_overhead_vs_paper(latency_csv, out["latency_paper"])
-        items.append(Figure("Latency overhead: paper vs ours", out["latency_paper"],
-                            f"From {Path(latency_csv).name}: our overhead % per variant, one panel per setting "
-                            f"(solid), the paper's (hatched, LoRA Table 1) and the FLOPs estimate (triangles) where given."))
+        items.append(
+            Figure(
+                "Latency overhead: paper vs ours",
+                out["latency_paper"],
+                f"From {Path(latency_csv).name}: our overhead % per variant, one panel per setting "
+                f"(solid), the paper's (hatched, LoRA Table 1) and the FLOPs estimate (triangles) where given.",
+            )
+        )
     return Section("Costs across tasks", [], items)
 
 
 def _paper_section(summary, task_specs, costs, out):
     order = tables.paper_orderings(summary, task_specs)
     budget = tables.paper_budgets(summary)
-    _write_table(order, out["paper_order"], out["paper_order_latex"],
-                 "The papers' ordering of methods beside ours on the closest task", "tab:paper-order", prose=True)
-    _write_table(budget, out["paper_budget"], out["paper_budget_latex"],
-                 "Trainable and stored share of the base model: paper vs ours", "tab:paper-budget", prose=True)
-    text = ["The papers' numbers are copied from the tables cited; their models, data and training budgets "
-            "differ from this profile's, so an ordering that differs here is a finding about this setting, "
-            "not a failed reproduction."]
+    _write_table(
+        order,
+        out["paper_order"],
+        out["paper_order_latex"],
+        "The papers' ordering of methods beside ours on the closest task",
+        "tab:paper-order",
+        prose=True,
+    )
+    _write_table(
+        budget,
+        out["paper_budget"],
+        out["paper_budget_latex"],
+        "Trainable and stored share of the base model: paper vs ours",
+        "tab:paper-budget",
+        prose=True,
+    )
+    text = [
+        "The papers' numbers are copied from the tables cited; their models, data and training budgets "
+        "differ from this profile's, so an ordering that differs here is a finding about this setting, "
+        "not a failed reproduction."
+    ]
     items = []
-    for title, df, empty in [("Parameter budget: the paper's share beside ours", budget, "no method of the papers ran"),
-                             ("Ordering of methods: the paper's beside ours on the closest task", order,
-                              "fewer than two methods of any paper's comparison ran")]:
+    for title, df, empty in [
+        ("Parameter budget: the paper's share beside ours", budget, "no method of the papers ran"),
+        (
+            "Ordering of methods: the paper's beside ours on the closest task",
+            order,
+            "fewer than two methods of any paper's comparison ran",
+        ),
+    ]:
         items.append(Table(title, df, prose=True) if len(df) else f"{title}: {empty}.")
     for title, csv in (costs or {}).items():
         df = tables.read_cost_table(csv)
-        io.write_text(out[f"costs_{Path(csv).stem}_latex"], tables.latex(df, title, f"tab:costs-{Path(csv).stem}", prose=True))
-        items.append(Table(f"{title} ({Path(csv).name})", df, prose=True) if len(df) else f"{title}: {Path(csv).name} has no rows.")
+        io.write_text(
+            out[f"costs_{Path(csv).stem}_latex"], tables.latex(df, title, f"tab:costs-{Path(csv).stem}", prose=True)
+        )
+        items.append(
+            Table(f"{title} ({Path(csv).name})", df, prose=True)
+            if len(df)
+            else f"{title}: {Path(csv).name} has no rows."
+        )
     return Section("Papers vs ours", text, items)
 
 
@@ -195,42 +254,92 @@ def _time_section(jobs, out):
     _write_table(table, out["time_per_rule"], None, "", "")
     figures.time_per_rule(jobs, out["time_per_rule_figure"])
     if not len(jobs):
-        return Section("Where the time goes", ["No benchmark files under results/benchmarks/ (runs made before "
-                                               "the rules recorded them)."])
-    text = [f"Snakemake's benchmark file of each of the {len(jobs)} jobs (results/benchmarks/): wall time per rule "
-            "kind. Fixed cost = the job's wall time minus its useful work (the training loop; lm-eval's scoring): "
-            "imports, model loads, validation passes, saving and checks, the latency probe."]
-    return Section("Where the time goes", text, [Table("Wall time per rule kind", table),
-                                                 Figure("Wall time per rule kind", out["time_per_rule_figure"],
-                                                        "Summed over jobs; blue: useful work, grey: fixed cost "
-                                                        "(or the whole job where no useful part is defined).")])
+        return Section(
+            "Where the time goes",
+            ["No benchmark files under results/benchmarks/ (runs made before the rules recorded them)."],
+        )
+    text = [
+        f"Snakemake's benchmark file of each of the {len(jobs)} jobs (results/benchmarks/): wall time per rule "
+        "kind. Fixed cost = the job's wall time minus its useful work (the training loop; lm-eval's scoring): "
+        "imports, model loads, validation passes, saving and checks, the latency probe."
+    ]
+    return Section(
+        "Where the time goes",
+        text,
+        [
+            Table("Wall time per rule kind", table),
+            Figure(
+                "Wall time per rule kind",
+                out["time_per_rule_figure"],
+                "Summed over jobs; blue: useful work, grey: fixed cost "
+                "(or the whole job where no useful part is defined).",
+            ),
+        ],
+    )
 
 
 def _claims_section(checks, out):
     df = pd.DataFrame([c.__dict__ for c in checks], columns=["claim", "where", "test", "estimate", "verdict"])
-    _write_table(df, out["claims"], out["claims_latex"], "The papers' claims, each with a verdict from this run", "tab:claims",
-                 prose=True)
+    _write_table(
+        df,
+        out["claims"],
+        out["claims_latex"],
+        "The papers' claims, each with a verdict from this run",
+        "tab:claims",
+        prose=True,
+    )
     claims = {c["id"]: c for c in claims_mod.load()}
-    summary = pd.DataFrame([{"claim": cid, "statement": claims[cid]["claim"], "source": claims[cid]["source"],
-                             "verdict": claims_mod.overall([c for c in checks if c.claim == cid])}
-                            for cid in dict.fromkeys(c.claim for c in checks)])
-    text = ["Each claim is a testable statement with a margin fixed in advance (config/claims.yaml, where a claim is "
-            "added). Reproduced: the whole 95% interval is on the claim's side of the margin; contradicted: wholly on "
-            "the other side; inconclusive at this budget: the interval straddles the margin (the detectable "
-            "difference says how large a true difference this budget could see). Score claims are tested per "
-            "task on the main metric with a paired bootstrap over the test examples (training seeds fixed)."]
-    return Section("Claims and verdicts", text, [Table("Claims: overall verdict", summary, prose=True),
-                                                 Table("Claims: every test", df, prose=True)])
+    summary = pd.DataFrame(
+        [
+            {
+                "claim": cid,
+                "statement": claims[cid]["claim"],
+                "source": claims[cid]["source"],
+                "verdict": claims_mod.overall([c for c in checks if c.claim == cid]),
+            }
+            for cid in dict.fromkeys(c.claim for c in checks)
+        ]
+    )
+    text = [
+        "Each claim is a testable statement with a margin fixed in advance (config/claims.yaml, where a claim is "
+        "added). Reproduced: the whole 95% interval is on the claim's side of the margin; contradicted: wholly on "
+        "the other side; inconclusive at this budget: the interval straddles the margin (the detectable "
+        "difference says how large a true difference this budget could see). Score claims are tested per "
+        "task on the main metric with a paired bootstrap over the test examples (training seeds fixed)."
+    ]
+    return Section(
+        "Claims and verdicts",
+        text,
+        [Table("Claims: overall verdict", summary, prose=True), Table("Claims: every test", df, prose=True)],
+    )
 
 
 def analyses_of(task_specs, tasks, run_dirs):
     """{task: TaskAnalysis} from the runs' samples.jsonl; run_dirs: {(task, method, seed): folder}."""
-    return {t: task_stats.analyse(t, task_specs[t]["dir"], task_specs[t]["main_metric"],
-                                  {(m, s): d for (task, m, s), d in run_dirs.items() if task == t}) for t in tasks}
+    return {
+        t: task_stats.analyse(
+            t,
+            task_specs[t]["dir"],
+            task_specs[t]["main_metric"],
+            {(m, s): d for (task, m, s), d in run_dirs.items() if task == t},
+        )
+        for t in tasks
+    }
 
 
-def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made_by=(), failed=(), run_dirs=None,
-          jobs=None, warnings=()):
+def build(
+    summary,
+    curves,
+    reports_dir,
+    task_specs,
+    missing=(),
+    costs=None,
+    made_by=(),
+    failed=(),
+    run_dirs=None,
+    jobs=None,
+    warnings=(),
+):
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
     complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `failed`: one
     line per cost measurement (or method in one) that failed; `run_dirs`: {(task, method, seed): run
@@ -247,8 +356,9 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made
     checks = claims_mod.evaluate(claims_mod.load(), analyses, summary, latency_csv)
     sections = [Section("Data warnings", list(warnings))] if warnings else []
     sections.append(_claims_section(checks, out))
-    sections += [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out, analyses[t])
-                 for t in tasks]
+    sections += [
+        _task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out, analyses[t]) for t in tasks
+    ]
     sections.append(_cost_section(summary, colors, costs, out))
     sections.append(fairness.section(summary, colors, out))
     sections.append(_time_section(jobs if jobs is not None else timing.jobs("/nonexistent", ""), out))
@@ -260,11 +370,17 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made
     if made_by:
         sections.append(Section("Provenance", ["Recorded by each run in its train.json."] + list(made_by)))
     commits = ", ".join(str(c)[:10] for c in summary.git_commit.dropna().unique()) or "n/a"
-    head = (f"Model: {', '.join(sorted(summary.model.unique()))}. Runs: {len(summary)} (task × method × seed). "
-            f"Commit: {commits}" + (" (dirty tree)" if summary.git_dirty.any() else "") + ".")
+    head = (
+        f"Model: {', '.join(sorted(summary.model.unique()))}. Runs: {len(summary)} (task × method × seed). "
+        f"Commit: {commits}" + (" (dirty tree)" if summary.git_dirty.any() else "") + "."
+    )
     files = sorted(str(p.relative_to(reports_dir)) for k, p in out.items() if p.suffix in (".csv", ".tex"))
-    sections.append(Section("Files", ["Tables as CSV (numbers) and LaTeX (booktabs) for papers, beside this report: "
-                                      + ", ".join(files) + "."]))
+    sections.append(
+        Section(
+            "Files",
+            ["Tables as CSV (numbers) and LaTeX (booktabs) for papers, beside this report: " + ", ".join(files) + "."],
+        )
+    )
     io.write_text(out["md"], _markdown(head, sections, Path(reports_dir)))
     io.write_text(out["html"], _html(head, sections))
     return out
@@ -311,8 +427,15 @@ def _html_table(table):
         t = table.df.to_html(index=False, escape=True, border=0)
         return t.replace("<thead>", f"<caption>{html.escape(table.title)}</caption><thead>", 1)
     wide = lambda v: "min-width:22em" if isinstance(v, str) and len(v) > 60 else ""
-    return (table.df.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
-            .map(wide).set_caption(html.escape(table.title)).set_table_attributes('class="prose"').to_html())
+    return (
+        table.df.style.hide(axis="index")
+        .format(escape="html")
+        .format_index(escape="html", axis=1)
+        .map(wide)
+        .set_caption(html.escape(table.title))
+        .set_table_attributes('class="prose"')
+        .to_html()
+    )
 
 
 def _html(head, sections):
@@ -321,8 +444,12 @@ def _html(head, sections):
     body = []
     for i, s in enumerate(sections):
         body.append(f"<section id='s{i}'><h2>{e(s.title)}</h2>" + "".join(f"<p>{e(t)}</p>" for t in s.text))
-        figs = [f"<figure><img src='{_img(f.path)}' alt='{e(f.title)}'><figcaption><b>{e(f.title)}.</b> "
-                f"{e(f.caption)}</figcaption></figure>" for f in s.items if isinstance(f, Figure)]
+        figs = [
+            f"<figure><img src='{_img(f.path)}' alt='{e(f.title)}'><figcaption><b>{e(f.title)}.</b> "
+            f"{e(f.caption)}</figcaption></figure>"
+            for f in s.items
+            if isinstance(f, Figure)
+        ]
         for item in s.items:
             if isinstance(item, Table):
                 body.append(f"<div class='scroll'>{_html_table(item)}</div>")
@@ -331,29 +458,42 @@ def _html(head, sections):
         if figs:
             body.append("<div class='figs'>" + "".join(figs) + "</div>")
         body.append("</section>")
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>peftbench report</title>"
-            f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{STYLE}</style></head><body>"
-            f"<h1>peftbench report</h1><p>{e(head)}</p><p class='intro'>{e(INTRO)}</p><nav>{nav}</nav>"
-            + "".join(body) + f"<script>{TABLES_JS}</script></body></html>\n")
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>peftbench report</title>"
+        f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{STYLE}</style></head><body>"
+        f"<h1>peftbench report</h1><p>{e(head)}</p><p class='intro'>{e(INTRO)}</p><nav>{nav}</nav>"
+        + "".join(body)
+        + f"<script>{TABLES_JS}</script></body></html>\n"
+    )
 
 
 # ---- entry points ---------------------------------------------------------------------------------
-def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None, tasks_dir=config.TASKS,
-           checks=()):
+def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None, tasks_dir=config.TASKS, checks=()):
     """The Snakemake rule: summary.csv and the runs' train.json files -> reports/."""
     summary = pd.read_csv(summary_csv)
     specs = {t: config.load_task(t, tasks_dir) for t in tasks}
     train_jsons = list(train_jsons)
-    _, bad = aggregate.read_runs(Path(p).parent for p in train_jsons)      # corrupt or inconsistent: listed, not read
+    _, bad = aggregate.read_runs(Path(p).parent for p in train_jsons)  # corrupt or inconsistent: listed, not read
     missing = [f"{_run_name(d)}: {reason}" for d, reason in bad]
     listed = {Path(d).parts[-3:-1] for d, _ in bad}
-    missing += [f"{t} / {m}: no complete result"
-                for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)) - listed)]
+    missing += [
+        f"{t} / {m}: no complete result"
+        for t, m in sorted(set(expected or ()) - set(zip(summary.task, summary.method)) - listed)
+    ]
     train_jsons = [p for p in train_jsons if Path(p).parent not in dict(bad)]
-    return build(summary, loss_curves(train_jsons), reports_dir, specs, missing, costs, _made_by(train_jsons),
-                 aggregate.cost_failures(costs or {}), _run_dirs(train_jsons),
-                 timing.jobs(Path(summary_csv).parent, summary.model.iloc[0] if len(summary) else ""),
-                 aggregate.data_warnings(checks))
+    return build(
+        summary,
+        loss_curves(train_jsons),
+        reports_dir,
+        specs,
+        missing,
+        costs,
+        _made_by(train_jsons),
+        aggregate.cost_failures(costs or {}),
+        _run_dirs(train_jsons),
+        timing.jobs(Path(summary_csv).parent, summary.model.iloc[0] if len(summary) else ""),
+        aggregate.data_warnings(checks),
+    )
 
 
 def _run_dirs(train_jsons):
@@ -380,20 +520,31 @@ def default_costs(results_dir):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m peftbench.report", description=(
-        "Regenerate reports/ from the runs already in results/: reads each complete run's JSON files, "
-        "writes only under the reports folder; never trains or evaluates."))
-    ap.add_argument("--configfile", action="append", default=[],
-                    help="profile(s) overlaid on config/config.yaml, as with snakemake (e.g. config/smoke.yaml)")
+    ap = argparse.ArgumentParser(
+        prog="python -m peftbench.report",
+        description=(
+            "Regenerate reports/ from the runs already in results/: reads each complete run's JSON files, "
+            "writes only under the reports folder; never trains or evaluates."
+        ),
+    )
+    ap.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        help="profile(s) overlaid on config/config.yaml, as with snakemake (e.g. config/smoke.yaml)",
+    )
     ap.add_argument("--reports", help="write here instead of the profile's reports folder")
     args = ap.parse_args(argv)
     start = time.perf_counter()
-    project = Path.cwd() if (Path.cwd() / "Snakefile").is_file() else ROOT     # a copy of the workflow, or this one
+    project = Path.cwd() if (Path.cwd() / "Snakefile").is_file() else ROOT  # a copy of the workflow, or this one
     where = " + ".join(["config/config.yaml", *args.configfile])
-    try:                                              # the DAG's checks: a sentence, and nothing written outside the project
+    try:  # the DAG's checks: a sentence, and nothing written outside the project
         cfg = config.load_profile(project / "config/config.yaml", *args.configfile)
-        for field, value in ((f"{where}: field 'results'", cfg["results"]), (f"{where}: field 'reports'", cfg["reports"]),
-                             ("option --reports", args.reports)):
+        for field, value in (
+            (f"{where}: field 'results'", cfg["results"]),
+            (f"{where}: field 'reports'", cfg["reports"]),
+            ("option --reports", args.reports),
+        ):
             if value is not None:
                 preflight.inside_project(value, field)
     except config.ConfigError as e:
@@ -402,26 +553,40 @@ def main(argv=None):
     tasks = config.selected_tasks(cfg)
     base = Path(cfg["results"]) / cfg["model"]["name"]
     runs = [base / t / m / f"seed{s}" for t in tasks for m in methods for s in config.run_seeds(cfg, m)]
-    rows, bad = aggregate.read_runs(runs)             # a truncated or inconsistent run is listed, never fatal
+    rows, bad = aggregate.read_runs(runs)  # a truncated or inconsistent run is listed, never fatal
     complete = [r for r in runs if r not in dict(bad)]
     if not complete:
-        sys.exit(f"no complete run under {base}/<task>/<method>/seed<s>/ (each needs {', '.join(aggregate.RUN_FILES)}, "
-                 f"consistent): run the benchmark first")
+        sys.exit(
+            f"no complete run under {base}/<task>/<method>/seed<s>/ (each needs {', '.join(aggregate.RUN_FILES)}, "
+            f"consistent): run the benchmark first"
+        )
     summary = pd.DataFrame(rows)
     specs = {t: config.load_task(t, project / "tasks") for t in tasks}
     missing = [f"{_run_name(r)}: {reason}" for r, reason in bad]
     trains = [r / "train.json" for r in complete]
     costs = default_costs(cfg["results"])
-    out = build(summary, loss_curves(trains), args.reports or cfg["reports"], specs, missing, costs, _made_by(trains),
-                aggregate.cost_failures(costs, cfg["costs"], Path(cfg["results"]) / "logs"), _run_dirs(trains),
-                timing.jobs(cfg["results"], cfg["model"]["name"]),
-                aggregate.data_warnings(Path(cfg["results"]) / "data" / t / "checks.json" for t in tasks))
-    print(f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
-          f"in {time.perf_counter() - start:.1f} s")
+    out = build(
+        summary,
+        loss_curves(trains),
+        args.reports or cfg["reports"],
+        specs,
+        missing,
+        costs,
+        _made_by(trains),
+        aggregate.cost_failures(costs, cfg["costs"], Path(cfg["results"]) / "logs"),
+        _run_dirs(trains),
+        timing.jobs(cfg["results"], cfg["model"]["name"]),
+        aggregate.data_warnings(Path(cfg["results"]) / "data" / t / "checks.json" for t in tasks),
+    )
+    print(
+        f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
 
 
 if __name__ == "__main__":
     # run the package's module, not this __main__ copy: report sections built elsewhere (peftbench.fairness)
     # import Figure/Table/Section from peftbench.report, and isinstance must see one set of classes
     from peftbench.report import main as package_main
+
     package_main()

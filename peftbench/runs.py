@@ -11,26 +11,28 @@
     from peftbench import load_run
     model, tokenizer = load_run("results/smoke/tiny-random-llama/qa/lora/seed0")   # a transformers model
 """
+
 import shutil
 from pathlib import Path
 
 from . import ROOT, io
 
 ADAPTER = "adapter"
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")   # what PeftModel.from_pretrained reads
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")  # what PeftModel.from_pretrained reads
 
 
 def save_adapter(model, run_dir):
     """Write a peft model's adapter folder with peft's own `save_pretrained` (renamed into place whole).
     Returns (files, bytes) of what a user ships, or None for a model peft did not build."""
     from peft import PeftModel
+
     if not isinstance(model, PeftModel):
         return None
     out = Path(run_dir) / ADAPTER
-    if out.exists():                       # left by an earlier, failed attempt: replaced whole
+    if out.exists():  # left by an earlier, failed attempt: replaced whole
         shutil.rmtree(out)
     with io.atomic_dir(out) as tmp:
-        model.save_pretrained(tmp)          # + peft's README.md model card, not counted as storage
+        model.save_pretrained(tmp)  # + peft's README.md model card, not counted as storage
     return [f"{ADAPTER}/{f}" for f in ADAPTER_FILES], sum((out / f).stat().st_size for f in ADAPTER_FILES)
 
 
@@ -40,7 +42,9 @@ def method_spec(run_dir, methods_root=None):
     run_dir = Path(run_dir)
     path = run_dir / "train.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing (not a finished peftbench run: results/<model>/<task>/<method>/seed<s>)")
+        raise FileNotFoundError(
+            f"{path}: missing (not a finished peftbench run: results/<model>/<task>/<method>/seed<s>)"
+        )
     train = io.read_json(path)
     folder = Path(methods_root or ROOT / "methods") / train.get("method_folder", train["method"])
     if not (folder / "method.py").is_file():
@@ -59,12 +63,12 @@ def load_run(run_dir, base=None, device="cpu"):
     (IA)^3 merged, prefix/prompt tuning as peft models, houlsby/loreft/... with their modules), in eval mode.
     A plain transformers causal LM (or a peft wrapper of one): `model.generate`, lm-eval's HFLM, ... work."""
     from . import methods, pipeline
+
     run_dir = Path(run_dir)
     spec = method_spec(run_dir)
     state = methods.load_state(run_dir / "task_state.safetensors")
     model, tok, *_ = pipeline.method_model(base or base_dir(run_dir), spec, state, device=device)
     return model, tok
-
 
 
 def record(run_dir, method=None):

@@ -1,11 +1,12 @@
 """The report's tables: per task, one row per method (numbers as data, then formatted for reading),
 and the papers' figures beside ours. Written as CSV (numbers) and LaTeX (booktabs) for papers."""
+
 import numpy as np
 import pandas as pd
 
 from . import papers
 
-FULL = "full"     # the method whose stored state is a full checkpoint: the storage and step-time reference
+FULL = "full"  # the method whose stored state is a full checkpoint: the storage and step-time reference
 COSTS = ["latency_ms_per_token", "train_wall_s", "tokens_per_s", "peak_memory_bytes", "step_time_s"]
 
 
@@ -31,11 +32,11 @@ def method_stats(runs, spec):
     """One task's runs (summary rows) -> one numeric row per method, mean and std over seeds, sorted by
     the main metric (best first)."""
     g = runs.groupby("method", sort=False)
-    metrics = [m for m in _metrics(spec) if f"score_{m}" in runs.columns]       # a metric added after the runs: absent
+    metrics = [m for m in _metrics(spec) if f"score_{m}" in runs.columns]  # a metric added after the runs: absent
     out = pd.DataFrame({"seeds": g.size()})
     for col in [f"score_{m}" for m in metrics] + COSTS:
         out[col.removeprefix("score_")] = g[col].mean()
-        out[col.removeprefix("score_") + "_std"] = g[col].std(ddof=1)          # NaN for one seed
+        out[col.removeprefix("score_") + "_std"] = g[col].std(ddof=1)  # NaN for one seed
     for col in ("trainable_params", "trainable_percent", "storage_bytes", "base_params"):
         out[col] = g[col].first()
     out["storage_pct_of_full"] = 100 * out.storage_bytes / full_checkpoint_bytes(runs)
@@ -108,30 +109,40 @@ def display(stats, spec, analysis=None):
         if several:
             main = spec["main_metric"]
             s = analysis.by_metric[main].seeds(method) if analysis is not None and analysis.has(method) else None
-            row["seed std (main)"] = (fmt_mean_std(s.std, float("nan")) + (f" [{s.low:.2f}, {s.high:.2f}]" if s.n > 1 else "")
-                                      if s is not None and s.n > 1 else "--")
+            row["seed std (main)"] = (
+                fmt_mean_std(s.std, float("nan")) + (f" [{s.low:.2f}, {s.high:.2f}]" if s.n > 1 else "")
+                if s is not None and s.n > 1
+                else "--"
+            )
         for ref in ("full", "zero-shot"):
             row[f"vs {ref} (main)"] = _diff_cell(method, ref, analysis)
-        row.update({
-            "trainable params": fmt_params(r.trainable_params),
-            "% of base": fmt_pct(r.trainable_percent),
-            "storage": fmt_bytes(r.storage_bytes),
-            "% of full ckpt": fmt_pct(r.storage_pct_of_full),
-            "latency ms/token": fmt_mean_std(r.latency_ms_per_token, r.latency_ms_per_token_std, 1),
-            "train s": fmt_mean_std(r.train_wall_s, r.train_wall_s_std, 1),
-            "step time × full": fmt_mean_std(r.step_time_vs_full, np.nan),
-            "tokens/s": fmt_mean_std(r.tokens_per_s, r.tokens_per_s_std, 1),
-            "peak memory": fmt_bytes(r.peak_memory_bytes, r.peak_memory_bytes_std),
-            "seeds": str(int(r.seeds)),
-        })
+        row.update(
+            {
+                "trainable params": fmt_params(r.trainable_params),
+                "% of base": fmt_pct(r.trainable_percent),
+                "storage": fmt_bytes(r.storage_bytes),
+                "% of full ckpt": fmt_pct(r.storage_pct_of_full),
+                "latency ms/token": fmt_mean_std(r.latency_ms_per_token, r.latency_ms_per_token_std, 1),
+                "train s": fmt_mean_std(r.train_wall_s, r.train_wall_s_std, 1),
+                "step time × full": fmt_mean_std(r.step_time_vs_full, np.nan),
+                "tokens/s": fmt_mean_std(r.tokens_per_s, r.tokens_per_s_std, 1),
+                "peak memory": fmt_bytes(r.peak_memory_bytes, r.peak_memory_bytes_std),
+                "seeds": str(int(r.seeds)),
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def markdown(df):
     cells = lambda values: "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
-    return "\n".join([cells(df.columns), "|" + "|".join("---" for _ in df.columns) + "|",
-                      *(cells(rec) for rec in df.itertuples(index=False))])
+    return "\n".join(
+        [
+            cells(df.columns),
+            "|" + "|".join("---" for _ in df.columns) + "|",
+            *(cells(rec) for rec in df.itertuples(index=False)),
+        ]
+    )
 
 
 def latex(df, caption, label, prose=False):
@@ -142,7 +153,14 @@ def latex(df, caption, label, prose=False):
     columns = "".join(f"p{{{0.95 / n:.3f}\\linewidth}}" for _ in range(n)) if prose else "l" + "r" * (n - 1)
     styler = df.style.hide(axis="index").format(escape="latex", na_rep="--").format_index(escape="latex", axis=1)
     tex = styler.to_latex(caption=caption, label=label, hrules=True, position_float="centering", column_format=columns)
-    return tex.replace("±", r"$\pm$").replace("×", r"$\times$").replace("≈", r"$\approx$").replace("−", "-").replace(" > ", " $>$ ").replace("->", r"$\to$")
+    return (
+        tex.replace("±", r"$\pm$")
+        .replace("×", r"$\times$")
+        .replace("≈", r"$\approx$")
+        .replace("−", "-")
+        .replace(" > ", " $>$ ")
+        .replace("->", r"$\to$")
+    )
 
 
 # ---- papers beside ours -------------------------------------------------------------------------
@@ -171,19 +189,33 @@ def paper_orderings(summary, task_specs):
                 continue
             tasks = ran[which]
             ours = _group_scores(runs, tasks, task_specs)
-            kept = [(name, next(m for m in methods if m in ours.index), score)
-                    for name, methods, score in o.rows if any(m in ours.index for m in methods)]
+            kept = [
+                (name, next(m for m in methods if m in ours.index), score)
+                for name, methods, score in o.rows
+                if any(m in ours.index for m in methods)
+            ]
             if len(kept) < 2:
                 continue
             metric = task_specs[tasks[0]]["main_metric"]
             paper_order = " > ".join(f"{name} {s:g}" for name, _, s in sorted(kept, key=lambda r: -r[2]))
-            our_order = " > ".join(f"{m} {ours[m]:.1f}" for m in sorted((m for _, m, _ in kept), key=lambda m: -ours[m]))
+            our_order = " > ".join(
+                f"{m} {ours[m]:.1f}" for m in sorted((m for _, m, _ in kept), key=lambda m: -ours[m])
+            )
             same, total = _pairs_in_same_order([s for *_, s in kept], [ours[m] for _, m, _ in kept])
-            where = f"{tasks[0]} ({metric})" if len(tasks) == 1 else f"mean of {len(tasks)}: {', '.join(tasks)} ({metric})"
-            rows.append({"source": o.source, "paper setting": o.setting, "paper order": paper_order,
-                         "our task": where, "our order": our_order,
-                         "pairs in the paper's order": f"{same}/{total}",
-                         "why this task": "the paper's own task" if which == 0 else o.why})
+            where = (
+                f"{tasks[0]} ({metric})" if len(tasks) == 1 else f"mean of {len(tasks)}: {', '.join(tasks)} ({metric})"
+            )
+            rows.append(
+                {
+                    "source": o.source,
+                    "paper setting": o.setting,
+                    "paper order": paper_order,
+                    "our task": where,
+                    "our order": our_order,
+                    "pairs in the paper's order": f"{same}/{total}",
+                    "why this task": "the paper's own task" if which == 0 else o.why,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -195,11 +227,18 @@ def paper_budgets(summary):
         b = papers.budget_for(method, model)
         if b is None:
             continue
-        rows.append({"method": method, "source": b.source, "paper model": b.paper_model,
-                     "paper trainable": fmt_pct(b.trainable_pct), "our trainable": fmt_pct(runs.trainable_percent.iloc[0]),
-                     "paper stored": fmt_pct(b.stored_pct) if b.stored_pct is not None else "--",
-                     "our stored (of full ckpt)": fmt_pct(100 * runs.storage_bytes.iloc[0] / full),
-                     "note": b.note or "--"})
+        rows.append(
+            {
+                "method": method,
+                "source": b.source,
+                "paper model": b.paper_model,
+                "paper trainable": fmt_pct(b.trainable_pct),
+                "our trainable": fmt_pct(runs.trainable_percent.iloc[0]),
+                "paper stored": fmt_pct(b.stored_pct) if b.stored_pct is not None else "--",
+                "our stored (of full ckpt)": fmt_pct(100 * runs.storage_bytes.iloc[0] / full),
+                "note": b.note or "--",
+            }
+        )
     return pd.DataFrame(rows)
 
 

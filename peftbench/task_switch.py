@@ -16,6 +16,7 @@ method merged by `load`, without `switch`: its adapter keys are gone from the lo
 such a process has to do: drop the model, copy the base weights it kept in memory, `load` the new state; that
 is what is timed, and `switch_note` says why the copy did not apply. A method that fails is one row with
 its `error`, and the others are still measured."""
+
 import copy
 import statistics
 import time
@@ -41,7 +42,7 @@ def measure(base_dir, spec, path_a, path_b, repeats=10, cold_repeats=2):
     model, tok = base_model.load(base_dir)
     ids = tok("The capital of France is", return_tensors="pt").input_ids
     own = callable(getattr(module, "switch", None))
-    pristine = None if own else copy.deepcopy(model)    # `load` may write the base weights (a merge)
+    pristine = None if own else copy.deepcopy(model)  # `load` may write the base weights (a merge)
     current = methods.load_state(path_a)
     model = module.load(model, current, hp)
     note = None if own else methods.copy_mismatch(model, methods.load_state(path_b))
@@ -53,14 +54,14 @@ def measure(base_dir, spec, path_a, path_b, repeats=10, cold_repeats=2):
 
     def switch(new):
         if kind == "rebuild":
-            held[0] = None                              # the old task's model goes first: one model in memory
+            held[0] = None  # the old task's model goes first: one model in memory
             held[0] = module.load(copy.deepcopy(pristine), new, hp)
         else:
             held[0] = methods.switch(module, held[0], current, new, hp)
 
     del model
     paths, at = (path_b, path_a), path_a
-    for path in paths:                                     # untimed round trip: page cache, allocator
+    for path in paths:  # untimed round trip: page cache, allocator
         new = methods.load_state(path)
         switch(new)
         current, at = new, path
@@ -81,29 +82,41 @@ def measure(base_dir, spec, path_a, path_b, repeats=10, cold_repeats=2):
         fresh = module.load(fresh, methods.load_state(at), hp)
         cold_ms.append(_ms(t))
     diff = (switched - _logits(fresh, ids)).abs().max().item()
-    return {"method": spec["name"], "switch_kind": kind, "state_bytes": methods.state_bytes(current),
-            "switch_ms": round(statistics.median(switch_ms), 3), "switch_ms_min": round(min(switch_ms), 3),
-            "switches": repeats, "cold_start_ms": round(statistics.median(cold_ms), 1),
-            "check_max_abs_logit_diff": diff, "threads": torch.get_num_threads(),
-            "switch_note": f"rebuilt from the base: {note}"[:300] if note else ""}
+    return {
+        "method": spec["name"],
+        "switch_kind": kind,
+        "state_bytes": methods.state_bytes(current),
+        "switch_ms": round(statistics.median(switch_ms), 3),
+        "switch_ms_min": round(min(switch_ms), 3),
+        "switches": repeats,
+        "cold_start_ms": round(statistics.median(cold_ms), 1),
+        "check_max_abs_logit_diff": diff,
+        "threads": torch.get_num_threads(),
+        "switch_note": f"rebuilt from the base: {note}"[:300] if note else "",
+    }
 
 
 def run(base_dir, specs, states, tasks, out_csv, repeats=10, cold_repeats=2):
     """specs: {method: spec}; states: {method: (task A's state path, task B's)}. One CSV row per method;
     `vs_full` = full fine-tuning's switch time / this method's (how many times faster than swapping checkpoints)."""
-    import pandas as pd
     from pathlib import Path
 
+    import pandas as pd
+
     from . import identity
-    for name, paths in states.items():          # the stored states are the trained ones (checked once, untimed)
+
+    for name, paths in states.items():  # the stored states are the trained ones (checked once, untimed)
         for path in paths:
-            identity.check_state(path, io.read_json(Path(path).parent / "train.json").get("task_state_sha256"),
-                                 "the task-switch measurement")
+            identity.check_state(
+                path,
+                io.read_json(Path(path).parent / "train.json").get("task_state_sha256"),
+                "the task-switch measurement",
+            )
     rows = []
     for name, spec in specs.items():
         try:
             row = measure(base_dir, spec, *states[name], repeats, cold_repeats)
-        except Exception as e:                          # one broken method does not sink the table (or the report)
+        except Exception as e:  # one broken method does not sink the table (or the report)
             traceback.print_exc()
             row = {"method": spec["name"], "error": f"{type(e).__name__}: {e}"[:300]}
         rows.append({"task_a": tasks[0], "task_b": tasks[1], **row})
@@ -122,6 +135,7 @@ def main(argv=None):
     from pathlib import Path
 
     from . import config
+
     ap = argparse.ArgumentParser(description="Time to switch a loaded model between two tasks, per method.")
     ap.add_argument("--run", default="results/smollm2-135m-instruct", help="results/<model> of a finished run")
     ap.add_argument("--tasks", nargs=2, default=["summarization", "translation"])
@@ -138,8 +152,15 @@ def main(argv=None):
     specs = config.discover_methods()
     paths = {m: [run_dir / t / m / f"seed{args.seed}" / "task_state.safetensors" for t in args.tasks] for m in specs}
     names = args.methods or [m for m, ps in paths.items() if all(p.is_file() for p in ps)]
-    df = run(run_dir / "base_model", {m: specs[m] for m in names}, {m: paths[m] for m in names}, args.tasks,
-              args.csv, args.repeats, args.cold_repeats)
+    df = run(
+        run_dir / "base_model",
+        {m: specs[m] for m in names},
+        {m: paths[m] for m in names},
+        args.tasks,
+        args.csv,
+        args.repeats,
+        args.cold_repeats,
+    )
     print(df.to_string(index=False))
 
 

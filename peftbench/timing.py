@@ -2,21 +2,24 @@
 rule kind, and per fine-tuning and evaluation job the split between useful work (the training loop from
 train.json; lm-eval's scoring from lm_eval.json) and fixed cost (imports, model loads, validation passes,
 saving, the latency probe): what a user's run paid for."""
+
 from pathlib import Path
 
 import pandas as pd
 
 from . import io
 
-USEFUL = {"finetune": ("train.json", "wall_time_s", "training loop"),
-          "evaluate": ("lm_eval.json", ("peftbench", "wall_time_s"), "lm-eval scoring")}
+USEFUL = {
+    "finetune": ("train.json", "wall_time_s", "training loop"),
+    "evaluate": ("lm_eval.json", ("peftbench", "wall_time_s"), "lm-eval scoring"),
+}
 
 
 def _useful_seconds(rule, run_dir):
     name, key, _ = USEFUL[rule]
     try:
         data = io.read_json(Path(run_dir) / name)
-        for k in (key if isinstance(key, tuple) else (key,)):
+        for k in key if isinstance(key, tuple) else (key,):
             data = data[k]
         return float(data)
     except (OSError, ValueError, KeyError, TypeError):
@@ -31,11 +34,11 @@ def jobs(results_dir, model):
         try:
             s = float(pd.read_csv(tsv, sep="\t")["s"].iloc[0])
         except (OSError, ValueError, KeyError, IndexError, pd.errors.ParserError):
-            continue                                  # a job still running, or a file cut short: not counted
+            continue  # a job still running, or a file cut short: not counted
         rel = tsv.relative_to(root).with_suffix("")
         rule = rel.parts[0]
         useful = float("nan")
-        if rule in USEFUL and len(rel.parts) == 4:    # rule/task/method/seedN
+        if rule in USEFUL and len(rel.parts) == 4:  # rule/task/method/seedN
             useful = _useful_seconds(rule, Path(results_dir) / model / Path(*rel.parts[1:]))
         rows.append({"rule": rule, "job": "/".join(rel.parts[1:]) or rule, "wall_s": s, "useful_s": useful})
     return pd.DataFrame(rows, columns=["rule", "job", "wall_s", "useful_s"])

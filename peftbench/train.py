@@ -3,6 +3,7 @@
 Causal LM on prompt + " " + target + "\\n" (or + EOS, for a task with `target_end: eos`); the loss counts
 target tokens only, optionally label-smoothed. AdamW, linear warm-up then linear decay, gradient clipping
 (max_grad_norm 0: none), optional bf16 autocast or fp16 autocast with a GradScaler, seeded batch order."""
+
 import contextlib
 import math
 import random
@@ -40,8 +41,10 @@ def encode(records, tokenizer, max_seq_len, where="train.jsonl", end="newline", 
         prompt = [tokenizer.bos_token_id] * bos + tokenizer(r["prompt"], add_special_tokens=False).input_ids
         target = target_ids(r["target"], tokenizer, end)
         if len(prompt) + len(target) > max_seq_len:
-            raise ValueError(f"{where}: record {r['id']}: {len(prompt) + len(target)} tokens exceed "
-                             f"training.max_seq_len={max_seq_len}")
+            raise ValueError(
+                f"{where}: record {r['id']}: {len(prompt) + len(target)} tokens exceed "
+                f"training.max_seq_len={max_seq_len}"
+            )
         out.append((prompt + target, [-100] * len(prompt) + target))
     return out
 
@@ -53,7 +56,7 @@ def collate(batch, pad_id):
     labels = torch.full((len(batch), n), -100, dtype=torch.long)
     mask = torch.zeros((len(batch), n), dtype=torch.long)
     for i, (x, y) in enumerate(batch):
-        ids[i, :len(x)], labels[i, :len(y)], mask[i, :len(x)] = torch.tensor(x), torch.tensor(y), 1
+        ids[i, : len(x)], labels[i, : len(y)], mask[i, : len(x)] = torch.tensor(x), torch.tensor(y), 1
     return ids, labels, mask
 
 
@@ -65,16 +68,17 @@ def target_loss(model, ids, labels, mask, label_smoothing=0.0):
     Only the positions from the batch's earliest target onward go through the LM head
     (`logits_to_keep`): prompt positions carry no loss, and the head is ~20% of a 135M model's FLOPs."""
     is_target = labels != -100
-    prompt_lengths = is_target.int().argmax(1)                  # index of each row's first target token
+    prompt_lengths = is_target.int().argmax(1)  # index of each row's first target token
     start = max(int(prompt_lengths.min()) - 1, 0)
-    with methods.running_prompts(prompt_lengths):              # what a method may read: peftbench.methods.prompt_lengths()
+    with methods.running_prompts(prompt_lengths):  # what a method may read: peftbench.methods.prompt_lengths()
         logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=ids.size(1) - start).logits
-    if logits.size(1) != ids.size(1) - start:     # e.g. a method that prepends positions and ignores logits_to_keep
+    if logits.size(1) != ids.size(1) - start:  # e.g. a method that prepends positions and ignores logits_to_keep
         raise ValueError(f"logits cover {logits.size(1)} positions, expected the last {ids.size(1) - start}")
     logits = logits[:, :-1].float()
-    targets = labels[:, start + 1:]
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                             ignore_index=-100, label_smoothing=label_smoothing)
+    targets = labels[:, start + 1 :]
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100, label_smoothing=label_smoothing
+    )
 
 
 def set_dropout(model, p):
@@ -102,13 +106,13 @@ def batches(n_examples, batch_size, steps, seed):
         epoch = list(range(n_examples))
         rng.shuffle(epoch)
         order += epoch
-    return [order[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
+    return [order[i * batch_size : (i + 1) * batch_size] for i in range(steps)]
 
 
 def peak_memory_bytes(device):
     if device == "cuda":
         return torch.cuda.max_memory_allocated()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024     # Linux: KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 @torch.no_grad()
@@ -117,7 +121,7 @@ def evaluate_loss(model, data, batch_size, pad_id, precision):
     device = next(model.parameters()).device
     total, count = 0.0, 0
     for i in range(0, len(data), batch_size):
-        ids, labels, mask = (t.to(device) for t in collate(data[i:i + batch_size], pad_id))
+        ids, labels, mask = (t.to(device) for t in collate(data[i : i + batch_size], pad_id))
         with autocast(precision, device.type):
             loss = target_loss(model, ids, labels, mask)
         n = int((labels[:, 1:] != -100).sum())
@@ -129,11 +133,22 @@ def schedule(opt, steps, warmup_ratio):
     """Linear warm-up over ceil(warmup_ratio x steps) steps, then linear decay to 0 at `steps`."""
     warmup = math.ceil(warmup_ratio * steps)
     return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+        opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
+    )
 
 
-def train(model, tokenizer, train_records, val_records, settings, seed, precision="fp32", checkpoints=None,
-          target_end="newline", add_bos=False):
+def train(
+    model,
+    tokenizer,
+    train_records,
+    val_records,
+    settings,
+    seed,
+    precision="fp32",
+    checkpoints=None,
+    target_end="newline",
+    add_bos=False,
+):
     """Run the loop; returns the statistics for train.json. `model` is trained in place.
 
     With `checkpoints` (peftbench.checkpoint.Checkpoints) the loop saves every N steps and first
@@ -147,8 +162,7 @@ def train(model, tokenizer, train_records, val_records, settings, seed, precisio
     pad_id = tokenizer.pad_token_id
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
-    progress = {"loss_curve": [], "train_tokens": 0, "target_tokens": 0, "elapsed_s": 0.0,
-                "val_loss_before": None}
+    progress = {"loss_curve": [], "train_tokens": 0, "target_tokens": 0, "elapsed_s": 0.0, "val_loss_before": None}
     start_step, resumed_from = 0, None
     start = time.perf_counter()
     if steps and params:
@@ -175,7 +189,7 @@ def train(model, tokenizer, train_records, val_records, settings, seed, precisio
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step}: training diverged")
             scaler.scale(loss).backward()
-            if clip > 0:                                   # 0: no clipping (the LoRA repo's --clip 0.0)
+            if clip > 0:  # 0: no clipping (the LoRA repo's --clip 0.0)
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(params, clip)
             scaler.step(opt)
@@ -187,14 +201,22 @@ def train(model, tokenizer, train_records, val_records, settings, seed, precisio
             progress["target_tokens"] += int((labels != -100).sum())
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if checkpoints and checkpoints.due(step, steps):
-                checkpoints.save(step, model, opt, sched,
-                                 {**progress, "elapsed_s": progress["elapsed_s"] + time.perf_counter() - start})
+                checkpoints.save(
+                    step,
+                    model,
+                    opt,
+                    sched,
+                    {**progress, "elapsed_s": progress["elapsed_s"] + time.perf_counter() - start},
+                )
         model.eval()
-    wall = progress.pop("elapsed_s") + time.perf_counter() - start     # training time over all attempts
+    wall = progress.pop("elapsed_s") + time.perf_counter() - start  # training time over all attempts
     stats = {"steps": steps, "batch_size": bs, **progress, "resumed_from_step": resumed_from}
-    stats.update(wall_time_s=round(wall, 3),
-                 tokens_per_s=round(stats["train_tokens"] / wall, 2) if stats["train_tokens"] else 0.0,
-                 step_time_s=round(wall / steps, 4) if steps and params else 0.0,
-                 val_loss_after=evaluate_loss(model, val_data, bs, pad_id, precision)
-                 if stats["loss_curve"] else stats["val_loss_before"])
+    stats.update(
+        wall_time_s=round(wall, 3),
+        tokens_per_s=round(stats["train_tokens"] / wall, 2) if stats["train_tokens"] else 0.0,
+        step_time_s=round(wall / steps, 4) if steps and params else 0.0,
+        val_loss_after=evaluate_loss(model, val_data, bs, pad_id, precision)
+        if stats["loss_curve"]
+        else stats["val_loss_before"],
+    )
     return stats

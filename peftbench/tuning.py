@@ -8,6 +8,7 @@ The factor-1 candidate is the ordinary run (results/.../seed{s}/), so "as the pa
 table; the others train under results/.../seed{s}/tuning/lr_x{factor}/, and only the winner is evaluated
 again (results/.../seed{s}/tuned/). A candidate that diverges (NaN/inf loss) loses the search instead of
 failing the workflow."""
+
 import math
 import shutil
 from pathlib import Path
@@ -41,14 +42,24 @@ def candidate_config(cfg, spec, factor):
 def finetune_candidate(cfg, base_dir, task, spec, seed, data_dir, factor, out_state, out_train, threads=None):
     """One candidate's fine-tuning; a diverged one is recorded (val_loss_after: null) and loses."""
     from . import methods, pipeline
+
     cand = candidate_config(cfg, spec, factor)
     try:
         pipeline.finetune(cand, base_dir, task, spec, seed, data_dir, out_state, out_train, threads)
     except FloatingPointError as e:
-        shutil.rmtree(Path(out_state).parent / "checkpoints", ignore_errors=True)    # a diverged run resumes nothing
+        shutil.rmtree(Path(out_state).parent / "checkpoints", ignore_errors=True)  # a diverged run resumes nothing
         methods.save_state({}, out_state)
-        io.write_json(out_train, {"task": task, "method": spec["name"], "seed": seed, "diverged": str(e),
-                                  "training": config.training_settings(cand, spec), "val_loss_after": None})
+        io.write_json(
+            out_train,
+            {
+                "task": task,
+                "method": spec["name"],
+                "seed": seed,
+                "diverged": str(e),
+                "training": config.training_settings(cand, spec),
+                "val_loss_after": None,
+            },
+        )
 
 
 def choose(candidates):
@@ -65,18 +76,33 @@ def select_job(factors, train_jsons, out_json):
     cands = []
     for factor, path in zip(factors, train_jsons, strict=True):
         tr = io.read_json(path)
-        cands.append({"factor": float(factor), "learning_rate": tr["training"]["learning_rate"],
-                      "val_loss": tr.get("val_loss_after"), "run": str(Path(path).parent)})
+        cands.append(
+            {
+                "factor": float(factor),
+                "learning_rate": tr["training"]["learning_rate"],
+                "val_loss": tr.get("val_loss_after"),
+                "run": str(Path(path).parent),
+            }
+        )
     best = choose(cands)
-    io.write_json(out_json, {"criterion": "validation loss after training (lowest wins)", "candidates": cands,
-                             "chosen_factor": best["factor"], "chosen_learning_rate": best["learning_rate"],
-                             "chosen_run": best["run"]})
+    io.write_json(
+        out_json,
+        {
+            "criterion": "validation loss after training (lowest wins)",
+            "candidates": cands,
+            "chosen_factor": best["factor"],
+            "chosen_learning_rate": best["learning_rate"],
+            "chosen_run": best["run"],
+        },
+    )
 
 
-def evaluate_tuned(cfg, base_dir, task, spec, tuning_json, default_run, test_file, train_file, seed,
-                   forgetting, out_dir, threads=None):
+def evaluate_tuned(
+    cfg, base_dir, task, spec, tuning_json, default_run, test_file, train_file, seed, forgetting, out_dir, threads=None
+):
     """Evaluate the winner into out_dir; when the paper default wins, its evaluation is the answer (copied)."""
     from . import pipeline
+
     chosen = io.read_json(tuning_json)
     out = Path(out_dir)
     if float(chosen["chosen_factor"]) == 1.0:
@@ -85,6 +111,18 @@ def evaluate_tuned(cfg, base_dir, task, spec, tuning_json, default_run, test_fil
                 shutil.copyfile(Path(default_run) / name, tmp)
         return
     run = Path(chosen["chosen_run"])
-    pipeline.evaluate_job(cfg, base_dir, task, spec, run / "task_state.safetensors", test_file,
-                          out / "lm_eval.json", out / "samples.jsonl", out / "latency.json", threads,
-                          train_file=train_file, seed=seed, forgetting=(*forgetting, out / "forgetting.json"))
+    pipeline.evaluate_job(
+        cfg,
+        base_dir,
+        task,
+        spec,
+        run / "task_state.safetensors",
+        test_file,
+        out / "lm_eval.json",
+        out / "samples.jsonl",
+        out / "latency.json",
+        threads,
+        train_file=train_file,
+        seed=seed,
+        forgetting=(*forgetting, out / "forgetting.json"),
+    )

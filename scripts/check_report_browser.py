@@ -9,6 +9,7 @@ The check runs inside the page: a copy of the HTML gets a small script that, on 
 the DOM and writes its findings as JSON into a <pre id="browser-check">; `chromium --dump-dom` prints
 the DOM after load, and this script reads the JSON back. Exit status 0 = sound page, 1 = problems,
 2 = no browser."""
+
 import argparse
 import json
 import re
@@ -84,8 +85,18 @@ def browser():
 
 
 def _chromium(exe, profile, *args, timeout=120):
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-           "--hide-scrollbars", f"--user-data-dir={profile}", "--virtual-time-budget=10000", *args]
+    cmd = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=10000",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -96,17 +107,29 @@ def check(html_path, screenshot=None, min_images=1, min_tables=1):
         raise FileNotFoundError(f"no headless browser ({', '.join(BROWSERS)}): apt-get install chromium")
     page = Path(html_path).resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        probe = Path(tmp) / page.name          # a copy beside nothing: a relative image path would fail here too
+        probe = Path(tmp) / page.name  # a copy beside nothing: a relative image path would fail here too
         probe.write_text(re.sub(r"</body>", PROBE + "</body>", page.read_text(), count=1, flags=re.I))
         res = _chromium(exe, Path(tmp) / "profile", "--dump-dom", probe.as_uri())
         if screenshot:
-            _chromium(exe, Path(tmp) / "profile", f"--screenshot={Path(screenshot).resolve()}",
-                      "--window-size=1400,9000", page.as_uri())
+            _chromium(
+                exe,
+                Path(tmp) / "profile",
+                f"--screenshot={Path(screenshot).resolve()}",
+                "--window-size=1400,9000",
+                page.as_uri(),
+            )
     found = re.search(r'<pre id="browser-check">(.*?)</pre>', res.stdout, re.S)
     if not found:
-        return {"images": 0, "tables": 0, "rows": 0,
-                "problems": [f"the page did not finish loading in the browser (exit {res.returncode}): {res.stderr[-500:]}"]}
+        return {
+            "images": 0,
+            "tables": 0,
+            "rows": 0,
+            "problems": [
+                f"the page did not finish loading in the browser (exit {res.returncode}): {res.stderr[-500:]}"
+            ],
+        }
     import html
+
     result = json.loads(html.unescape(found.group(1)))
     if result["images"] < min_images:
         result["problems"].append(f"{result['images']} images, expected at least {min_images}")
@@ -127,8 +150,10 @@ def main():
     except FileNotFoundError as e:
         print(e, file=sys.stderr)
         return 2
-    print(f"{args.html}: {r['images']} images, {r['tables']} tables, {r['rows']} rows in the browser; "
-          f"sorted by a click: {r.get('sorted')}; filtered: {r.get('filtered')}")
+    print(
+        f"{args.html}: {r['images']} images, {r['tables']} tables, {r['rows']} rows in the browser; "
+        f"sorted by a click: {r.get('sorted')}; filtered: {r.get('filtered')}"
+    )
     for p in r["problems"]:
         print(f"  BROKEN: {p}")
     return 1 if r["problems"] else 0

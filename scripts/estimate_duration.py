@@ -7,6 +7,7 @@ Each fine-tuning job = fixed cost + steps x its measured step time (train.json);
 cost + lm-eval's time scaled by the test size (generation batches: linear in the number of examples);
 fixed cost = the job's wall time in Snakemake's log minus that useful part. Jobs x seeds, divided by the
 jobs run side by side, plus every other job as measured (base model, data, cost rules)."""
+
 import argparse
 import json
 import re
@@ -58,9 +59,11 @@ def main():
             continue
         now += seconds
     seeds = ratio["seeds"][1] / ratio["seeds"][0]
-    print(f"fine-tuning + evaluation job time: measured {now / 60:.0f} min; at the target {later * seeds / 60:.0f} min "
-          f"(x{seeds:g} seeds); side by side on {args.parallel}: {later * seeds / args.parallel / 3600:.1f} h "
-          f"+ other jobs as measured {other / 60:.0f} min")
+    print(
+        f"fine-tuning + evaluation job time: measured {now / 60:.0f} min; at the target {later * seeds / 60:.0f} min "
+        f"(x{seeds:g} seeds); side by side on {args.parallel}: {later * seeds / args.parallel / 3600:.1f} h "
+        f"+ other jobs as measured {other / 60:.0f} min"
+    )
 
 
 if __name__ == "__main__":

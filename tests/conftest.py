@@ -9,8 +9,13 @@ import torch  # noqa: E402
 
 from peftbench import base_model, config  # noqa: E402
 
-TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "num_key_value_heads": 2}
+TINY = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+}
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +38,12 @@ def method_specs():
 @pytest.fixture
 def batch(tiny):
     _, tok = tiny
-    ids = tok(["Translate English to Spanish.\nEnglish: In the beginning\nSpanish: En el principio",
-               "Summarize the text in one sentence.\nText: A cat.\nSummary: A cat sat."],
-              return_tensors="pt", padding=True)
+    ids = tok(
+        [
+            "Translate English to Spanish.\nEnglish: In the beginning\nSpanish: En el principio",
+            "Summarize the text in one sentence.\nText: A cat.\nSummary: A cat sat.",
+        ],
+        return_tensors="pt",
+        padding=True,
+    )
     return ids.input_ids, ids.attention_mask

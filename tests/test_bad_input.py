@@ -1,6 +1,7 @@
 """Bad input fails while the DAG is built (peftbench.preflight.workflow, exactly what
 workflow/rules/common.smk runs), with one error naming the file and the field, before any job.
 Each test breaks one thing in a copy of the project's methods/ and tasks/."""
+
 import json
 import re
 import shutil
@@ -34,8 +35,9 @@ def test_the_shipped_default_passes(project):
     assert methods == ["lora", "zero-shot"] and set(tasks) == {"qa", "summarization", "translation"}
 
 
-@pytest.mark.parametrize("key,value", [("results", "../elsewhere"), ("results", "/tmp/results"),
-                                       ("reports", "reports/../../x")])
+@pytest.mark.parametrize(
+    "key,value", [("results", "../elsewhere"), ("results", "/tmp/results"), ("reports", "reports/../../x")]
+)
 def test_output_paths_stay_inside_the_project(project, key, value):
     root, cfg = project
     fails(root, {**cfg, key: value}, rf"field '{key}': '{re.escape(value)}' must be a relative path inside")
@@ -124,8 +126,9 @@ def local_task(root, records, sizes=None):
     data = root / "tasks/qa/data"
     data.mkdir()
     for split in ("train", "validation", "test"):
-        (data / f"{split}.jsonl").write_text(records if isinstance(records, str) else
-                                             "".join(json.dumps(r) + "\n" for r in records))
+        (data / f"{split}.jsonl").write_text(
+            records if isinstance(records, str) else "".join(json.dumps(r) + "\n" for r in records)
+        )
     path = root / "tasks/qa/task.yaml"
     spec = yaml.safe_load(path.read_text())
     spec["source"] = {"type": "jsonl", "files": {s: f"data/{s}.jsonl" for s in ("train", "validation", "test")}}
@@ -133,8 +136,10 @@ def local_task(root, records, sizes=None):
     return {"qa": sizes or {"train": 2, "validation": 1, "test": 1}}
 
 
-GOOD = [{"id": str(i), "context": f"Paris is in France {i}.", "question": "Paris is in ___.", "target": "France"}
-        for i in range(3)]
+GOOD = [
+    {"id": str(i), "context": f"Paris is in France {i}.", "question": "Paris is in ___.", "target": "France"}
+    for i in range(3)
+]
 
 
 def test_local_dataset_that_is_fine(project):
@@ -186,26 +191,40 @@ def local_model(root, weights="model.safetensors", positions=128):
 
 def test_model_folder_that_does_not_exist(project):
     root, cfg = project
-    fails(root, {**cfg, "model": {"name": "m", "source": "./no/such/model"}}, r"field 'model.source': no/such/model is not a model folder")
+    fails(
+        root,
+        {**cfg, "model": {"name": "m", "source": "./no/such/model"}},
+        r"field 'model.source': no/such/model is not a model folder",
+    )
 
 
 def test_model_with_pickled_weights_only_is_refused(project):
     root, cfg = project
-    fails(root, {**cfg, "model": local_model(root, "pytorch_model.bin")},
-          r"field 'model.source': .*my-model has no model.safetensors .*found: pytorch_model.bin; pickled .bin/.pt "
-          r"checkpoints are refused")
+    fails(
+        root,
+        {**cfg, "model": local_model(root, "pytorch_model.bin")},
+        r"field 'model.source': .*my-model has no model.safetensors .*found: pytorch_model.bin; pickled .bin/.pt "
+        r"checkpoints are refused",
+    )
 
 
 def test_sequences_longer_than_the_model_allows(project):
     root, cfg = project
-    fails(root, {**cfg, "model": local_model(root, positions=128)},
-          r"field 'training.max_seq_len': 384 exceeds the model's max_position_embeddings=128")
+    fails(
+        root,
+        {**cfg, "model": local_model(root, positions=128)},
+        r"field 'training.max_seq_len': 384 exceeds the model's max_position_embeddings=128",
+    )
 
 
 # ---- issue 17: no silent wrong row --------------------------------------------------------------
-@pytest.mark.parametrize("key,value,pattern", [
-    ("seeds", [0, 0], r"field 'seeds': seed 0 is listed twice \(each seed is one run"),
-    ("methods", ["lora", "zero-shot", "lora"], r"field 'methods': method 'lora' is listed twice")])
+@pytest.mark.parametrize(
+    "key,value,pattern",
+    [
+        ("seeds", [0, 0], r"field 'seeds': seed 0 is listed twice \(each seed is one run"),
+        ("methods", ["lora", "zero-shot", "lora"], r"field 'methods': method 'lora' is listed twice"),
+    ],
+)
 def test_duplicates_are_errors(project, key, value, pattern):
     root, cfg = project
     fails(root, {**cfg, key: value}, pattern)
@@ -220,7 +239,9 @@ def test_profile_jsonl_source_without_files(project):
 def test_profile_source_of_an_unknown_type(project):
     root, cfg = project
     tasks = {**cfg["tasks"], "qa": {**cfg["tasks"]["qa"], "source": {"type": "csv", "files": {}}}}
-    fails(root, {**cfg, "tasks": tasks}, r"field 'tasks.qa.source.type': 'csv' is not one of \['builtin', 'hf', 'jsonl'\]")
+    fails(
+        root, {**cfg, "tasks": tasks}, r"field 'tasks.qa.source.type': 'csv' is not one of \['builtin', 'hf', 'jsonl'\]"
+    )
 
 
 def test_unknown_builtin_builder(project):
@@ -233,16 +254,23 @@ def test_unknown_builtin_builder(project):
 def test_local_dataset_line_that_is_not_an_object(project):
     root, cfg = project
     text = json.dumps(GOOD[0]) + "\n" + json.dumps("just a string") + "\n"
-    fails(root, {**cfg, "tasks": local_task(root, text)}, r"data/train.jsonl:2: expected a JSON object .*got a JSON str")
+    fails(
+        root, {**cfg, "tasks": local_task(root, text)}, r"data/train.jsonl:2: expected a JSON object .*got a JSON str"
+    )
 
 
-@pytest.mark.parametrize("field,value,kind", [("target", 123, "int 123"), ("question", None, "null"),
-                                              ("context", {"a": "b"}, r"dict \{'a': 'b'\}")])
+@pytest.mark.parametrize(
+    "field,value,kind",
+    [("target", 123, "int 123"), ("question", None, "null"), ("context", {"a": "b"}, r"dict \{'a': 'b'\}")],
+)
 def test_local_dataset_field_that_is_not_a_string(project, field, value, kind):
     root, cfg = project
     records = GOOD[:1] + [{**GOOD[1], field: value}]
-    fails(root, {**cfg, "tasks": local_task(root, records)},
-          rf"data/train.jsonl: record 1: field '{field}' is {kind}, expected a string")
+    fails(
+        root,
+        {**cfg, "tasks": local_task(root, records)},
+        rf"data/train.jsonl: record 1: field '{field}' is {kind}, expected a string",
+    )
 
 
 def test_lm_eval_yaml_that_does_not_parse(project):
@@ -259,8 +287,10 @@ def test_mistyped_hub_id(project, monkeypatch, capsys):
     fails(root, {**cfg, "model": {"name": "m", "source": "not a//hub id"}}, r"'not a//hub id' is not .* a valid hub id")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     preflight.workflow({**cfg, "model": {"name": "m", "source": "HuggingFaceTB/SmolLM2-135M-Instrcut"}}, root)
-    assert ("'HuggingFaceTB/SmolLM2-135M-Instrcut' is not in the Hugging Face cache and HF_HUB_OFFLINE=1"
-            in capsys.readouterr().err)
+    assert (
+        "'HuggingFaceTB/SmolLM2-135M-Instrcut' is not in the Hugging Face cache and HF_HUB_OFFLINE=1"
+        in capsys.readouterr().err
+    )
 
 
 def test_junk_safetensors_file_is_refused(project):

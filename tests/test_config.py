@@ -1,4 +1,5 @@
 """Profiles, method.yaml and task.yaml are validated; errors name the file and the field."""
+
 import re
 import shutil
 
@@ -22,13 +23,16 @@ def test_shipped_profiles_validate():
     assert default["latency"]["repeats"] >= 1 and smoke["model"]["source"] == "tiny-random"
 
 
-@pytest.mark.parametrize("patch,field", [
-    ({"model": {"name": "x"}}, "model"),
-    ({"training": {"steps": "ten"}}, "training.steps"),
-    ({"tasks": {"qa": {"train": 5, "validation": 1}}}, "tasks.qa"),
-    ({"precision": "fp8"}, "precision"),
-    ({"learning_rate": 1}, "(top level)"),
-])
+@pytest.mark.parametrize(
+    "patch,field",
+    [
+        ({"model": {"name": "x"}}, "model"),
+        ({"training": {"steps": "ten"}}, "training.steps"),
+        ({"tasks": {"qa": {"train": 5, "validation": 1}}}, "tasks.qa"),
+        ({"precision": "fp8"}, "precision"),
+        ({"learning_rate": 1}, "(top level)"),
+    ],
+)
 def test_bad_profile_names_the_field(tmp_path, patch, field):
     base = yaml.safe_load((config.CONFIG / "config.yaml").read_text())
     path = write(tmp_path / "bad.yaml", {**base, **patch})
@@ -47,7 +51,9 @@ def test_method_directory_checks(tmp_path):
     shutil.copytree(config.METHODS / "lora", tmp_path / "lora")
     assert set(config.discover_methods(tmp_path)) == {"lora"}
     (tmp_path / "nopy").mkdir()
-    (tmp_path / "nopy" / "method.yaml").write_text((config.METHODS / "lora" / "method.yaml").read_text().replace("name: lora", "name: nopy"))
+    (tmp_path / "nopy" / "method.yaml").write_text(
+        (config.METHODS / "lora" / "method.yaml").read_text().replace("name: lora", "name: nopy")
+    )
     with pytest.raises(ConfigError, match="nopy: method.py is missing"):
         config.discover_methods(tmp_path)
     shutil.rmtree(tmp_path / "nopy")

@@ -1,4 +1,5 @@
 """The cost measurements: side-by-side latency overhead and task switching, on tiny models (seconds)."""
+
 import copy
 import math
 
@@ -8,7 +9,7 @@ import torch
 from peftbench import base_model, identity, io, latency_overhead, methods, task_switch
 
 TINY_GPT2 = {"n_embd": 64, "n_layer": 2, "n_head": 4}
-SWITCH_IS_ROUNDING = {"lora", "ia3"}          # merged: W - delta + delta', equal up to float rounding
+SWITCH_IS_ROUNDING = {"lora", "ia3"}  # merged: W - delta + delta', equal up to float rounding
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +36,25 @@ def test_forward_rows_one_per_variant_with_finite_medians(gpt2_variants):
     assert by["adapter-h"]["flops_overhead_pct"] > 0 and by["lora"]["flops_overhead_pct"] > 0
     assert by["lora-merged"]["flops_overhead_pct"] == 0 == by[latency_overhead.CONTROL]["flops_overhead_pct"]
     assert by["prompt-tuning"]["flops_overhead_pct"] > 100
-    assert by["adapter-l"]["added_params"] == 2 * (2 * 64 * variants["adapter-l"][2]["size"] + variants["adapter-l"][2]["size"] + 64 + 2 * 64)
+    assert by["adapter-l"]["added_params"] == 2 * (
+        2 * 64 * variants["adapter-l"][2]["size"] + variants["adapter-l"][2]["size"] + 64 + 2 * 64
+    )
 
 
 def test_merged_lora_row_measures_the_same_function_as_unmerged(gpt2_variants):
     base, variants = gpt2_variants
     ids = torch.randint(0, base.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        unmerged, merged, plain = (m(input_ids=ids).logits for m in
-                                   (variants["lora"][0], variants["lora-merged"][0], base))
-    assert not torch.allclose(unmerged, plain, atol=1e-4)          # the stand-in state is not the identity
+        unmerged, merged, plain = (
+            m(input_ids=ids).logits for m in (variants["lora"][0], variants["lora-merged"][0], base)
+        )
+    assert not torch.allclose(unmerged, plain, atol=1e-4)  # the stand-in state is not the identity
     torch.testing.assert_close(merged, unmerged, atol=1e-4, rtol=1e-4)
     assert not any("lora_" in n for n, _ in variants["lora-merged"][0].named_parameters())
 
 
 def test_generation_rows_time_every_method_beside_the_base(tiny_dir, method_specs):
-    specs = {m: method_specs[m] for m in ("lora", "houlsby", "scratch")}      # merged, added layers, rewritten weights
+    specs = {m: method_specs[m] for m in ("lora", "houlsby", "scratch")}  # merged, added layers, rewritten weights
     rows = latency_overhead.generation_rows(tiny_dir, specs, ["Q: why?\nA:"], new_tokens=2, repeats=2)
     by = {r["variant"]: r for r in rows}
     assert list(by) == ["base", latency_overhead.CONTROL, "lora", "houlsby", "scratch"]
@@ -86,8 +90,10 @@ def task_states(base, spec):
     return states
 
 
-@pytest.mark.parametrize("method", ["full", "scratch", "shared-layers", "houlsby", "prefix", "prompt-tuning",
-                                    "lora", "ia3", "loreft", "zero-shot"])
+@pytest.mark.parametrize(
+    "method",
+    ["full", "scratch", "shared-layers", "houlsby", "prefix", "prompt-tuning", "lora", "ia3", "loreft", "zero-shot"],
+)
 def test_switching_tasks_gives_exactly_the_model_loaded_with_the_new_state(tiny_base, method_specs, batch, method):
     spec = method_specs[method]
     a, b = task_states(tiny_base, spec)
@@ -120,7 +126,7 @@ def test_task_switch_job_times_and_checks_each_method(tiny_dir, tiny_base, metho
     for m, spec in specs.items():
         paths[m] = []
         for task, state in zip("ab", task_states(tiny_base, spec)):
-            path = tmp_path / m / task / "task_state.safetensors"          # beside its train.json, as the DAG writes it
+            path = tmp_path / m / task / "task_state.safetensors"  # beside its train.json, as the DAG writes it
             methods.save_state(state, path)
             io.write_json(path.parent / "train.json", {"task_state_sha256": identity.sha256_file(path)})
             paths[m].append(path)
@@ -141,7 +147,10 @@ def test_task_switch_refuses_a_state_that_is_not_the_trained_one(tiny_dir, tiny_
         methods.save_state(state, path)
         io.write_json(path.parent / "train.json", {"task_state_sha256": identity.sha256_file(path)})
         paths.append(path)
-    paths[1].write_bytes(paths[1].read_bytes()[:-8])                  # truncated
-    with pytest.raises(ValueError, match=r"b/task_state.safetensors: sha256 .* differs from .* its train.json "
-                                         r"recorded: the stored state is truncated or was replaced"):
+    paths[1].write_bytes(paths[1].read_bytes()[:-8])  # truncated
+    with pytest.raises(
+        ValueError,
+        match=r"b/task_state.safetensors: sha256 .* differs from .* its train.json "
+        r"recorded: the stored state is truncated or was replaced",
+    ):
         task_switch.run(tiny_dir, {"lora": spec}, {"lora": paths}, ["a", "b"], tmp_path / "ts.csv", 1, 1)

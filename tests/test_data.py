@@ -1,4 +1,5 @@
 """Data builders: deterministic, disjoint splits, answers that are spans, the hub path on local files."""
+
 import json
 
 import pytest
@@ -7,13 +8,19 @@ from peftbench import config, io
 from peftbench.data import bible, build, text, wiki
 
 LEADS = [
-    ("Anna Karenina", "Anna Karenina is a novel by the Russian author Leo Tolstoy, first published in 1878. "
-     "Tolstoy called it his first true novel. It was released in installments in The Russian Messenger "
-     "between 1875 and 1877, and many critics consider it among the greatest works of world literature."),
+    (
+        "Anna Karenina",
+        "Anna Karenina is a novel by the Russian author Leo Tolstoy, first published in 1878. "
+        "Tolstoy called it his first true novel. It was released in installments in The Russian Messenger "
+        "between 1875 and 1877, and many critics consider it among the greatest works of world literature.",
+    ),
     ("Short", "Too short. Only two."),
-    ("Arthur C. Clarke", "Sir Arthur C. Clarke was an English science-fiction writer and futurist born in 1917. "
-     "Clarke co-wrote the screenplay for the 1968 film 2001: A Space Odyssey with Stanley Kubrick. He moved "
-     "to Sri Lanka in 1956, where he lived until his death, and he was knighted by Elizabeth II in 2000."),
+    (
+        "Arthur C. Clarke",
+        "Sir Arthur C. Clarke was an English science-fiction writer and futurist born in 1917. "
+        "Clarke co-wrote the screenplay for the 1968 film 2001: A Space Odyssey with Stanley Kubrick. He moved "
+        "to Sri Lanka in 1956, where he lived until his death, and he was knighted by Elizabeth II in 2000.",
+    ),
 ]
 
 
@@ -48,10 +55,16 @@ def test_real_wiki_builders_are_deterministic():
 
 
 def test_bible_pairs_align_by_reference_and_clean_markup():
-    en = {"Genesis 1:0": "", "Genesis 1:1": "¶ In the beginning God created the heaven and the earth.",
-          "Genesis 1:2": "And the earth was without form, and void;", "Exodus 2:3": "Only in English here ok"}
-    es = {"Genesis 1:1": "EN el principio crió Dios los cielos y la tierra.",
-          "Genesis 1:2": "Y la tierra estaba desordenada y vacía,"}
+    en = {
+        "Genesis 1:0": "",
+        "Genesis 1:1": "¶ In the beginning God created the heaven and the earth.",
+        "Genesis 1:2": "And the earth was without form, and void;",
+        "Exodus 2:3": "Only in English here ok",
+    }
+    es = {
+        "Genesis 1:1": "EN el principio crió Dios los cielos y la tierra.",
+        "Genesis 1:2": "Y la tierra estaba desordenada y vacía,",
+    }
     pairs = bible.verse_pairs(en, es)
     assert [p["id"] for p in pairs] == ["Genesis 1:1", "Genesis 1:2"]
     assert pairs[0]["source"].startswith("In the beginning") and pairs[0]["target"].startswith("En el principio")
@@ -81,23 +94,49 @@ def test_build_writes_disjoint_deterministic_splits_with_rendered_prompts(tmp_pa
 def test_build_refuses_more_records_than_the_source_has(tmp_path):
     src = tmp_path / "tiny_hub"
     src.mkdir()
-    (src / "train.jsonl").write_text("".join(json.dumps({"document": f"d{i}", "summary": f"s{i}"}) + "\n" for i in range(5)))
+    (src / "train.jsonl").write_text(
+        "".join(json.dumps({"document": f"d{i}", "summary": f"s{i}"}) + "\n" for i in range(5))
+    )
     task = config.load_task("summarization")
-    source = {"type": "hf", "path": str(src), "splits": {"validation": "train", "test": "train"},
-              "columns": {"document": "document", "target": "summary"}}
+    source = {
+        "type": "hf",
+        "path": str(src),
+        "splits": {"validation": "train", "test": "train"},
+        "columns": {"document": "document", "target": "summary"},
+    }
     with pytest.raises(ValueError, match="asked for 4 records"):
         build.build(task, {"train": 3, "validation": 1, "test": 4}, tmp_path / "out", source=source)
 
 
-@pytest.mark.parametrize("task_name,columns,rows", [
-    ("summarization", {"document": "document", "target": "summary"},
-     [{"document": f"Article {i} text.", "summary": f"Summary {i}.", "id": str(i)} for i in range(12)]),
-    ("translation", {"source": "translation.en", "target": "translation.ro"},
-     [{"translation": {"en": f"house {i}", "ro": f"casa {i}"}} for i in range(12)]),
-    ("qa", {"context": "context", "question": "question", "answers": "answers.text"},
-     [{"id": f"q{i}", "title": "t", "context": f"Paris is in France {i}.", "question": f"Where is Paris {i}?",
-       "answers": {"text": ["France", "in France"], "answer_start": [12, 9]}} for i in range(12)]),
-])
+@pytest.mark.parametrize(
+    "task_name,columns,rows",
+    [
+        (
+            "summarization",
+            {"document": "document", "target": "summary"},
+            [{"document": f"Article {i} text.", "summary": f"Summary {i}.", "id": str(i)} for i in range(12)],
+        ),
+        (
+            "translation",
+            {"source": "translation.en", "target": "translation.ro"},
+            [{"translation": {"en": f"house {i}", "ro": f"casa {i}"}} for i in range(12)],
+        ),
+        (
+            "qa",
+            {"context": "context", "question": "question", "answers": "answers.text"},
+            [
+                {
+                    "id": f"q{i}",
+                    "title": "t",
+                    "context": f"Paris is in France {i}.",
+                    "question": f"Where is Paris {i}?",
+                    "answers": {"text": ["France", "in France"], "answer_start": [12, 9]},
+                }
+                for i in range(12)
+            ],
+        ),
+    ],
+)
 def test_hub_source_on_a_local_folder_with_the_datasets_columns(tmp_path, task_name, columns, rows):
     """XSum / WMT16 / SQuAD column shapes, read by the same datasets.load_dataset call as the hub."""
     src = tmp_path / "hub_copy"
@@ -105,8 +144,12 @@ def test_hub_source_on_a_local_folder_with_the_datasets_columns(tmp_path, task_n
     for split in ("train", "validation", "test"):
         (src / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     task = config.load_task(task_name)
-    counts = build.build(task, {"train": 6, "validation": 2, "test": 3},
-                         tmp_path / "out", source={"type": "hf", "path": str(src), "columns": columns})
+    counts = build.build(
+        task,
+        {"train": 6, "validation": 2, "test": 3},
+        tmp_path / "out",
+        source={"type": "hf", "path": str(src), "columns": columns},
+    )
     assert counts == {"train": 6, "validation": 2, "test": 3}
     test = io.read_jsonl(tmp_path / "out" / "test.jsonl")
     for field in task["fields"]:

@@ -2,6 +2,7 @@
 a copied task folder is scored under its own name, local data files are inputs of the data rule, misspelled
 hyperparameters are refused against method.yaml's `accepts:`, and a merged peft method without `switch`
 is still measured by the task-switch cost rule (rebuilt from the base), never sinking the run."""
+
 import json
 import os
 import shutil
@@ -12,8 +13,19 @@ import pytest
 import torch
 import yaml
 
-from peftbench import (ROOT, aggregate, base_model, config, evaluate, hyperparameters, identity, io, methods, preflight,
-                       task_switch)
+from peftbench import (
+    ROOT,
+    aggregate,
+    base_model,
+    config,
+    evaluate,
+    hyperparameters,
+    identity,
+    io,
+    methods,
+    preflight,
+    task_switch,
+)
 from peftbench.config import ConfigError
 from peftbench.data import build
 
@@ -29,7 +41,7 @@ def copy_task(root, src, name):
 
 
 def test_a_copied_task_folder_is_scored_under_its_own_name(tiny, tmp_path):
-    task = copy_task(tmp_path / "tasks", "qa", "qa-copy")          # its lm_eval.yaml still says peftbench_qa
+    task = copy_task(tmp_path / "tasks", "qa", "qa-copy")  # its lm_eval.yaml still says peftbench_qa
     build.build(task, {"train": 2, "validation": 1, "test": 2}, tmp_path / "data")
     model, tok = tiny
     results, samples = evaluate.run(model, tok, task["dir"], tmp_path / "data/test.jsonl", batch_size=2)
@@ -46,8 +58,16 @@ def write_jsonl(path, rows):
 def local_qa(root, n=6):
     """tasks/qa copied to tasks/qa-local, reading the user's own JSONL (several references per record)."""
     copy_task(root / "tasks", "qa", "qa-local")
-    rows = [{"id": i, "context": f"Ada Lovelace wrote note {i}.", "question": f"Who wrote note {i}?",
-             "target": "Ada Lovelace", "answers": ["Ada Lovelace", "Lovelace"]} for i in range(n)]
+    rows = [
+        {
+            "id": i,
+            "context": f"Ada Lovelace wrote note {i}.",
+            "question": f"Who wrote note {i}?",
+            "target": "Ada Lovelace",
+            "answers": ["Ada Lovelace", "Lovelace"],
+        }
+        for i in range(n)
+    ]
     for split in ("train", "validation", "test"):
         write_jsonl(root / "tasks/qa-local/data" / f"{split}.jsonl", rows)
     spec = yaml.safe_load((root / "tasks/qa-local/task.yaml").read_text())
@@ -59,10 +79,18 @@ def local_qa(root, n=6):
 def test_data_inputs_are_the_task_yaml_and_every_local_file_it_reads(tmp_path):
     task = local_qa(tmp_path)
     d = tmp_path / "tasks/qa-local"
-    assert build.inputs(task, {}) == [d / "task.yaml", d / "data/train.jsonl", d / "data/validation.jsonl",
-                                      d / "data/test.jsonl"]
-    override = {"source": {"type": "jsonl", "files": {"train": "mine.jsonl", "validation": "mine.jsonl",
-                                                       "test": "held_out.jsonl"}}}
+    assert build.inputs(task, {}) == [
+        d / "task.yaml",
+        d / "data/train.jsonl",
+        d / "data/validation.jsonl",
+        d / "data/test.jsonl",
+    ]
+    override = {
+        "source": {
+            "type": "jsonl",
+            "files": {"train": "mine.jsonl", "validation": "mine.jsonl", "test": "held_out.jsonl"},
+        }
+    }
     assert [p.name for p in build.inputs(task, override)] == ["task.yaml", "mine.jsonl", "held_out.jsonl"]
     write_jsonl(tmp_path / "hub_copy/test.jsonl", [{}])
     hub = {"source": {"type": "hf", "path": str(tmp_path / "hub_copy"), "columns": {}}}
@@ -71,8 +99,17 @@ def test_data_inputs_are_the_task_yaml_and_every_local_file_it_reads(tmp_path):
 
 def dry_run(workdir, *targets):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", "1", "--configfile", "config/smoke.yaml",
-           "config/local.yaml"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "--cores",
+        "1",
+        "--configfile",
+        "config/smoke.yaml",
+        "config/local.yaml",
+    ]
     res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res.stdout + res.stderr
@@ -83,11 +120,22 @@ def test_an_edited_record_reschedules_the_data_and_every_run(tmp_path):
     for sub in ("workflow", "config", "methods", "tasks"):
         shutil.copytree(ROOT / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
     local_qa(tmp_path)
-    (tmp_path / "config/local.yaml").write_text(yaml.safe_dump({
-        "methods": ["zero-shot"], "costs": [], "tasks": {"summarization": None, "translation": None, "qa": None,
-                                                        "qa-local": {"train": 4, "validation": 1, "test": 2}}}))
+    (tmp_path / "config/local.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "methods": ["zero-shot"],
+                "costs": [],
+                "tasks": {
+                    "summarization": None,
+                    "translation": None,
+                    "qa": None,
+                    "qa-local": {"train": 4, "validation": 1, "test": 2},
+                },
+            }
+        )
+    )
     data = [f"results/smoke/data/qa-local/{s}.jsonl" for s in ("train", "validation", "test")]
-    dry_run(tmp_path, *data)                                # build the data (a real job; nothing upstream)
+    dry_run(tmp_path, *data)  # build the data (a real job; nothing upstream)
     assert "Nothing to be done" in dry_run(tmp_path, "-n", *data)
     test = tmp_path / "tasks/qa-local/data/test.jsonl"
     rows = [json.loads(line) for line in test.read_text().splitlines()]
@@ -95,7 +143,8 @@ def test_an_edited_record_reschedules_the_data_and_every_run(tmp_path):
     write_jsonl(test, rows)
     out = dry_run(tmp_path, "-n")
     assert "rule data:" in out and "reason: Updated input files: tasks/qa-local/data/test.jsonl" in out.replace(
-        str(tmp_path) + "/", ""), out[-3000:]
+        str(tmp_path) + "/", ""
+    ), out[-3000:]
     for rule in ("finetune", "evaluate", "summary", "report"):
         assert f"rule {rule}:" in out
 
@@ -125,8 +174,14 @@ def test_every_shipped_method_declares_what_its_method_py_reads():
     for yml in sorted((ROOT / "methods").glob("*/method.yaml")):
         accepts = yaml.safe_load(yml.read_text())["accepts"]
         assert hyperparameters.reads(yml.parent / "method.py") <= set(accepts), yml
-    assert hyperparameters.reads(ROOT / "methods/lora/method.py") == {"r", "alpha", "dropout", "target_modules", "merge",
-                                                                      "fused_qkv"}
+    assert hyperparameters.reads(ROOT / "methods/lora/method.py") == {
+        "r",
+        "alpha",
+        "dropout",
+        "target_modules",
+        "merge",
+        "fused_qkv",
+    }
 
 
 def test_a_misspelled_key_in_method_yaml_is_named_with_the_fix(project):
@@ -208,38 +263,43 @@ def test_a_merged_method_without_switch_is_rebuilt_from_the_base_and_labelled(ti
     spec = {"name": "merged", "dir": str(folder), "hyperparameters": {"target_modules": ["k_proj", "v_proj"]}}
     module = methods.load_module(folder)
     paths = []
-    for i in (1, 2):                                           # two task states: moved (IA)^3 vectors
+    for i in (1, 2):  # two task states: moved (IA)^3 vectors
         base, _ = base_model.load(tiny_dir)
         model = module.attach(base, spec["hyperparameters"])
         state = {k: v + 0.1 * i for k, v in module.task_state(model).items()}
         paths.append(tmp_path / f"task{i}" / "task_state.safetensors")
         paths[-1].parent.mkdir()
-        methods.save_state(state, paths[-1])                  # beside its train.json, as a run stores it
+        methods.save_state(state, paths[-1])  # beside its train.json, as a run stores it
         io.write_json(paths[-1].parent / "train.json", {"task_state_sha256": identity.sha256_file(paths[-1])})
     loaded = module.load(base_model.load(tiny_dir)[0], methods.load_state(paths[0]), spec["hyperparameters"])
-    with pytest.raises(ValueError, match="keys the loaded model lacks"):         # what sank the run before
+    with pytest.raises(ValueError, match="keys the loaded model lacks"):  # what sank the run before
         methods.copy_task_state(loaded, methods.load_state(paths[1]))
 
     specs = {"merged": spec, "broken": {**spec, "name": "broken", "hyperparameters": {"target_modules": ["nope"]}}}
-    df = task_switch.run(tiny_dir, specs, {"merged": paths, "broken": paths}, ["a", "b"], tmp_path / "ts.csv",
-                         repeats=2, cold_repeats=1).set_index("method")
+    df = task_switch.run(
+        tiny_dir, specs, {"merged": paths, "broken": paths}, ["a", "b"], tmp_path / "ts.csv", repeats=2, cold_repeats=1
+    ).set_index("method")
     row = df.loc["merged"]
     assert row.switch_kind == "rebuild" and row.switch_ms > 0 and row.check_max_abs_logit_diff < 1e-5
     assert row.switch_note.startswith("rebuilt from the base: task state has keys the loaded model lacks")
-    assert df.loc["broken"].error.startswith("NoMatchingPeftModuleError: Target modules") and (tmp_path / "ts.csv").is_file()
+    assert (
+        df.loc["broken"].error.startswith("NoMatchingPeftModuleError: Target modules")
+        and (tmp_path / "ts.csv").is_file()
+    )
     # the report lists the failure, as it lists a missing run
     assert aggregate.cost_failures({"t": tmp_path / "ts.csv"}) == [f"ts.csv / broken: {df.loc['broken'].error}"]
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "latency_overhead.log").write_text("Traceback (most recent call last):\nRuntimeError: out of memory\n")
     assert aggregate.cost_failures({}, ["latency_overhead"], logs) == [
-        f"latency_overhead.csv: failed: RuntimeError: out of memory (see {logs / 'latency_overhead.log'})"]
+        f"latency_overhead.csv: failed: RuntimeError: out of memory (see {logs / 'latency_overhead.log'})"
+    ]
 
 
 def test_copy_applies_when_the_keys_and_shapes_map(method_specs, tiny_dir):
     """The default switch (a copy) for a state of the model's own tensors; lora brings its own switch."""
     assert callable(getattr(methods.load_module(method_specs["lora"]["dir"]), "switch", None))
-    model = base_model.load(tiny_dir)[0]                      # as full fine-tuning's load leaves it
+    model = base_model.load(tiny_dir)[0]  # as full fine-tuning's load leaves it
     assert methods.copy_mismatch(model, {n: torch.zeros_like(t) for n, t in model.state_dict().items()}) is None
     assert "another shape" in methods.copy_mismatch(model, {"lm_head.weight": torch.zeros(1)})
 
@@ -248,6 +308,7 @@ def test_latency_overhead_measures_a_method_that_merges_without_saying_so(tiny_d
     """No `merge` hyperparameter, yet `load` merges: it gets a private copy of the base (the shared weights are
     restored), and a broken method is a row with its error, not a failed cost rule."""
     from peftbench import latency_overhead
+
     folder = tmp_path / "merged"
     folder.mkdir()
     (folder / "method.py").write_text(MERGED_IA3)

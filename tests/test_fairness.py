@@ -1,5 +1,6 @@
 """A fair race (issue 13): the forgetting sample and loss, the learning-rate search's choice, the
 training-FLOPs estimate and the report's fairness section (synthetic runs: no model trained here)."""
+
 import builtins
 import io as pyio
 import math
@@ -19,7 +20,7 @@ def test_general_text_is_fixed_and_disjoint_from_every_wiki_task():
     sample = forgetting.general_texts(32, leads=leads)
     assert sample == forgetting.general_texts(32, leads=leads) and len({r["id"] for r in sample}) == 32
     used = {r["id"] for r in wiki.summarization(leads)} | {r["id"] for r in wiki.cloze_qa(leads, seed=7)}
-    assert not {r["id"] for r in sample} & used             # whole pools: no split of any size overlaps
+    assert not {r["id"] for r in sample} & used  # whole pools: no split of any size overlaps
     task_texts = {r["document"] for r in wiki.summarization(leads)} | {r["context"] for r in wiki.cloze_qa(leads)}
     assert not any(t in r["text"] for r in sample for t in task_texts)
 
@@ -41,7 +42,7 @@ def test_zero_shot_forgetting_loss_equals_the_base_models_exactly(tiny_dir, meth
         forgetting.measure(CFG, model, tok, general, tmp_path / "base.json", tmp_path / f"{name}.json")
         got = io.read_json(tmp_path / f"{name}.json")
         assert got["loss"] == got["base_loss"] == io.read_json(tmp_path / "base.json")["loss"] and got["delta"] == 0.0
-    with torch.no_grad():                                   # a changed model is seen: the test can fail
+    with torch.no_grad():  # a changed model is seen: the test can fail
         next(model.parameters()).add_(0.05)
     forgetting.measure(CFG, model, tok, general, tmp_path / "base.json", tmp_path / "changed.json")
     assert io.read_json(tmp_path / "changed.json")["delta"] != 0.0
@@ -52,8 +53,9 @@ def test_every_kind_of_method_scores_the_general_text(tiny_dir, method_specs, ge
     model, tok, *_ = method_model(tiny_dir, method_specs[name])
     texts = [r["text"] for r in io.read_jsonl(general)]
     loss, tokens = forgetting.text_loss(model, tok, texts, batch_size=4, max_len=128)
-    assert math.isfinite(loss) and tokens == sum(min(len(tok(t, add_special_tokens=False).input_ids), 128) - 1
-                                                 for t in texts)
+    assert math.isfinite(loss) and tokens == sum(
+        min(len(tok(t, add_special_tokens=False).input_ids), 128) - 1 for t in texts
+    )
 
 
 # ---- the learning-rate search ----------------------------------------------------------------------
@@ -61,8 +63,8 @@ def test_the_search_picks_the_lowest_validation_loss():
     c = lambda f, v: {"factor": f, "val_loss": v}
     assert tuning.choose([c(0.333, 2.5), c(1, 2.1), c(3, 1.9)])["factor"] == 3
     assert tuning.choose([c(0.333, 1.7), c(1, 2.1), c(3, float("nan"))])["factor"] == 0.333
-    assert tuning.choose([c(0.333, 2.0), c(1, 2.0), c(3, 2.0)])["factor"] == 1          # a tie: the paper's rate
-    assert tuning.choose([c(1, None), c(3, 2.4)])["factor"] == 3                        # diverged never wins
+    assert tuning.choose([c(0.333, 2.0), c(1, 2.0), c(3, 2.0)])["factor"] == 1  # a tie: the paper's rate
+    assert tuning.choose([c(1, None), c(3, 2.4)])["factor"] == 3  # diverged never wins
     with pytest.raises(ValueError, match="diverged"):
         tuning.choose([c(1, None), c(3, float("inf"))])
 
@@ -82,6 +84,7 @@ def test_selection_reads_the_candidates_train_json_only_never_test_data(tmp_path
     def spy(file, *a, **k):
         opened.append(str(file))
         return real(file, *a, **k)
+
     monkeypatch.setattr(builtins, "open", spy)
     monkeypatch.setattr(pyio, "open", spy)
     tuning.select_job([0.333, 1, 3], paths, tmp_path / "tuning.json")
@@ -100,9 +103,13 @@ def test_a_candidate_scales_the_methods_own_rate_and_nothing_else(method_specs):
         base = config.training_settings(cfg, spec)
         cand = config.training_settings(tuning.candidate_config(cfg, spec, "3"), spec)
         assert cand == {**base, "learning_rate": 3 * base["learning_rate"]}
-    assert set(tuning.tuned_methods(cfg, method_specs, list(method_specs))) == \
-        set(method_specs) - {"zero-shot", "few-shot"}                                    # what trains is tuned
-    assert tuning.tuned_methods(config.load_profile(config.CONFIG / "config.yaml"), method_specs, list(method_specs)) == []
+    assert set(tuning.tuned_methods(cfg, method_specs, list(method_specs))) == set(method_specs) - {
+        "zero-shot",
+        "few-shot",
+    }  # what trains is tuned
+    assert (
+        tuning.tuned_methods(config.load_profile(config.CONFIG / "config.yaml"), method_specs, list(method_specs)) == []
+    )
 
 
 def test_lr_factors_must_keep_the_paper_default(tmp_path):
@@ -114,25 +121,41 @@ def test_lr_factors_must_keep_the_paper_default(tmp_path):
 
 # ---- training cost and the report section ------------------------------------------------------------
 def test_training_flops_estimate():
-    assert fairness.train_flops(100, 100, 10) == 6 * 100 * 10            # full fine-tuning: 6 N D
-    assert fairness.train_flops(100, 1, 10) == (4 * 100 + 2) * 10        # frozen base: ~4 N D
-    assert fairness.train_flops(100, 0, 10) == 0.0                       # nothing trained
+    assert fairness.train_flops(100, 100, 10) == 6 * 100 * 10  # full fine-tuning: 6 N D
+    assert fairness.train_flops(100, 1, 10) == (4 * 100 + 2) * 10  # frozen base: ~4 N D
+    assert fairness.train_flops(100, 0, 10) == 0.0  # nothing trained
 
 
 def synthetic_summary():
     rows = []
     for task, metric in (("qa", "f1"), ("summarization", "rougeL")):
         for method, params, paper, factor, tuned_score, losses in [
-                ("full", 1000, 40.0, 0.333, 45.0, (1.8, 2.0, 2.4)), ("lora", 10, 38.0, 3.0, 47.0, (2.3, 2.1, 1.9)),
-                ("zero-shot", 0, 20.0, None, None, None)]:
-            r = {"model": "tiny", "task": task, "method": method, "seed": 0, "main_metric": metric, "main_score": paper,
-                 "trainable_params": params, "train_wall_s": 10.0 if params else 0.0,
-                 "train_flops": fairness.train_flops(1000, params, 500), "learning_rate": 1e-4,
-                 "forgetting_loss": 3.0 + (params > 0) * 0.1, "forgetting_base_loss": 3.0,
-                 "forgetting_delta": (params > 0) * 0.1}
+            ("full", 1000, 40.0, 0.333, 45.0, (1.8, 2.0, 2.4)),
+            ("lora", 10, 38.0, 3.0, 47.0, (2.3, 2.1, 1.9)),
+            ("zero-shot", 0, 20.0, None, None, None),
+        ]:
+            r = {
+                "model": "tiny",
+                "task": task,
+                "method": method,
+                "seed": 0,
+                "main_metric": metric,
+                "main_score": paper,
+                "trainable_params": params,
+                "train_wall_s": 10.0 if params else 0.0,
+                "train_flops": fairness.train_flops(1000, params, 500),
+                "learning_rate": 1e-4,
+                "forgetting_loss": 3.0 + (params > 0) * 0.1,
+                "forgetting_base_loss": 3.0,
+                "forgetting_delta": (params > 0) * 0.1,
+            }
             if factor:
-                r.update({f"val_loss_lr_x{f:g}": v for f, v in zip((0.333, 1, 3), losses)},
-                         tuned_lr_factor=factor, tuned_learning_rate=1e-4 * factor, tuned_main_score=tuned_score)
+                r.update(
+                    {f"val_loss_lr_x{f:g}": v for f, v in zip((0.333, 1, 3), losses)},
+                    tuned_lr_factor=factor,
+                    tuned_learning_rate=1e-4 * factor,
+                    tuned_main_score=tuned_score,
+                )
             rows.append(r)
     return pd.DataFrame(rows)
 
@@ -147,28 +170,46 @@ def test_fairness_section_shows_tuned_beside_paper_default_and_the_figures(tmp_p
         assert path.is_file() and path.stat().st_size > 0, name
     table = pd.read_csv(out["tuning_table"]).set_index(["task", "method"])
     assert table.loc[("qa", "lora"), "rank (paper lr)"] == 2 and table.loc[("qa", "lora"), "rank (tuned)"] == 1
-    assert table.loc[("qa", "zero-shot"), "score (tuned)"] == 20.0            # nothing to tune: its own score
+    assert table.loc[("qa", "zero-shot"), "score (tuned)"] == 20.0  # nothing to tune: its own score
     assert "qa: lora 2 -> 1 (38.00 -> 47.00 f1); full 1 -> 2 (40.00 -> 45.00 f1)." in section.text
     assert table.loc[("qa", "full"), "chosen lr"] == pytest.approx(3.33e-5)
     forget = pd.read_csv(out["forgetting_table"]).set_index("method")
     assert forget.loc["zero-shot", "qa"] == 0.0 and forget.loc["lora", "qa"] == pytest.approx(0.1)
-    assert sum(isinstance(i, report.Figure) for i in section.items) == 2 + 2   # forgetting, sensitivity, 2 x compute
+    assert sum(isinstance(i, report.Figure) for i in section.items) == 2 + 2  # forgetting, sensitivity, 2 x compute
 
 
 def test_summary_columns_of_a_run_folder(tmp_path):
     run = tmp_path / "run"
-    io.write_json(run / "train.json", {"training": {"learning_rate": 2e-4}, "train_tokens": 100,
-                                       "total_params": 50, "trainable_params": 5})
+    io.write_json(
+        run / "train.json",
+        {"training": {"learning_rate": 2e-4}, "train_tokens": 100, "total_params": 50, "trainable_params": 5},
+    )
     io.write_json(run / "forgetting.json", {"loss": 3.5, "base_loss": 3.0, "delta": 0.5})
-    io.write_json(run / "tuning.json", {"candidates": [{"factor": 0.333, "val_loss": 2.0}, {"factor": 1.0, "val_loss": 2.5}],
-                                        "chosen_factor": 0.333, "chosen_learning_rate": 6.66e-5})
+    io.write_json(
+        run / "tuning.json",
+        {
+            "candidates": [{"factor": 0.333, "val_loss": 2.0}, {"factor": 1.0, "val_loss": 2.5}],
+            "chosen_factor": 0.333,
+            "chosen_learning_rate": 6.66e-5,
+        },
+    )
     io.write_json(run / "tuned/lm_eval.json", {"peftbench": {"scores": {"f1": 30.0}, "main_metric": "f1"}})
     io.write_json(run / "tuned/forgetting.json", {"delta": 0.25})
     cols = fairness.summary_columns(run)
-    assert cols == {"learning_rate": 2e-4, "train_tokens": 100, "train_flops": (4 * 50 + 2 * 5) * 100,
-                    "forgetting_loss": 3.5, "forgetting_base_loss": 3.0, "forgetting_delta": 0.5,
-                    "val_loss_lr_x0.333": 2.0, "val_loss_lr_x1": 2.5, "tuned_lr_factor": 0.333,
-                    "tuned_learning_rate": 6.66e-5, "tuned_main_score": 30.0, "tuned_forgetting_delta": 0.25}
+    assert cols == {
+        "learning_rate": 2e-4,
+        "train_tokens": 100,
+        "train_flops": (4 * 50 + 2 * 5) * 100,
+        "forgetting_loss": 3.5,
+        "forgetting_base_loss": 3.0,
+        "forgetting_delta": 0.5,
+        "val_loss_lr_x0.333": 2.0,
+        "val_loss_lr_x1": 2.5,
+        "tuned_lr_factor": 0.333,
+        "tuned_learning_rate": 6.66e-5,
+        "tuned_main_score": 30.0,
+        "tuned_forgetting_delta": 0.25,
+    }
     (run / "forgetting.json").unlink()
     assert math.isnan(pd.Series([fairness.summary_columns(run)["forgetting_delta"]], dtype=float)[0])
 
@@ -178,15 +219,19 @@ def test_a_diverged_candidate_is_recorded_and_loses(tmp_path, method_specs, monk
 
     def diverges(cfg, *args):
         raise FloatingPointError("loss is nan at step 2: training diverged")
+
     monkeypatch.setattr(pipeline, "finetune", diverges)
     cfg = config.load_profile(config.CONFIG / "config.yaml", config.CONFIG / "tuning.yaml")
     run = tmp_path / "lr_x3"
     (run / "checkpoints" / "step1").mkdir(parents=True)
-    tuning.finetune_candidate(cfg, "base", "qa", method_specs["lora"], 0, "data", 3, run / "task_state.safetensors",
-                              run / "train.json")
+    tuning.finetune_candidate(
+        cfg, "base", "qa", method_specs["lora"], 0, "data", 3, run / "task_state.safetensors", run / "train.json"
+    )
     rec = io.read_json(run / "train.json")
     assert "diverged" in rec["diverged"] and rec["val_loss_after"] is None and not (run / "checkpoints").exists()
-    assert rec["training"]["learning_rate"] == pytest.approx(3 * config.training_settings(cfg, method_specs["lora"])["learning_rate"])
+    assert rec["training"]["learning_rate"] == pytest.approx(
+        3 * config.training_settings(cfg, method_specs["lora"])["learning_rate"]
+    )
     assert methods.load_state(run / "task_state.safetensors") == {}
     io.write_json(tmp_path / "x1/train.json", {"training": {"learning_rate": 1e-4}, "val_loss_after": 2.0})
     tuning.select_job([1, 3], [tmp_path / "x1/train.json", run / "train.json"], tmp_path / "tuning.json")

@@ -3,6 +3,7 @@ uninterrupted rerun of the same config ends (so two runs of one config give iden
 method does not stop the others under --keep-going and never reaches summary.csv.
 
 One task (qa), one method, no cost measurements, on the tiny model: each run is a handful of jobs."""
+
 import os
 import shutil
 import signal
@@ -13,34 +14,47 @@ import time
 import pandas as pd
 import pytest
 import yaml
-
-from peftbench import ROOT, io
 from test_workflow import workdir  # noqa: F401  (a copy of the workflow to run in)
+
+from peftbench import io
 
 pytestmark = pytest.mark.slow
 RUN = "tiny-random-llama/qa/lora/seed0"
 # Measurements, not results: they differ between any two runs on a shared machine.
-TIMINGS = ["train_wall_s", "tokens_per_s", "step_time_s", "peak_memory_bytes", "latency_ms_per_token",
-           "eval_wall_s"]
+TIMINGS = ["train_wall_s", "tokens_per_s", "step_time_s", "peak_memory_bytes", "latency_ms_per_token", "eval_wall_s"]
 
 
 @pytest.fixture(scope="module")
 def faults(workdir):  # noqa: F811
     """The smoke profile cut to qa, with a longer run (40 steps, a checkpoint every 5) to kill."""
     smoke = yaml.safe_load((workdir / "config/smoke.yaml").read_text())
-    smoke.update(tasks={"qa": smoke["tasks"]["qa"]}, methods=["lora"], costs=[],
-                 training={**smoke["training"], "steps": 40, "checkpoint_every": 5})
-    (workdir / "config/config.yaml").write_text(yaml.safe_dump(smoke))     # no other task to merge in
+    smoke.update(
+        tasks={"qa": smoke["tasks"]["qa"]},
+        methods=["lora"],
+        costs=[],
+        training={**smoke["training"], "steps": 40, "checkpoint_every": 5},
+    )
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(smoke))  # no other task to merge in
     return workdir
 
 
 def command(results, *args, target="summary.csv"):
     """Up to summary.csv (the report has its own tests)."""
-    return [sys.executable, "-m", "snakemake", *([f"{results}/{target}"] if target else []), "--cores", "2",
-            *args, "--config", f"results={results}", f"reports=reports/{results}"]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *([f"{results}/{target}"] if target else []),
+        "--cores",
+        "2",
+        *args,
+        "--config",
+        f"results={results}",
+        f"reports=reports/{results}",
+    ]
 
 
-def run(workdir, results, *args, ok=True, target="summary.csv"):
+def run(workdir, results, *args, ok=True, target="summary.csv"):  # noqa: F811  (the imported fixture)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     res = subprocess.run(command(results, *args, target=target), cwd=workdir, capture_output=True, text=True, env=env)
     if ok:
@@ -58,8 +72,14 @@ def resumed(faults):
     """A run SIGKILLed (snakemake and its job, like a preempted node) after its first checkpoint, then resumed."""
     ckpts = faults / "results/killed" / RUN / "checkpoints"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(command("results/killed"), cwd=faults, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command("results/killed"),
+        cwd=faults,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not (ckpts.is_dir() and any(p.name.startswith("step") for p in ckpts.iterdir())):
         assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
@@ -72,10 +92,13 @@ def resumed(faults):
 
     run(faults, "results/killed", "--unlock", target=None)
     run(faults, "results/killed", "--rerun-incomplete")
-    return {"killed_at": int(killed_at.removeprefix("step")), "ckpts": ckpts,
-            "train": io.read_json(ckpts.parent / "train.json"),
-            "scores": io.read_json(ckpts.parent / "lm_eval.json")["peftbench"]["scores"],
-            "summary": deterministic(faults / "results/killed/summary.csv")}
+    return {
+        "killed_at": int(killed_at.removeprefix("step")),
+        "ckpts": ckpts,
+        "train": io.read_json(ckpts.parent / "train.json"),
+        "scores": io.read_json(ckpts.parent / "lm_eval.json")["peftbench"]["scores"],
+        "summary": deterministic(faults / "results/killed/summary.csv"),
+    }
 
 
 def test_sigkill_mid_training_resumes_from_the_last_checkpoint(resumed):
@@ -107,14 +130,21 @@ def test_a_failing_method_does_not_stop_the_others(faults):
     spec = yaml.safe_load((broken / "method.yaml").read_text())
     (broken / "method.yaml").write_text(yaml.safe_dump({**spec, "name": "broken"}))
     code = (broken / "method.py").read_text()
-    (broken / "method.py").write_text(code.replace("def attach(model, hp):", "def attach(model, hp):\n"
-                                                   "    raise RuntimeError('broken on purpose')", 1))
-    (faults / "config/keep-going.yaml").write_text(yaml.safe_dump(
-        {"results": "results/kg", "reports": "reports/kg", "methods": ["lora", "broken"], "costs": []}))
+    (broken / "method.py").write_text(
+        code.replace("def attach(model, hp):", "def attach(model, hp):\n    raise RuntimeError('broken on purpose')", 1)
+    )
+    (faults / "config/keep-going.yaml").write_text(
+        yaml.safe_dump({"results": "results/kg", "reports": "reports/kg", "methods": ["lora", "broken"], "costs": []})
+    )
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going",
-                          "--configfile", "config/keep-going.yaml"], cwd=faults, capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going", "--configfile", "config/keep-going.yaml"],
+        cwd=faults,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert res.returncode != 0
     good, bad = faults / "results/kg" / RUN, faults / "results/kg" / RUN.replace("lora", "broken")
     assert (good / "lm_eval.json").is_file() and (good / "latency.json").is_file()
@@ -122,8 +152,13 @@ def test_a_failing_method_does_not_stop_the_others(faults):
     assert not list(bad.glob(".*.tmp")), "a failed job left a temporary file"
     assert not (faults / "results/kg/summary.csv").exists(), "summary.csv must never hold a failed run"
 
-    res = subprocess.run([sys.executable, "-m", "peftbench.report", "--configfile", "config/keep-going.yaml"],
-                         cwd=faults, capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-m", "peftbench.report", "--configfile", "config/keep-going.yaml"],
+        cwd=faults,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     md = (faults / "reports/kg/report.md").read_text()
     assert "qa / broken" in md and "finetune failed: RuntimeError: broken on purpose" in md

@@ -2,6 +2,7 @@
 and file layout (Parquet per config and split, the README `configs:` of a named config, the parquet
 converter's `default/` tree for `refs/convert/parquet`), a few records written here, read through the same
 peftbench.data.build -> datasets.load_dataset path the paper profiles use online. Only `path` changes."""
+
 from pathlib import Path
 
 import datasets
@@ -12,75 +13,196 @@ from peftbench import config, io
 from peftbench.data import build
 
 S = Value("string")
-ARC_FEATURES = Features({"id": S, "question": S, "choices": {"text": Sequence(S), "label": Sequence(S)}, "answerKey": S})
+ARC_FEATURES = Features(
+    {"id": S, "question": S, "choices": {"text": Sequence(S), "label": Sequence(S)}, "answerKey": S}
+)
 
 
 def arc_rows(split):
-    return [{"id": f"Mercury_{split}_{i}", "question": f"Which object is a source of light {i}?",
-             "choices": {"text": ["a mirror", "the Sun", "the Moon", "a window"], "label": ["A", "B", "C", "D"]},
-             "answerKey": "B"} for i in range(4)] + [
-            {"id": f"NYSED_{split}_9", "question": "What do plants need to grow?",
-             "choices": {"text": ["darkness", "sunlight", "salt"], "label": ["1", "2", "3"]}, "answerKey": "2"}]
+    return [
+        {
+            "id": f"Mercury_{split}_{i}",
+            "question": f"Which object is a source of light {i}?",
+            "choices": {"text": ["a mirror", "the Sun", "the Moon", "a window"], "label": ["A", "B", "C", "D"]},
+            "answerKey": "B",
+        }
+        for i in range(4)
+    ] + [
+        {
+            "id": f"NYSED_{split}_9",
+            "question": "What do plants need to grow?",
+            "choices": {"text": ["darkness", "sunlight", "salt"], "label": ["1", "2", "3"]},
+            "answerKey": "2",
+        }
+    ]
 
 
 # task -> (features, rows(split), layout, dataset splits); layout: "named" (README configs, <config>/<split>-*),
 # "converted" (refs/convert/parquet's default/<split>/0000.parquet), "data" (data/<split>-*, no README)
 HUB = {
-    "e2e": (Features({"meaning_representation": S, "human_reference": S}),
-            lambda split: [{"meaning_representation": f"name[The Vaults], eatType[pub], priceRange[£{p}]",
-                            "human_reference": f"The Vaults is a pub costing £{p}, reference {r}."}
-                           for p in (20, 30, 40) for r in range(3)],
-            "converted", ("train", "validation", "test")),
-    "xsum": (Features({"document": S, "summary": S, "id": S}),
-             lambda split: [{"document": f"The council said on Monday that the bridge {i} would close. " * (80 if i == 4 else 3),
-                             "summary": f"A bridge {i} is to close.", "id": f"{split}{i}"} for i in range(5)],
-             "converted", ("train", "validation", "test")),
-    "wmt16-en-ro": (Features({"translation": Translation(languages=["ro", "en"])}),
-                    lambda split: [{"translation": {"en": f"The house {i} is red.", "ro": f"Casa {i} este roșie."}}
-                                   for i in range(5)],
-                    "named", ("train", "validation", "test")),
-    "squad": (Features({"id": S, "title": S, "context": S, "question": S,
-                        "answers": {"text": Sequence(S), "answer_start": Sequence(Value("int32"))}}),
-              lambda split: [{"id": f"5733be{split}{i}", "title": "Paris", "context": f"Paris is the capital of France {i}.",
-                              "question": f"Of which country is Paris the capital {i}?",
-                              "answers": {"text": ["France", "of France"], "answer_start": [24, 21]}} for i in range(6)],
-              "named", ("train", "validation")),
-    "boolq": (Features({"question": S, "passage": S, "idx": Value("int32"), "label": ClassLabel(names=["False", "True"])}),
-              lambda split: [{"question": f"is the sun a star {i}", "passage": "The Sun is a star.", "idx": i,
-                              "label": i % 2} for i in range(6)],
-              "named", ("train", "validation", "test")),
-    "piqa": (Features({"goal": S, "sol1": S, "sol2": S, "label": ClassLabel(names=["0", "1"])}),
-             lambda split: [{"goal": f"To dry wet shoes {i}", "sol1": "put them in the freezer", "sol2": "stuff them with newspaper",
-                             "label": 1} for i in range(5)],
-             "data", ("train", "validation")),
-    "siqa": (Features({"context": S, "question": S, "answerA": S, "answerB": S, "answerC": S, "label": S}),
-             lambda split: [{"context": f"Tracy lent Riley her notes {i}.", "question": "What will Riley want to do next?",
-                             "answerA": "thank Tracy", "answerB": "burn the notes", "answerC": "go to sleep",
-                             "label": "1"} for i in range(5)],
-             "data", ("train", "validation")),
-    "hellaswag": (Features({"ind": Value("int32"), "activity_label": S, "ctx_a": S, "ctx_b": S, "ctx": S,
-                            "endings": Sequence(S), "source_id": S, "split": S, "split_type": S, "label": S}),
-                  lambda split: [{"ind": i, "activity_label": "Removing ice from car", "ctx_a": "A man scrapes the windshield.",
-                                  "ctx_b": "then", "ctx": "A man scrapes the windshield. then",
-                                  "endings": ["he eats it.", "he clears the glass.", "he flies away.", "he sings."],
-                                  "source_id": "activitynet~v_x", "split": split, "split_type": "indomain", "label": "1"}
-                                 for i in range(5)],
-                  "data", ("train", "validation")),
-    "winogrande": (Features({"sentence": S, "option1": S, "option2": S, "answer": S}),
-                   lambda split: [{"sentence": f"Sarah was a better surgeon than Maria so _ got the easy cases {i}.",
-                                   "option1": "Sarah", "option2": "Maria", "answer": "2"} for i in range(5)],
-                   "named", ("train", "validation")),
+    "e2e": (
+        Features({"meaning_representation": S, "human_reference": S}),
+        lambda split: [
+            {
+                "meaning_representation": f"name[The Vaults], eatType[pub], priceRange[£{p}]",
+                "human_reference": f"The Vaults is a pub costing £{p}, reference {r}.",
+            }
+            for p in (20, 30, 40)
+            for r in range(3)
+        ],
+        "converted",
+        ("train", "validation", "test"),
+    ),
+    "xsum": (
+        Features({"document": S, "summary": S, "id": S}),
+        lambda split: [
+            {
+                "document": f"The council said on Monday that the bridge {i} would close. " * (80 if i == 4 else 3),
+                "summary": f"A bridge {i} is to close.",
+                "id": f"{split}{i}",
+            }
+            for i in range(5)
+        ],
+        "converted",
+        ("train", "validation", "test"),
+    ),
+    "wmt16-en-ro": (
+        Features({"translation": Translation(languages=["ro", "en"])}),
+        lambda split: [
+            {"translation": {"en": f"The house {i} is red.", "ro": f"Casa {i} este roșie."}} for i in range(5)
+        ],
+        "named",
+        ("train", "validation", "test"),
+    ),
+    "squad": (
+        Features(
+            {
+                "id": S,
+                "title": S,
+                "context": S,
+                "question": S,
+                "answers": {"text": Sequence(S), "answer_start": Sequence(Value("int32"))},
+            }
+        ),
+        lambda split: [
+            {
+                "id": f"5733be{split}{i}",
+                "title": "Paris",
+                "context": f"Paris is the capital of France {i}.",
+                "question": f"Of which country is Paris the capital {i}?",
+                "answers": {"text": ["France", "of France"], "answer_start": [24, 21]},
+            }
+            for i in range(6)
+        ],
+        "named",
+        ("train", "validation"),
+    ),
+    "boolq": (
+        Features({"question": S, "passage": S, "idx": Value("int32"), "label": ClassLabel(names=["False", "True"])}),
+        lambda split: [
+            {"question": f"is the sun a star {i}", "passage": "The Sun is a star.", "idx": i, "label": i % 2}
+            for i in range(6)
+        ],
+        "named",
+        ("train", "validation", "test"),
+    ),
+    "piqa": (
+        Features({"goal": S, "sol1": S, "sol2": S, "label": ClassLabel(names=["0", "1"])}),
+        lambda split: [
+            {
+                "goal": f"To dry wet shoes {i}",
+                "sol1": "put them in the freezer",
+                "sol2": "stuff them with newspaper",
+                "label": 1,
+            }
+            for i in range(5)
+        ],
+        "data",
+        ("train", "validation"),
+    ),
+    "siqa": (
+        Features({"context": S, "question": S, "answerA": S, "answerB": S, "answerC": S, "label": S}),
+        lambda split: [
+            {
+                "context": f"Tracy lent Riley her notes {i}.",
+                "question": "What will Riley want to do next?",
+                "answerA": "thank Tracy",
+                "answerB": "burn the notes",
+                "answerC": "go to sleep",
+                "label": "1",
+            }
+            for i in range(5)
+        ],
+        "data",
+        ("train", "validation"),
+    ),
+    "hellaswag": (
+        Features(
+            {
+                "ind": Value("int32"),
+                "activity_label": S,
+                "ctx_a": S,
+                "ctx_b": S,
+                "ctx": S,
+                "endings": Sequence(S),
+                "source_id": S,
+                "split": S,
+                "split_type": S,
+                "label": S,
+            }
+        ),
+        lambda split: [
+            {
+                "ind": i,
+                "activity_label": "Removing ice from car",
+                "ctx_a": "A man scrapes the windshield.",
+                "ctx_b": "then",
+                "ctx": "A man scrapes the windshield. then",
+                "endings": ["he eats it.", "he clears the glass.", "he flies away.", "he sings."],
+                "source_id": "activitynet~v_x",
+                "split": split,
+                "split_type": "indomain",
+                "label": "1",
+            }
+            for i in range(5)
+        ],
+        "data",
+        ("train", "validation"),
+    ),
+    "winogrande": (
+        Features({"sentence": S, "option1": S, "option2": S, "answer": S}),
+        lambda split: [
+            {
+                "sentence": f"Sarah was a better surgeon than Maria so _ got the easy cases {i}.",
+                "option1": "Sarah",
+                "option2": "Maria",
+                "answer": "2",
+            }
+            for i in range(5)
+        ],
+        "named",
+        ("train", "validation"),
+    ),
     "arc-easy": (ARC_FEATURES, arc_rows, "named", ("train", "validation", "test")),
     "arc-challenge": (ARC_FEATURES, arc_rows, "named", ("train", "validation", "test")),
-    "openbookqa": (Features({"id": S, "question_stem": S, "choices": {"text": Sequence(S), "label": Sequence(S)},
-                             "answerKey": S}),
-                   lambda split: [{"id": f"7-98{split}{i}", "question_stem": f"A magnet will stick to {i}",
-                                   "choices": {"text": ["wood", "an iron nail", "glass", "paper"],
-                                               "label": ["A", "B", "C", "D"]}, "answerKey": "B"} for i in range(5)],
-                   "named", ("train", "validation", "test")),
+    "openbookqa": (
+        Features({"id": S, "question_stem": S, "choices": {"text": Sequence(S), "label": Sequence(S)}, "answerKey": S}),
+        lambda split: [
+            {
+                "id": f"7-98{split}{i}",
+                "question_stem": f"A magnet will stick to {i}",
+                "choices": {"text": ["wood", "an iron nail", "glass", "paper"], "label": ["A", "B", "C", "D"]},
+                "answerKey": "B",
+            }
+            for i in range(5)
+        ],
+        "named",
+        ("train", "validation", "test"),
+    ),
 }
-HUB_TASKS = sorted(p.parent.name for p in config.TASKS.glob("*/task.yaml")
-                   if config.load_task(p.parent.name)["source"]["type"] == "hf")
+HUB_TASKS = sorted(
+    p.parent.name for p in config.TASKS.glob("*/task.yaml") if config.load_task(p.parent.name)["source"]["type"] == "hf"
+)
 
 
 def local_copy(root, source, features, rows, layout, splits):
@@ -100,8 +222,11 @@ def local_copy(root, source, features, rows, layout, splits):
     if layout == "named":
         config_name = name or "plain_text"
         files = "".join(f"  - split: {s}\n    path: {config_name}/{s}-*\n" for s in splits)
-        (root / "README.md").write_text(f"---\nconfigs:\n- config_name: {config_name}\n"
-                                        + ("" if name else "  default: true\n") + f"  data_files:\n{files}---\n")
+        (root / "README.md").write_text(
+            f"---\nconfigs:\n- config_name: {config_name}\n"
+            + ("" if name else "  default: true\n")
+            + f"  data_files:\n{files}---\n"
+        )
     return root
 
 
@@ -135,7 +260,7 @@ def _e2e(out):
     for rec in out["test"]:
         assert len(rec["answers"]) == 3 and all(a.startswith("The Vaults is a pub") for a in rec["answers"])
         assert rec["target"] == rec["answers"][0] and "name[The Vaults]" in rec["prompt"]
-    assert all(len(r["answers"]) == 1 for r in out["train"])          # training keeps one row per reference
+    assert all(len(r["answers"]) == 1 for r in out["train"])  # training keeps one row per reference
 
 
 def _xsum(out):
@@ -147,7 +272,7 @@ def _xsum(out):
 def _squad(out):
     rec = out["test"][0]
     assert rec["answers"] == ["France", "of France"] and rec["target"] == "France"
-    assert rec["id"].startswith("5733bevalidation")                   # test = the hub's validation split
+    assert rec["id"].startswith("5733bevalidation")  # test = the hub's validation split
 
 
 def _commonsense(label, target):
@@ -156,22 +281,29 @@ def _commonsense(label, target):
         assert rec["answers"] == [label] and rec["target"] == target
         assert f"Answer format: {'/'.join(rec['choices'])}" in rec["prompt"]
         assert rec["prompt"].endswith("### Response:")
+
     return check
 
 
 def _arc(out):
     by_id = {r["id"]: r for s in out.values() for r in s}
-    for rec in by_id.values():                                        # A-D letters and 1-3 digits both resolve
+    for rec in by_id.values():  # A-D letters and 1-3 digits both resolve
         assert rec["answers"] == ["answer2"] and len(rec["choices"]) in (3, 4)
 
 
-CHECKS = {"e2e": _e2e, "xsum": _xsum, "squad": _squad,
-          "boolq": None, "piqa": _commonsense("solution2", "the correct answer is solution2"),
-          "siqa": _commonsense("answer1", "the correct answer is answer1"),
-          "hellaswag": _commonsense("ending2", "the correct answer is ending2"),
-          "winogrande": _commonsense("option2", "the correct answer is option2"),
-          "arc-easy": _arc, "arc-challenge": _arc,
-          "openbookqa": _commonsense("answer2", "the correct answer is answer2")}
+CHECKS = {
+    "e2e": _e2e,
+    "xsum": _xsum,
+    "squad": _squad,
+    "boolq": None,
+    "piqa": _commonsense("solution2", "the correct answer is solution2"),
+    "siqa": _commonsense("answer1", "the correct answer is answer1"),
+    "hellaswag": _commonsense("ending2", "the correct answer is ending2"),
+    "winogrande": _commonsense("option2", "the correct answer is option2"),
+    "arc-easy": _arc,
+    "arc-challenge": _arc,
+    "openbookqa": _commonsense("answer2", "the correct answer is answer2"),
+}
 
 
 def test_boolq_labels_map_to_true_and_false(tmp_path):
@@ -179,21 +311,28 @@ def test_boolq_labels_map_to_true_and_false(tmp_path):
     features, rows, layout, splits = HUB["boolq"]
     copy = local_copy(tmp_path / "boolq", task["source"], features, rows, layout, splits)
     from peftbench.data import hub
+
     recs = hub.load_split({**task["source"], "path": str(copy)}, "validation")
     assert [r["answers"] for r in recs[:2]] == [["false"], ["true"]]
-    assert recs[1]["instruction"].startswith("Please answer the following question with true or false, question: is the sun")
-    assert recs[1]["id"] == "validation-1"        # idx restarts in every split
+    assert recs[1]["instruction"].startswith(
+        "Please answer the following question with true or false, question: is the sun"
+    )
+    assert recs[1]["id"] == "validation-1"  # idx restarts in every split
 
 
 def test_a_missing_column_is_named(tmp_path):
     """A dataset whose columns differ from the task's (a renamed hub column) fails with the columns named."""
     task = config.load_task("winogrande")
     features = Features({"sentence": S, "option1": S, "option2": S, "label": S})
-    rows = lambda split: [{"sentence": "a _ b", "option1": "x", "option2": "y", "label": "1"}]   # noqa: E731
+    rows = lambda split: [{"sentence": "a _ b", "option1": "x", "option2": "y", "label": "1"}]  # noqa: E731
     copy = local_copy(tmp_path / "wg", task["source"], features, rows, "named", ("train", "validation"))
     with pytest.raises(ValueError, match="missing column.*answer.*has sentence, option1, option2, label"):
-        build.build(task, {"train": 1, "validation": 1, "test": 1}, tmp_path / "out",
-                    source={**task["source"], "path": str(copy)})
+        build.build(
+            task,
+            {"train": 1, "validation": 1, "test": 1},
+            tmp_path / "out",
+            source={**task["source"], "path": str(copy)},
+        )
 
 
 def test_paper_tasks_ship_their_lm_eval_files():

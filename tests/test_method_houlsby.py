@@ -1,12 +1,13 @@
 """Houlsby adapters (Houlsby et al. 2019, Sec. 2.1 / Fig. 2) and the Adapter-L placement (Hu et al. 2021)."""
+
 import copy
 
 import pytest
 import torch
+from test_train import RECORDS, settings
 
 from peftbench import methods, train
 from peftbench.pipeline import method_model
-from test_train import RECORDS, settings
 
 
 def logits(model, batch):
@@ -88,6 +89,7 @@ def test_a_few_steps_lower_the_validation_loss(tiny_dir, method_specs):
 
 def _profile_spec(files, method):
     from peftbench import config
+
     cfg = config.load_profile(config.CONFIG / "config.yaml", *[config.CONFIG / f for f in files])
     return config.profile_methods(cfg)[method]
 
@@ -96,10 +98,12 @@ def test_adapter_l_is_lins_adapter_on_each_gpt2_block_output():
     """LoRA Table 3's Adapter-L as the E2E profile configures it, on a tiny GPT-2: block(x) + W_up ReLU(W_down
     LN(block(x))) after the MLP's residual add (Li & Liang's adapter_design 1, after Lin et al. 2020)."""
     from transformers import AutoConfig, AutoModelForCausalLM
+
     spec = _profile_spec(["paper-lora-e2e.yaml"], "adapter-l-370k")
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(
-        "gpt2", n_embd=32, n_layer=2, n_head=4, vocab_size=100, n_positions=32)).eval()
+    model = AutoModelForCausalLM.from_config(
+        AutoConfig.for_model("gpt2", n_embd=32, n_layer=2, n_head=4, vocab_size=100, n_positions=32)
+    ).eval()
     x = torch.randn(2, 5, 32)
     block = model.transformer.h[1]
     with torch.no_grad():
@@ -107,12 +111,14 @@ def test_adapter_l_is_lins_adapter_on_each_gpt2_block_output():
         plain = plain[0] if isinstance(plain, tuple) else plain
     model = methods.load_module(spec["dir"]).attach(model, spec["hyperparameters"])
     perturb(model)
-    assert methods.count_parameters(model)[0] == 2 * (2 * 32 * 6 + 6 + 32 + 2 * 32)   # W_down, W_up, biases, LN
+    assert methods.count_parameters(model)[0] == 2 * (2 * 32 * 6 + 6 + 32 + 2 * 32)  # W_down, W_up, biases, LN
     with torch.no_grad():
         out = block(x)
         out = out[0] if isinstance(out, tuple) else out
         a = block.adapter
-        expected = plain + a.up(torch.relu(a.down(torch.nn.functional.layer_norm(plain, (32,), a.norm.weight, a.norm.bias))))
+        expected = plain + a.up(
+            torch.relu(a.down(torch.nn.functional.layer_norm(plain, (32,), a.norm.weight, a.norm.bias)))
+        )
     torch.testing.assert_close(out, expected)
 
 

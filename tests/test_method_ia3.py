@@ -1,14 +1,15 @@
 """(IA)^3 (Liu et al. 2022, Sec. 3.3): l_k, l_v, l_ff start at ones (identity), only they are stored, and
 they fold into W_k, W_v, W_2."""
+
 import copy
 
 import torch
+from test_method_prefix import PROMPTS, assert_generation_matches_forward, logits, perturb
+from test_train import RECORDS, settings
 
 from peftbench import config, evaluate, methods, train
 from peftbench.data import build
 from peftbench.pipeline import method_model
-from test_method_prefix import PROMPTS, assert_generation_matches_forward, logits, perturb
-from test_train import RECORDS, settings
 
 
 def ia3_count(cfg):
@@ -23,23 +24,23 @@ def test_ia3_count_identity_round_trip_and_merge(tiny_dir, method_specs, tmp_pat
     assert methods.count_parameters(model)[0] == ia3_count(base.config) == 2 * (32 + 32 + 128)
     assert all("ia3_l" in n for n, p in model.named_parameters() if p.requires_grad)
     assert all(torch.equal(p, torch.ones_like(p)) for p in model.parameters() if p.requires_grad)
-    assert torch.equal(logits(model.eval(), batch), logits(base, batch))      # ones: the base model exactly
+    assert torch.equal(logits(model.eval(), batch), logits(base, batch))  # ones: the base model exactly
 
     perturb(model)
     model.eval()
     trained = logits(model, batch)
     assert not torch.allclose(trained, logits(base, batch))
     state = module.task_state(model)
-    assert len(state) == 3 * 2 and all(k.endswith("ia3_l") for k in state)   # (k, v, ff) x layers
+    assert len(state) == 3 * 2 and all(k.endswith("ia3_l") for k in state)  # (k, v, ff) x layers
     assert sum(t.numel() for t in state.values()) == ia3_count(base.config)
     methods.save_state(state, tmp_path / "ia3.safetensors")
 
     unmerged_spec = copy.deepcopy(spec)
     unmerged_spec["hyperparameters"]["merge"] = False
     unmerged, *_ = method_model(tiny_dir, unmerged_spec, methods.load_state(tmp_path / "ia3.safetensors"))
-    assert torch.equal(logits(unmerged, batch), trained)                      # exact round trip
+    assert torch.equal(logits(unmerged, batch), trained)  # exact round trip
     merged, tok, *_ = method_model(tiny_dir, spec, methods.load_state(tmp_path / "ia3.safetensors"))
-    assert not any("ia3_" in n for n, _ in merged.named_parameters())        # folded into the weights
+    assert not any("ia3_" in n for n, _ in merged.named_parameters())  # folded into the weights
     torch.testing.assert_close(logits(merged, batch), trained, atol=1e-5, rtol=1e-5)
     assert_generation_matches_forward(merged, tok, PROMPTS)
 
@@ -52,7 +53,8 @@ def test_ia3_trains_and_lm_eval_scores_the_loaded_model(tiny_dir, method_specs, 
 
     loaded, tok, *_ = method_model(tiny_dir, spec, module.task_state(model))
     build.build(config.load_task("qa"), {"train": 4, "validation": 2, "test": 2}, tmp_path / "qa")
-    results, samples = evaluate.run(loaded, tok, config.load_task("qa")["dir"], tmp_path / "qa" / "test.jsonl",
-                                    batch_size=2)
+    results, samples = evaluate.run(
+        loaded, tok, config.load_task("qa")["dir"], tmp_path / "qa" / "test.jsonl", batch_size=2
+    )
     assert set(evaluate.scores(results, "qa")) == {"exact_match", "f1"}
     assert len(samples["peftbench_qa"]) == 2

@@ -2,6 +2,7 @@
 LoRA Table 3): W_q and W_v adapted separately out of the fused c_attn (Hu et al. 2021 Sec. 4.2 and the paper's
 MergedLinear(enable_lora=[True, False, True])), h = W0 x + (alpha / r) B A x checked number by number, and
 merge and task switch exact."""
+
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
@@ -53,21 +54,21 @@ def qkv(model, x):
 
 def test_lora_on_gpt2_adapts_wq_and_wv_with_alpha_over_r():
     hp, module = E2E_LORA["hyperparameters"], methods.load_module(E2E_LORA["dir"])
-    assert (hp["r"], hp["alpha"]) == (4, 32)                                  # Table 11
+    assert (hp["r"], hp["alpha"]) == (4, 32)  # Table 11
     base, model = gpt2(), trained(module, hp, seed=1)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert names and all(".c_attn.q.lora_" in n or ".c_attn.v.lora_" in n for n in names)
-    assert methods.count_parameters(model)[0] == LAYERS * 2 * hp["r"] * (D + D)   # r (d_in + d_out) per matrix
+    assert methods.count_parameters(model)[0] == LAYERS * 2 * hp["r"] * (D + D)  # r (d_in + d_out) per matrix
 
     x = torch.randn(3, 5, D)
     q0, k0, v0 = qkv(base, x)
     q, k, v = qkv(model, x)
     layer = model.base_model.model.transformer.h[0].attn.c_attn
-    scale = hp["alpha"] / hp["r"]                                             # 8, not 1: alpha / r applied
+    scale = hp["alpha"] / hp["r"]  # 8, not 1: alpha / r applied
     for got, plain, proj in ((q, q0, layer.q), (v, v0, layer.v)):
         A, B = proj.lora_A["default"].weight, proj.lora_B["default"].weight
-        torch.testing.assert_close(got, plain + scale * x @ A.T @ B.T)       # h = W0 x + (alpha/r) B A x
-    torch.testing.assert_close(k, k0, rtol=0, atol=0)                         # W_k untouched
+        torch.testing.assert_close(got, plain + scale * x @ A.T @ B.T)  # h = W0 x + (alpha/r) B A x
+    torch.testing.assert_close(k, k0, rtol=0, atol=0)  # W_k untouched
 
 
 def test_ia3_on_gpt2_scales_keys_and_values_not_queries():
@@ -76,10 +77,10 @@ def test_ia3_on_gpt2_scales_keys_and_values_not_queries():
     layer = model.base_model.model.transformer.h[0].attn.c_attn
     x = torch.randn(3, 5, D)
     (q0, k0, v0), (q, k, v) = qkv(base, x), qkv(model, x)
-    torch.testing.assert_close(q, q0, rtol=0, atol=0)                         # no l_q in (IA)^3
+    torch.testing.assert_close(q, q0, rtol=0, atol=0)  # no l_q in (IA)^3
     torch.testing.assert_close(k, k0 * layer.k.ia3_l["default"].reshape(-1))  # l_k * K
     torch.testing.assert_close(v, v0 * layer.v.ia3_l["default"].reshape(-1))  # l_v * V
-    assert methods.count_parameters(model)[0] == LAYERS * (D + D + 4 * D)    # l_k, l_v, l_ff (d_ff = 4d)
+    assert methods.count_parameters(model)[0] == LAYERS * (D + D + 4 * D)  # l_k, l_v, l_ff (d_ff = 4d)
 
 
 @pytest.mark.parametrize("spec", [E2E_LORA, SEED_IA3], ids=["lora", "ia3"])
@@ -93,7 +94,7 @@ def test_merge_fuses_c_attn_back_and_task_switch_is_exact(spec):
     assert isinstance(merged.transformer.h[0].attn.c_attn, Conv1D)
     assert not isinstance(merged.transformer.h[1].attn.c_attn, fused_qkv.SplitQKV)
     torch.testing.assert_close(logits(merged), unmerged[0], rtol=1e-5, atol=1e-5)
-    assert not torch.allclose(unmerged[0], unmerged[1], atol=1e-3)           # the two tasks differ
+    assert not torch.allclose(unmerged[0], unmerged[1], atol=1e-3)  # the two tasks differ
     module.switch(merged, states[0], states[1], hp)
     torch.testing.assert_close(logits(merged), unmerged[1], rtol=1e-5, atol=1e-5)
     module.switch(merged, states[1], states[0], hp)

@@ -1,5 +1,6 @@
 """LoReFT (Wu et al. 2024, Sec. 3.1 eq. 2): Phi(h) = h + R^T (W h + b - R h) on the residual stream at the
 first p / last s prompt positions only. Tiny random Llama (d=64, 2 layers): seconds."""
+
 import copy
 
 import pytest
@@ -9,11 +10,15 @@ from peftbench import config, evaluate, methods, train
 from peftbench.data import build
 from peftbench.pipeline import method_model
 
-RECORDS = [{"id": str(i), "prompt": f"Translate English to Spanish.\nEnglish: house {i}\nSpanish:",
-            "target": f"casa {i}"} for i in range(8)]
-PROMPTS = ["Translate English to Spanish.\nEnglish: In the beginning God created\nSpanish:",
-           "Summarize.\nText: A cat.\nSummary:",
-           "Hi"]
+RECORDS = [
+    {"id": str(i), "prompt": f"Translate English to Spanish.\nEnglish: house {i}\nSpanish:", "target": f"casa {i}"}
+    for i in range(8)
+]
+PROMPTS = [
+    "Translate English to Spanish.\nEnglish: In the beginning God created\nSpanish:",
+    "Summarize.\nText: A cat.\nSummary:",
+    "Hi",
+]
 
 
 def settings(**kw):
@@ -66,7 +71,7 @@ def capture(model, layer=0):
 
 def expected_positions(valid_row, first, last):
     idx = [t for t, v in enumerate(valid_row) if v]
-    return set(idx[:first]) | set(idx[max(len(idx) - last, 0):])
+    return set(idx[:first]) | set(idx[max(len(idx) - last, 0) :])
 
 
 def test_trainable_parameters_are_the_interventions_with_orthonormal_R(tiny_dir, method_specs, tiny):
@@ -74,7 +79,7 @@ def test_trainable_parameters_are_the_interventions_with_orthonormal_R(tiny_dir,
     d, n_layers = base.config.hidden_size, base.config.num_hidden_layers
     model, tok, module = setup(tiny_dir, method_specs["loreft"])
     trainable, total = methods.count_parameters(model)
-    assert trainable == closed_form(d, 8, n_layers) == 2064                  # (2*8*64 + 8) * 2
+    assert trainable == closed_form(d, 8, n_layers) == 2064  # (2*8*64 + 8) * 2
     assert total - trainable == sum(p.numel() for p in base.parameters())
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert all(n.startswith("loreft.") for n in names) and len(names) == 3 * n_layers
@@ -84,7 +89,7 @@ def test_trainable_parameters_are_the_interventions_with_orthonormal_R(tiny_dir,
     R0 = model.loreft["0"].R.weight.detach().clone()
     ids, labels, mask = train.collate(train.encode(RECORDS[:4], tok, 64), tok.pad_token_id)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.0)          # as method.yaml's training
+    opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.0)  # as method.yaml's training
     model.train()
     for _ in range(3):
         train.target_loss(model, ids, labels, mask).backward()
@@ -110,10 +115,15 @@ def test_trainable_parameters_are_the_interventions_with_orthonormal_R(tiny_dir,
 
 def test_position_masks_first_last_overlap_and_left_padding():
     from peftbench.methods import load_module
+
     module = load_module(config.discover_methods()["loreft"]["dir"])
-    valid = torch.tensor([[1, 1, 1, 1, 1, 1, 1, 1],      # 8 prompt tokens: first 2 + last 3
-                          [0, 0, 0, 0, 0, 1, 1, 1],      # left-padded, 3 tokens < 2 + 3: overlap
-                          [1, 1, 1, 1, 0, 0, 0, 0]])     # right-padded
+    valid = torch.tensor(
+        [
+            [1, 1, 1, 1, 1, 1, 1, 1],  # 8 prompt tokens: first 2 + last 3
+            [0, 0, 0, 0, 0, 1, 1, 1],  # left-padded, 3 tokens < 2 + 3: overlap
+            [1, 1, 1, 1, 0, 0, 0, 0],
+        ]
+    )  # right-padded
     in_first, in_last = module.position_masks(valid, 2, 3)
     assert not (in_first & in_last).any(), "a position is intervened on twice"
     union = in_first | in_last
@@ -128,8 +138,9 @@ def test_only_first_and_last_prompt_positions_change_in_training(tiny_dir, metho
     base, tok = tiny
     p, s = 2, 3
     model, *_ = setup(tiny_dir, spec_with(method_specs, first=p, last=s))
-    ids, labels, mask = train.collate(train.encode(RECORDS[:3] + [{"id": "x", "prompt": "Hi", "target": "yo"}], tok, 64),
-                                      tok.pad_token_id)
+    ids, labels, mask = train.collate(
+        train.encode(RECORDS[:3] + [{"id": "x", "prompt": "Hi", "target": "yo"}], tok, 64), tok.pad_token_id
+    )
     prompt_lengths = (labels != -100).int().argmax(1)
     outs = []
     for m in (base, model):
@@ -142,7 +153,7 @@ def test_only_first_and_last_prompt_positions_change_in_training(tiny_dir, metho
     for i, length in enumerate(prompt_lengths.tolist()):
         want = expected_positions([t < length for t in range(ids.shape[1])], p, s)
         assert set(torch.nonzero(changed[i]).flatten().tolist()) == want, f"row {i} (prompt {length} tokens)"
-    assert model._loreft_controller.masks is None                 # nothing left over after the forward
+    assert model._loreft_controller.masks is None  # nothing left over after the forward
 
 
 def test_decoding_steps_are_never_intervened_on(tiny_dir, method_specs, tiny):
@@ -169,7 +180,8 @@ def test_decoding_steps_are_never_intervened_on(tiny_dir, method_specs, tiny):
     # through generate: only the prefill call (the whole prompt) carries position masks
     calls = []
     handle = model.model.layers[0].register_forward_hook(
-        lambda m, a, o: calls.append((o.shape[1], ctl.masks is not None)))
+        lambda m, a, o: calls.append((o.shape[1], ctl.masks is not None))
+    )
     model.generate(**enc, max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id)
     handle.remove()
     assert calls[0] == (enc.input_ids.shape[1], True) and calls[1:] == [(1, False)] * 3
@@ -191,7 +203,9 @@ def test_left_padded_batch_intervenes_on_each_rows_own_prompt(tiny_dir, method_s
         outs.append((seen[0], logits))
     changed = (outs[0][0] != outs[1][0]).any(-1)
     for i in range(len(PROMPTS)):
-        assert set(torch.nonzero(changed[i]).flatten().tolist()) == expected_positions(enc.attention_mask[i].tolist(), 7, 7)
+        assert set(torch.nonzero(changed[i]).flatten().tolist()) == expected_positions(
+            enc.attention_mask[i].tolist(), 7, 7
+        )
     # each padded row behaves as the same prompt run alone
     for i, prompt in enumerate(PROMPTS):
         alone = tok(prompt, return_tensors="pt", add_special_tokens=False)
@@ -240,7 +254,9 @@ def test_lm_eval_runs_on_a_loaded_model(tiny_dir, method_specs, tmp_path):
     task = config.load_task("qa")
     build.build(task, {"train": 4, "validation": 2, "test": 2}, tmp_path)
     ctl, calls = loaded._loreft_controller, []
-    handle = loaded.model.layers[0].register_forward_hook(lambda m, a, o: calls.append((o.shape[1], ctl.masks is not None)))
+    handle = loaded.model.layers[0].register_forward_hook(
+        lambda m, a, o: calls.append((o.shape[1], ctl.masks is not None))
+    )
     results, samples = evaluate.run(loaded, tok, task["dir"], tmp_path / "test.jsonl", batch_size=2)
     handle.remove()
     assert "f1" in evaluate.scores(results, "qa") and len(samples["peftbench_qa"]) == 2
@@ -265,9 +281,9 @@ def test_intervened_positions_are_eq_2_number_by_number(tiny_dir, method_specs, 
     h, got = outs
     f = model.loreft["0"]
     R, W, b = (t.detach().double() for t in (f.R.weight, f.W.weight, f.W.bias))
-    phi = h + (h @ W.T + b - h @ R.T) @ R                               # h + R^T (W h + b - R h), row vectors
+    phi = h + (h @ W.T + b - h @ R.T) @ R  # h + R^T (W h + b - R h), row vectors
     changed = (got != h).any(-1)
-    assert changed.sum() == 2 * 4                                      # f2 + l2 prompt positions in each row
+    assert changed.sum() == 2 * 4  # f2 + l2 prompt positions in each row
     torch.testing.assert_close(got[changed], phi[changed], rtol=1e-5, atol=1e-5)
     assert torch.equal(got[~changed], h[~changed])
-    assert not torch.allclose(phi[changed], h[changed], atol=1e-3)      # the intervention is not the identity
+    assert not torch.allclose(phi[changed], h[changed], atol=1e-3)  # the intervention is not the identity

@@ -1,10 +1,11 @@
 """Prefix tuning (Li & Liang 2021): MLP-reparameterised training, prefix-only storage and inference."""
+
 import torch
+from test_train import RECORDS, settings
 
 from peftbench import config, evaluate, methods, train
 from peftbench.data import build
 from peftbench.pipeline import method_model
-from test_train import RECORDS, settings
 
 PROMPTS = ["Translate English to Spanish.\nEnglish: In the beginning\nSpanish:", "Q: why?\nA:"]
 
@@ -16,7 +17,12 @@ def kv_dim(cfg):
 
 def trained_count(cfg, hp):
     """P' (n x kv) + Linear(kv, H) + Linear(H, 2 L kv), biases included (Sec. 4.3)."""
-    n, h, kv, out = hp["num_virtual_tokens"], hp["encoder_hidden_size"], kv_dim(cfg), 2 * cfg.num_hidden_layers * kv_dim(cfg)
+    n, h, kv, out = (
+        hp["num_virtual_tokens"],
+        hp["encoder_hidden_size"],
+        kv_dim(cfg),
+        2 * cfg.num_hidden_layers * kv_dim(cfg),
+    )
     return n * kv + (kv * h + h) + (h * out + out)
 
 
@@ -44,10 +50,17 @@ def generated_logits(model, tok, prompts, new=3):
     tok.padding_side = "left"
     enc = tok(prompts, return_tensors="pt", padding=True)
     with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=new, min_new_tokens=new, do_sample=False,
-                             output_logits=True, return_dict_in_generate=True, pad_token_id=tok.pad_token_id)
+        out = model.generate(
+            **enc,
+            max_new_tokens=new,
+            min_new_tokens=new,
+            do_sample=False,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=tok.pad_token_id,
+        )
     tok.padding_side = "right"
-    return out.sequences[:, enc.input_ids.shape[1]:], torch.stack(out.logits, 1)
+    return out.sequences[:, enc.input_ids.shape[1] :], torch.stack(out.logits, 1)
 
 
 def assert_generation_matches_forward(model, tok, prompts, new=3):
@@ -55,7 +68,7 @@ def assert_generation_matches_forward(model, tok, prompts, new=3):
     prompt + generated tokens, row by row without padding."""
     tokens, gen_logits = generated_logits(model, tok, prompts, new)
     for i, prompt in enumerate(prompts):
-        ids = torch.cat([tok(prompt, return_tensors="pt").input_ids, tokens[i:i + 1]], 1)
+        ids = torch.cat([tok(prompt, return_tensors="pt").input_ids, tokens[i : i + 1]], 1)
         with torch.no_grad():
             ref = model(input_ids=ids, attention_mask=torch.ones_like(ids), logits_to_keep=new + 1).logits[0, :-1]
         torch.testing.assert_close(gen_logits[i], ref, atol=1e-4, rtol=1e-4)
@@ -74,18 +87,18 @@ def test_prefix_counts_prefix_only_state_exact_round_trip_and_generation(tiny_di
     perturb(model)
     model.eval()
     trained = logits(model, batch)
-    assert trained.shape[1] == batch[0].shape[1]                 # a KV prefix adds no output positions
+    assert trained.shape[1] == batch[0].shape[1]  # a KV prefix adds no output positions
     assert not torch.allclose(trained, logits(base, batch))
 
     state = module.task_state(model)
-    assert list(state) == ["prompt_embeddings"]                  # P alone: no P', no MLP
+    assert list(state) == ["prompt_embeddings"]  # P alone: no P', no MLP
     assert state["prompt_embeddings"].shape == (10, 2 * 2 * 32)  # n x (layers * 2 * kv_dim)
     assert methods.state_bytes(state) == 4 * stored_count(base.config, hp) == 4 * 1280
     methods.save_state(state, tmp_path / "prefix.safetensors")
 
     loaded, tok, *_ = method_model(tiny_dir, spec, methods.load_state(tmp_path / "prefix.safetensors"))
     encoder = {n: p.shape for n, p in loaded.named_parameters() if n.startswith("prompt_encoder.")}
-    assert encoder == {"prompt_encoder.default.embedding.weight": (10, 128)}   # the MLP is gone
+    assert encoder == {"prompt_encoder.default.embedding.weight": (10, 128)}  # the MLP is gone
     assert methods.count_parameters(loaded)[0] == 0
     # P is stored as computed for one sequence and looked up at inference, not recomputed: bit-exact
     # for a batch of one. Training runs the MLP on P' expanded to the batch, a different GEMM shape,
@@ -97,7 +110,7 @@ def test_prefix_counts_prefix_only_state_exact_round_trip_and_generation(tiny_di
     gen = assert_generation_matches_forward(loaded, tok, PROMPTS)
     with loaded.disable_adapter():
         _, base_gen = generated_logits(loaded, tok, PROMPTS)
-    assert not torch.allclose(gen, base_gen)                     # the prefix is used while generating
+    assert not torch.allclose(gen, base_gen)  # the prefix is used while generating
 
 
 def test_prefix_trains_and_lm_eval_scores_the_loaded_model(tiny_dir, method_specs, tmp_path):
@@ -108,7 +121,8 @@ def test_prefix_trains_and_lm_eval_scores_the_loaded_model(tiny_dir, method_spec
 
     loaded, tok, *_ = method_model(tiny_dir, spec, module.task_state(model))
     build.build(config.load_task("qa"), {"train": 4, "validation": 2, "test": 2}, tmp_path / "qa")
-    results, samples = evaluate.run(loaded, tok, config.load_task("qa")["dir"], tmp_path / "qa" / "test.jsonl",
-                                    batch_size=2)
+    results, samples = evaluate.run(
+        loaded, tok, config.load_task("qa")["dir"], tmp_path / "qa" / "test.jsonl", batch_size=2
+    )
     assert set(evaluate.scores(results, "qa")) == {"exact_match", "f1"}
     assert len(samples["peftbench_qa"]) == 2

@@ -1,9 +1,10 @@
 """Training from scratch: the base architecture re-initialised, every parameter trained and stored."""
+
 import torch
+from test_train import RECORDS, settings
 
 from peftbench import methods, train
 from peftbench.pipeline import method_model
-from test_train import RECORDS, settings
 
 
 def logits(model, batch):
@@ -25,12 +26,13 @@ def test_weights_are_redrawn_and_all_train(tiny_dir, method_specs, tiny, batch):
     assert trainable == total == base_params == 3_219_776
     base_state = base.state_dict()
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, base_state[k])]
-    assert {k for k in changed if not k.endswith("norm.weight")} == \
-           {k for k in base_state if not k.endswith("norm.weight")}        # norms are re-drawn as ones
-    assert model.lm_head.weight is model.model.embed_tokens.weight          # still tied
+    assert {k for k in changed if not k.endswith("norm.weight")} == {
+        k for k in base_state if not k.endswith("norm.weight")
+    }  # norms are re-drawn as ones
+    assert model.lm_head.weight is model.model.embed_tokens.weight  # still tied
     assert not torch.allclose(logits(model.eval(), batch), logits(base, batch))
     std = model.model.layers[0].mlp.up_proj.weight.std().item()
-    assert abs(std - model.config.initializer_range) < 0.002                  # transformers' own init
+    assert abs(std - model.config.initializer_range) < 0.002  # transformers' own init
 
 
 def test_exact_round_trip(tiny_dir, method_specs, batch, tmp_path):

@@ -1,12 +1,13 @@
 """Shared lower layers, FT-Top2 (Hu et al. 2021, Sec. 5.1, after Li & Liang 2021): only the top k blocks train."""
+
 import copy
 
 import pytest
 import torch
+from test_train import RECORDS, settings
 
 from peftbench import methods, train
 from peftbench.pipeline import method_model
-from test_train import RECORDS, settings
 
 
 def logits(model, batch):
@@ -40,10 +41,11 @@ def test_only_the_top_blocks_and_final_norm_train(tiny_dir, method_specs, tiny, 
     trainable, _ = methods.count_parameters(model)
     assert trainable == shared_layers_count(model.config, k) == expected
     top = [f"model.layers.{i}." for i in range(2 - k, 2)]
-    assert all(n.startswith(tuple(top)) or n == "model.norm.weight"
-               for n, p in model.named_parameters() if p.requires_grad)
+    assert all(
+        n.startswith(tuple(top)) or n == "model.norm.weight" for n, p in model.named_parameters() if p.requires_grad
+    )
     assert not model.model.embed_tokens.weight.requires_grad and model.lm_head.weight is model.model.embed_tokens.weight
-    assert torch.equal(logits(model, batch), logits(base, batch))           # nothing added: the base model
+    assert torch.equal(logits(model, batch), logits(base, batch))  # nothing added: the base model
 
 
 def test_exact_round_trip_stores_only_the_top(tiny_dir, method_specs, tiny, batch, tmp_path):
@@ -58,7 +60,7 @@ def test_exact_round_trip_stores_only_the_top(tiny_dir, method_specs, tiny, batc
     trained = logits(model, batch)
     assert not torch.allclose(trained, logits(base, batch))
     state = module.task_state(model)
-    assert not any(k.startswith("model.layers.0.") for k in state)          # the shared bottom is not stored
+    assert not any(k.startswith("model.layers.0.") for k in state)  # the shared bottom is not stored
     assert sum(t.numel() for t in state.values()) == shared_layers_count(model.config, 1)
     methods.save_state(state, tmp_path / "top.safetensors")
     loaded, *_ = method_model(tiny_dir, spec, methods.load_state(tmp_path / "top.safetensors"))

@@ -1,4 +1,5 @@
 """The method contract and each method's defining property (Hu et al. 2021 for LoRA)."""
+
 import copy
 
 import torch
@@ -55,8 +56,12 @@ def lora_count(model_config, hp):
     """r (d_in + d_out) per adapted matrix: A is r x d_in, B is d_out x r (Sec. 4.1)."""
     d, heads, kv = model_config.hidden_size, model_config.num_attention_heads, model_config.num_key_value_heads
     head_dim = d // heads
-    dims = {"q_proj": (d, heads * head_dim), "k_proj": (d, kv * head_dim), "v_proj": (d, kv * head_dim),
-            "o_proj": (heads * head_dim, d)}
+    dims = {
+        "q_proj": (d, heads * head_dim),
+        "k_proj": (d, kv * head_dim),
+        "v_proj": (d, kv * head_dim),
+        "o_proj": (heads * head_dim, d),
+    }
     per_layer = sum(hp["r"] * sum(dims[m]) for m in hp["target_modules"])
     return per_layer * model_config.num_hidden_layers
 
@@ -76,26 +81,27 @@ def test_lora_parameter_count_identity_round_trip_and_merge(tiny_dir, method_spe
     trained = logits(model, batch)
     assert not torch.allclose(trained, logits(base, batch))
     state = module.task_state(model)
-    assert all("lora_" in k for k in state) and len(state) == 2 * 2 * 2   # A,B x q,v x layers
+    assert all("lora_" in k for k in state) and len(state) == 2 * 2 * 2  # A,B x q,v x layers
     methods.save_state(state, tmp_path / "lora.safetensors")
 
     unmerged_spec = copy.deepcopy(spec)
     unmerged_spec["hyperparameters"]["merge"] = False
     unmerged, _ = setup(tiny_dir, unmerged_spec, methods.load_state(tmp_path / "lora.safetensors"))
-    assert torch.equal(logits(unmerged, batch), trained)                     # exact round trip
+    assert torch.equal(logits(unmerged, batch), trained)  # exact round trip
     merged, _ = setup(tiny_dir, spec, methods.load_state(tmp_path / "lora.safetensors"))
-    assert not any("lora_" in n for n, _ in merged.named_parameters())       # folded into W0
+    assert not any("lora_" in n for n, _ in merged.named_parameters())  # folded into W0
     torch.testing.assert_close(logits(merged, batch), trained, atol=1e-4, rtol=1e-4)
 
 
 def test_save_state_is_safetensors_without_pickle(tmp_path):
     methods.save_state({"w": torch.ones(2, 3)}, tmp_path / "x.safetensors")
     raw = (tmp_path / "x.safetensors").read_bytes()
-    assert b"pickle" not in raw and raw[8:9] == b"{"          # 8-byte header length, then JSON header
+    assert b"pickle" not in raw and raw[8:9] == b"{"  # 8-byte header length, then JSON header
     assert torch.equal(methods.load_state(tmp_path / "x.safetensors")["w"], torch.ones(2, 3))
 
 
 def test_every_method_module_follows_the_typed_contract():
     from peftbench.methods import Method, load_module
+
     for folder in sorted((ROOT / "methods").glob("*/method.py")):
         assert isinstance(load_module(folder.parent), Method), f"{folder} lacks attach/task_state/load"

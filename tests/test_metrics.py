@@ -1,4 +1,5 @@
 """The metrics behind the lm-eval task YAMLs, on hand-checked examples."""
+
 import importlib.util
 
 import pytest
@@ -50,5 +51,6 @@ def test_task_process_results():
 
 def test_corpus_chrf_through_lm_eval_aggregation():
     from lm_eval.api.metrics import chrf
+
     assert chrf([("En el principio", "En el principio")]) == pytest.approx(100.0)
     assert chrf([("En el principio", "xyz")]) < 10

@@ -2,6 +2,7 @@
 date, a corrupt or inconsistent run is listed with its reason and never summarised, the report never
 sinks nor writes outside the project, a pickle is never loaded, and bad records fail at the data stage.
 No model is trained here: runs are written as the DAG writes them, the DAG is checked with dry runs."""
+
 import json
 import os
 import re
@@ -12,17 +13,27 @@ import sys
 import pytest
 import torch
 import yaml
-
-from peftbench import ROOT, aggregate, base_model, io, pipeline, report
-from peftbench.data import build
 from test_report import TASKS, write_run
 from test_workflow import job_counts
+
+from peftbench import ROOT, aggregate, base_model, io, pipeline
+from peftbench.data import build
 
 
 # ---- the DAG: every file a row is built from is an input, a missing one is rebuilt ------------------
 def snakemake(workdir, *args):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "1", "--configfile", "config/smoke.yaml", "config/one.yaml"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *args,
+        "--cores",
+        "1",
+        "--configfile",
+        "config/smoke.yaml",
+        "config/one.yaml",
+    ]
     res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr[-4000:]
     return res.stdout + res.stderr
@@ -36,13 +47,27 @@ def done_tree(tmp_path_factory):
     shutil.copy(ROOT / "Snakefile", d)
     for sub in ("workflow", "config", "methods", "tasks"):
         shutil.copytree(ROOT / sub, d / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    (d / "config/one.yaml").write_text(yaml.safe_dump({
-        "tasks": {"qa": {"train": 4, "validation": 2, "test": 2}, "summarization": None, "translation": None},
-        "methods": ["lora", "zero-shot"], "costs": []}))
+    (d / "config/one.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "tasks": {"qa": {"train": 4, "validation": 2, "test": 2}, "summarization": None, "translation": None},
+                "methods": ["lora", "zero-shot"],
+                "costs": [],
+            }
+        )
+    )
     for line in snakemake(d, "--summary").splitlines():
         cells = line.split("\t")
-        if len(cells) > 2 and cells[2] in ("base_model", "data", "general_text", "general_loss_base", "finetune", "evaluate",
-                                             "summary", "report"):
+        if len(cells) > 2 and cells[2] in (
+            "base_model",
+            "data",
+            "general_text",
+            "general_loss_base",
+            "finetune",
+            "evaluate",
+            "summary",
+            "report",
+        ):
             path = d / cells[0]
             if cells[2] == "base_model":
                 path.mkdir(parents=True, exist_ok=True)
@@ -54,10 +79,14 @@ def done_tree(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("deleted,jobs", [
-    ("train.json", {"finetune": 1, "evaluate": 1, "summary": 1, "report": 1, "all": 1}),
-    ("task_state.safetensors", {"finetune": 1, "evaluate": 1, "summary": 1, "report": 1, "all": 1}),
-    ("lm_eval.json", {"evaluate": 1, "summary": 1, "report": 1, "all": 1})])
+@pytest.mark.parametrize(
+    "deleted,jobs",
+    [
+        ("train.json", {"finetune": 1, "evaluate": 1, "summary": 1, "report": 1, "all": 1}),
+        ("task_state.safetensors", {"finetune": 1, "evaluate": 1, "summary": 1, "report": 1, "all": 1}),
+        ("lm_eval.json", {"evaluate": 1, "summary": 1, "report": 1, "all": 1}),
+    ],
+)
 def test_a_deleted_run_file_is_rebuilt_and_the_table_with_it(done_tree, deleted, jobs):
     """Snakemake does not rebuild a missing intermediate file whose consumers look up to date; before the
     run files were targets, deleting one left "Nothing to be done" and summary.csv kept the old row."""
@@ -78,15 +107,28 @@ def runs(tmp_path):
     for t in TASKS:
         for m in ("full", "lora"):
             write_run(tmp_path / "results", t, m, 0)
-    (tmp_path / "profile.yaml").write_text(yaml.safe_dump({
-        "results": "results", "reports": "reports", "model": {"name": "tiny", "source": "tiny-random"},
-        "seeds": [0], "methods": ["full", "lora"], "tasks": {t: {"train": 4, "validation": 2, "test": 2} for t in TASKS}}))
+    (tmp_path / "profile.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "results": "results",
+                "reports": "reports",
+                "model": {"name": "tiny", "source": "tiny-random"},
+                "seeds": [0],
+                "methods": ["full", "lora"],
+                "tasks": {t: {"train": 4, "validation": 2, "test": 2} for t in TASKS},
+            }
+        )
+    )
     return tmp_path
 
 
 def regenerate(root, *args):
-    return subprocess.run([sys.executable, "-m", "peftbench.report", "--configfile", "profile.yaml", *args],
-                          cwd=root, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "peftbench.report", "--configfile", "profile.yaml", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_a_truncated_lm_eval_json_is_listed_and_the_rest_renders(runs):
@@ -97,8 +139,11 @@ def test_a_truncated_lm_eval_json_is_listed_and_the_rest_renders(runs):
     assert "5/6 runs" in res.stdout
     md = (runs / "reports/report.md").read_text()
     missing = md.split("\n## Missing runs\n")[1].split("\n## ")[0].strip()
-    assert re.fullmatch(r"qa / lora / seed0: corrupt: results/tiny/qa/lora/seed0/lm_eval.json: not valid JSON "
-                        r"\(.*, line \d+\): truncated or garbled", missing), missing
+    assert re.fullmatch(
+        r"qa / lora / seed0: corrupt: results/tiny/qa/lora/seed0/lm_eval.json: not valid JSON "
+        r"\(.*, line \d+\): truncated or garbled",
+        missing,
+    ), missing
     assert "| full |" in md.split("\n## qa\n")[1] and "| lora |" in md.split("\n## summarization\n")[1]
 
 
@@ -109,10 +154,15 @@ def test_a_run_whose_files_disagree_is_not_summarised(runs, capsys):
     shutil.copy(d / "qa/full/seed0/lm_eval.json", d / "qa/lora/seed0/lm_eval.json")
     (d / "translation/full/seed0/task_state.safetensors").write_bytes(b"swapped")
     rows, problems = aggregate.read_runs(sorted(d.glob("*/*/seed0")))
-    assert len(rows) == 4 and {(p.parts[-3], p.parts[-2]) for p, _ in problems} == {("qa", "lora"), ("translation", "full")}
+    assert len(rows) == 4 and {(p.parts[-3], p.parts[-2]) for p, _ in problems} == {
+        ("qa", "lora"),
+        ("translation", "full"),
+    }
     reasons = dict(problems)
-    assert reasons[d / "qa/lora/seed0"].endswith("lm_eval.json: evaluated another training than its train.json's "
-                                                 "(task state sha256 / config hash differ): stale, re-evaluate")
+    assert reasons[d / "qa/lora/seed0"].endswith(
+        "lm_eval.json: evaluated another training than its train.json's "
+        "(task state sha256 / config hash differ): stale, re-evaluate"
+    )
     assert "task_state.safetensors: sha256 differs from its train.json's" in reasons[d / "translation/full/seed0"]
     df = aggregate.summarize(sorted(d.glob("*/*/seed0")), runs / "summary.csv")
     assert len(df) == 4 and not ((df.task == "qa") & (df.method == "lora")).any()
@@ -125,7 +175,11 @@ def test_the_report_command_writes_only_inside_the_project(runs, args, field):
         profile = yaml.safe_load((runs / "profile.yaml").read_text())
         (runs / "profile.yaml").write_text(yaml.safe_dump({**profile, "reports": "../somewhere"}))
     res = regenerate(runs, *args)
-    assert res.returncode != 0 and f"{field}: " in res.stderr and "must be a relative path inside the project" in res.stderr
+    assert (
+        res.returncode != 0
+        and f"{field}: " in res.stderr
+        and "must be a relative path inside the project" in res.stderr
+    )
     assert "Traceback" not in res.stderr
     assert not (runs.parent / "somewhere").exists() and not (runs / "reports").exists()
 
@@ -134,7 +188,9 @@ def test_a_profile_yaml_error_names_file_and_line(runs):
     (runs / "profile.yaml").write_text("seeds: [0\nmethods: [lora]\n")
     res = regenerate(runs)
     assert res.returncode != 0 and "Traceback" not in res.stderr
-    assert re.search(r"profile.yaml:2: not valid YAML \(while parsing a flow sequence; expected ',' or '\]', but got ':'", res.stderr), res.stderr
+    assert re.search(
+        r"profile.yaml:2: not valid YAML \(while parsing a flow sequence; expected ',' or '\]', but got ':'", res.stderr
+    ), res.stderr
 
 
 # ---- safetensors only, really -------------------------------------------------------------------------
@@ -144,7 +200,7 @@ def test_a_pickle_beside_a_decoy_safetensors_is_never_loaded(tiny_dir, tmp_path)
     folder = tmp_path / "decoy-model"
     shutil.copytree(tiny_dir, folder)
     model, _ = base_model.load(tiny_dir)
-    state = {k: torch.full_like(v, 7.0) for k, v in model.state_dict().items()}     # the marker
+    state = {k: torch.full_like(v, 7.0) for k, v in model.state_dict().items()}  # the marker
     (folder / "model.safetensors").unlink()
     torch.save(state, folder / "pytorch_model.bin")
     (folder / "decoy.safetensors").write_bytes(b"not a safetensors file")
@@ -154,8 +210,13 @@ def test_a_pickle_beside_a_decoy_safetensors_is_never_loaded(tiny_dir, tmp_path)
 
 # ---- the data stage: records that do not fit, and test records that leak from training ----------------
 def local_qa(tmp_path, train, test):
-    task = {"name": "mine", "dir": str(tmp_path), "fields": ["question"], "prompt": "Q: {question}\nA:",
-            "source": {"type": "jsonl", "files": {s: f"{s}.jsonl" for s in ("train", "validation", "test")}}}
+    task = {
+        "name": "mine",
+        "dir": str(tmp_path),
+        "fields": ["question"],
+        "prompt": "Q: {question}\nA:",
+        "source": {"type": "jsonl", "files": {s: f"{s}.jsonl" for s in ("train", "validation", "test")}},
+    }
     for split, rows in (("train", train), ("validation", train[:1]), ("test", test)):
         io.write_jsonl(tmp_path / f"{split}.jsonl", rows)
     return task
@@ -163,31 +224,49 @@ def local_qa(tmp_path, train, test):
 
 def test_test_records_that_occur_in_training_are_a_loud_warning(tmp_path, capsys):
     train = [{"id": f"t{i}", "question": f"What is {i}?", "target": str(i)} for i in range(3)]
-    task = local_qa(tmp_path, train, [{"id": "x1", "question": "What is  1?", "target": "1"},
-                                      {"id": "x9", "question": "What is 9?", "target": "9"}])
+    task = local_qa(
+        tmp_path,
+        train,
+        [{"id": "x1", "question": "What is  1?", "target": "1"}, {"id": "x9", "question": "What is 9?", "target": "9"}],
+    )
     build.build(task, {"train": 3, "validation": 1, "test": 2}, tmp_path / "out")
     checks = json.loads((tmp_path / "out/checks.json").read_text())
     assert checks["test_in_training_data"] == {"x1": "train"}
-    assert checks["warnings"] == ["task mine: 1 of 2 test records also occur in the training data (same prompt): "
-                                  "x1 (train); their scores measure memorisation"]
+    assert checks["warnings"] == [
+        "task mine: 1 of 2 test records also occur in the training data (same prompt): "
+        "x1 (train); their scores measure memorisation"
+    ]
     assert "WARNING: task mine: 1 of 2 test records" in capsys.readouterr().out
 
 
 def test_a_record_too_long_for_max_seq_len_fails_at_the_data_stage(tiny_dir, tmp_path, monkeypatch):
-    train = [{"id": "short", "question": "Why?", "target": "Because."},
-             {"id": "long", "question": "word " * 200, "target": "x"}]
+    train = [
+        {"id": "short", "question": "Why?", "target": "Because."},
+        {"id": "long", "question": "word " * 200, "target": "x"},
+    ]
     task = local_qa(tmp_path, train, train[:1])
     monkeypatch.setattr(pipeline.config, "load_task", lambda name, *where: task)
-    with pytest.raises(ValueError, match=r"task mine, train split \(.*train.jsonl\): record long: \d+ tokens exceed "
-                                         r"training.max_seq_len=64"):
-        pipeline.build_data("mine", {"train": 2, "validation": 1, "test": 1}, tmp_path / "out", base_dir=tiny_dir,
-                            max_seq_len=64)
+    with pytest.raises(
+        ValueError,
+        match=r"task mine, train split \(.*train.jsonl\): record long: \d+ tokens exceed "
+        r"training.max_seq_len=64",
+    ):
+        pipeline.build_data(
+            "mine", {"train": 2, "validation": 1, "test": 1}, tmp_path / "out", base_dir=tiny_dir, max_seq_len=64
+        )
 
 
 def test_the_report_shows_the_data_stage_warnings(runs):
     checks = runs / "results/data/qa/checks.json"
-    io.write_json(checks, {"warnings": ["task qa: 1 of 2 test records also occur in the training data (same prompt): "
-                                        "7 (train); their scores measure memorisation"]})
+    io.write_json(
+        checks,
+        {
+            "warnings": [
+                "task qa: 1 of 2 test records also occur in the training data (same prompt): "
+                "7 (train); their scores measure memorisation"
+            ]
+        },
+    )
     res = regenerate(runs)
     assert res.returncode == 0, res.stderr[-3000:]
     md = (runs / "reports/report.md").read_text()

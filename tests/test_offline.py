@@ -1,4 +1,5 @@
 """An offline profile sets the Hugging Face offline switches itself; a hub profile does not."""
+
 import pytest
 
 from peftbench import config, offline
@@ -27,8 +28,10 @@ def test_a_hub_model_or_a_hub_dataset_needs_the_hub(tmp_path):
     cfg, tasks = profile("config.yaml", "smoke.yaml")
     assert not offline.is_offline({**cfg, "model": {"name": "m", "source": "HuggingFaceTB/SmolLM2-135M"}}, tasks)
     hub = {"type": "hf", "path": "rajpurkar/squad"}
-    assert not offline.is_offline({**cfg, "tasks": {**cfg["tasks"], "qa": {**cfg["tasks"]["qa"], "source": hub}}}, tasks)
-    local = {**hub, "path": str(tmp_path)}                  # a local copy of the hub dataset is local
+    assert not offline.is_offline(
+        {**cfg, "tasks": {**cfg["tasks"], "qa": {**cfg["tasks"]["qa"], "source": hub}}}, tasks
+    )
+    local = {**hub, "path": str(tmp_path)}  # a local copy of the hub dataset is local
     assert offline.is_offline({**cfg, "tasks": {**cfg["tasks"], "qa": {**cfg["tasks"]["qa"], "source": local}}}, tasks)
     assert offline.is_offline({**cfg, "model": {"name": "m", "source": str(tmp_path)}}, tasks)
 
@@ -36,5 +39,7 @@ def test_a_hub_model_or_a_hub_dataset_needs_the_hub(tmp_path):
 def test_what_the_user_exported_wins():
     env = {"HF_HUB_OFFLINE": "0"}
     assert offline.apply(*profile("config.yaml", "smoke.yaml"), environ=env) == {
-        "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     assert env["HF_HUB_OFFLINE"] == "0"

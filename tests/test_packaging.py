@@ -1,10 +1,11 @@
 """pyproject's dependency bounds admit exactly the tested stack: requirements.txt's pins (what setup.sh and
 environment.yml install, what this suite runs on), and no newer minor or major release."""
+
 import re
-import tomllib
 from importlib import metadata
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -12,11 +13,17 @@ from packaging.version import Version
 from peftbench import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-REQUIREMENTS = [Requirement(line.split("#")[0]) for line in (ROOT / "requirements.txt").read_text().splitlines()
-                if line.split("#")[0].strip()]
+REQUIREMENTS = [
+    Requirement(line.split("#")[0])
+    for line in (ROOT / "requirements.txt").read_text().splitlines()
+    if line.split("#")[0].strip()
+]
 PINS = {r.name.lower(): str(next(iter(r.specifier)).version) for r in REQUIREMENTS}
-DECLARED = [Requirement(d) for d in PYPROJECT["dependencies"]
-            + [d for extra in PYPROJECT.get("optional-dependencies", {}).values() for d in extra]]
+DECLARED = [
+    Requirement(d)
+    for d in PYPROJECT["dependencies"]
+    + [d for extra in PYPROJECT.get("optional-dependencies", {}).values() for d in extra]
+]
 
 
 def canonical(name):
@@ -42,7 +49,7 @@ def test_each_bound_admits_the_pin_and_nothing_newer(req):
 def test_every_pin_is_declared_or_a_dependency_of_one():
     """Nothing pinned only by habit: each pin is in pyproject or a library one of them needs."""
     declared = {canonical(r.name) for r in DECLARED}
-    transitive = {"pycocotools"}                         # pycocoevalcap's; pinned for reproducible installs
+    transitive = {"pycocotools"}  # pycocoevalcap's; pinned for reproducible installs
     assert {canonical(n) for n in PINS} - declared <= transitive
 
 

@@ -1,6 +1,7 @@
 """The paper tasks' scoring: the E2E challenge's five metrics (peftbench/e2e_metrics.py, java for METEOR and
 the PTB tokenizer) and the commonsense sets' answer extraction, each also through lm-eval's own path with
 the task's lm_eval.yaml on the tiny model (beam search for E2E, as LoRA's decoding)."""
+
 import math
 import shutil
 
@@ -10,18 +11,24 @@ from peftbench import config, e2e_metrics, evaluate, io
 from peftbench.data import build
 from peftbench.metrics import choice_accuracy
 
-REFS = [["The Vaults is a cheap pub near Café Adriatic.", "Near Café Adriatic there is a cheap pub called The Vaults."],
-        ["Zizzi is an expensive coffee shop in the city centre.", "Zizzi is a coffee shop in the centre, prices are high."]]
-needs_java = pytest.mark.skipif(shutil.which("java") is None,
-                                reason="METEOR 1.5 and the PTB tokenizer run on java (apt-get install default-jre-headless)")
+REFS = [
+    ["The Vaults is a cheap pub near Café Adriatic.", "Near Café Adriatic there is a cheap pub called The Vaults."],
+    ["Zizzi is an expensive coffee shop in the city centre.", "Zizzi is a coffee shop in the centre, prices are high."],
+]
+needs_java = pytest.mark.skipif(
+    shutil.which("java") is None,
+    reason="METEOR 1.5 and the PTB tokenizer run on java (apt-get install default-jre-headless)",
+)
 
 
 def test_bleu_and_nist_count_every_reference():
-    second = [refs[1] for refs in REFS]                    # each hypothesis equals its *second* reference
+    second = [refs[1] for refs in REFS]  # each hypothesis equals its *second* reference
     assert e2e_metrics.bleu(second, REFS) == pytest.approx(100.0)
     perfect = e2e_metrics.nist(second, REFS)
     assert perfect > e2e_metrics.nist(["Zizzi is a pub.", "The Vaults is expensive."], REFS) > 0
-    partial = e2e_metrics.bleu(["The Vaults is a cheap pub near the river.", "Zizzi is an expensive coffee shop."], REFS)
+    partial = e2e_metrics.bleu(
+        ["The Vaults is a cheap pub near the river.", "Zizzi is an expensive coffee shop."], REFS
+    )
     assert 0 < partial < 100
 
 
@@ -53,9 +60,19 @@ def _test_file(tmp_path, task_name, records):
 @needs_java
 def test_e2e_through_lm_eval_with_beam_search(tiny, tmp_path):
     model, tok = tiny
-    task, test = _test_file(tmp_path, "e2e", [
-        {"id": f"t{i}", "mr": f"name[The Vaults], eatType[pub], area[riverside {i}]", "target": refs[0], "answers": refs}
-        for i, refs in enumerate(REFS)])
+    task, test = _test_file(
+        tmp_path,
+        "e2e",
+        [
+            {
+                "id": f"t{i}",
+                "mr": f"name[The Vaults], eatType[pub], area[riverside {i}]",
+                "target": refs[0],
+                "answers": refs,
+            }
+            for i, refs in enumerate(REFS)
+        ],
+    )
     results, samples = evaluate.run(model, tok, task["dir"], test, batch_size=2)
     scores = evaluate.scores(results, "e2e")
     assert set(scores) == set(e2e_metrics.METRICS) and all(math.isfinite(v) for v in scores.values())
@@ -65,10 +82,20 @@ def test_e2e_through_lm_eval_with_beam_search(tiny, tmp_path):
 
 def test_commonsense_through_lm_eval(tiny, tmp_path):
     model, tok = tiny
-    task, test = _test_file(tmp_path, "arc-easy", [
-        {"id": "q1", "instruction": "Please choose the correct answer to the question: Which is a star?\n\n"
-                                    "Answer1: the Moon\n\nAnswer2: the Sun\n\nAnswer format: answer1/answer2",
-         "choices": ["answer1", "answer2"], "target": "the correct answer is answer2", "answers": ["answer2"]}])
+    task, test = _test_file(
+        tmp_path,
+        "arc-easy",
+        [
+            {
+                "id": "q1",
+                "instruction": "Please choose the correct answer to the question: Which is a star?\n\n"
+                "Answer1: the Moon\n\nAnswer2: the Sun\n\nAnswer format: answer1/answer2",
+                "choices": ["answer1", "answer2"],
+                "target": "the correct answer is answer2",
+                "answers": ["answer2"],
+            }
+        ],
+    )
     results, samples = evaluate.run(model, tok, task["dir"], test, batch_size=1)
     # what the tiny model generated, scored here by hand: the first option label in its first line
     output = samples["peftbench_arc-easy"][0]["filtered_resps"][0].split("\n")[0].lower()

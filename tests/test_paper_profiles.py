@@ -1,6 +1,7 @@
 """The papers' setups as profiles (config/paper-*.yaml): they validate, `snakemake -n` builds the DAG the
 README describes without touching the hub, and every selected method attaches to the paper's architecture
 (built from its config on the meta device: shapes only, nothing downloaded) with the paper's parameter count."""
+
 import math
 import os
 import subprocess
@@ -8,26 +9,45 @@ import sys
 
 import pytest
 import torch
+from test_workflow import job_counts, workdir  # noqa: F401  (a copy of the workflow to dry-run in)
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
 
 from peftbench import ROOT, config, methods
-from test_workflow import job_counts, workdir  # noqa: F401  (a copy of the workflow to dry-run in)
 
 pytestmark = pytest.mark.slow
 
 # profile files (overlaid on config/config.yaml, in order) -> tasks, methods, seeds
 PROFILES = {
-    "lora-e2e": (["paper-lora-e2e.yaml"], ["e2e"],
-                 ["full", "adapter-l-370k", "adapter-l-11m", "adapter-h", "shared-layers", "prefix", "lora"], 1),
-    "lora-e2e-large": (["paper-lora-e2e.yaml", "paper-lora-e2e-gpt2-large.yaml"], ["e2e"],
-                       ["full", "adapter-l-880k", "prefix", "lora"], 1),
-    "seed": (["paper-seed.yaml"], ["xsum", "wmt16-en-ro", "squad"],
-             sorted(p.parent.name for p in (ROOT / "methods").glob("*/method.yaml")), 3),
-    "seed-gpt2": (["paper-seed.yaml", "paper-seed-gpt2-medium.yaml"], ["xsum", "wmt16-en-ro", "squad"],
-                  ["full", "scratch", "shared-layers", "prefix", "houlsby", "lora", "ia3", "prompt-tuning", "zero-shot"], 3),
-    "reft": (["paper-reft-commonsense.yaml"],
-             ["boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc-easy", "arc-challenge", "openbookqa"],
-             ["zero-shot", "prefix", "adapter-s", "lora", "loreft"], 1),
+    "lora-e2e": (
+        ["paper-lora-e2e.yaml"],
+        ["e2e"],
+        ["full", "adapter-l-370k", "adapter-l-11m", "adapter-h", "shared-layers", "prefix", "lora"],
+        1,
+    ),
+    "lora-e2e-large": (
+        ["paper-lora-e2e.yaml", "paper-lora-e2e-gpt2-large.yaml"],
+        ["e2e"],
+        ["full", "adapter-l-880k", "prefix", "lora"],
+        1,
+    ),
+    "seed": (
+        ["paper-seed.yaml"],
+        ["xsum", "wmt16-en-ro", "squad"],
+        sorted(p.parent.name for p in (ROOT / "methods").glob("*/method.yaml")),
+        3,
+    ),
+    "seed-gpt2": (
+        ["paper-seed.yaml", "paper-seed-gpt2-medium.yaml"],
+        ["xsum", "wmt16-en-ro", "squad"],
+        ["full", "scratch", "shared-layers", "prefix", "houlsby", "lora", "ia3", "prompt-tuning", "zero-shot"],
+        3,
+    ),
+    "reft": (
+        ["paper-reft-commonsense.yaml"],
+        ["boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc-easy", "arc-challenge", "openbookqa"],
+        ["zero-shot", "prefix", "adapter-s", "lora", "loreft"],
+        1,
+    ),
 }
 
 
@@ -47,7 +67,7 @@ def test_profile_validates_and_selects_the_papers_tasks_and_methods(name):
     assert config.selected_tasks(cfg) == tasks
     assert sorted(config.selected_methods(cfg, specs)) == sorted(wanted)
     assert len(cfg["seeds"]) == n_seeds and cfg["device"] == "cuda"
-    assert cfg["precision"] == ("fp16" if name.startswith("lora-e2e") else "bf16")   # LoRA's E2E runs: --fp16
+    assert cfg["precision"] == ("fp16" if name.startswith("lora-e2e") else "bf16")  # LoRA's E2E runs: --fp16
     for task in tasks:
         assert config.load_task(task)["source"]["type"] == "hf"
     res = {rule: config.rule_resources(cfg, rule) for rule in ("finetune", "evaluate", "base_model", "data")}
@@ -66,20 +86,28 @@ def test_default_profile_declares_no_scheduler_resources():
 
 
 @pytest.mark.parametrize("name", PROFILES)
-def test_dry_run_builds_the_expected_dag_offline(workdir, name):
+def test_dry_run_builds_the_expected_dag_offline(workdir, name):  # noqa: F811  (the imported fixture)
     files, tasks, wanted, n_seeds = PROFILES[name]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "4", "--configfile", *[f"config/{f}" for f in files]]
     res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert "peftbench: WARNING" not in res.stdout + res.stderr          # no profile setting is shadowed
+    assert "peftbench: WARNING" not in res.stdout + res.stderr  # no profile setting is shadowed
     cfg = load(files)
     runs = len(tasks) * sum(len(config.run_seeds(cfg, m)) for m in wanted)
     assert runs == len(tasks) * len(wanted) * n_seeds + EXTRA_SEEDS.get(name, 0)
     counts = job_counts(res.stdout + res.stderr)
-    ours = {"base_model": 1, "data": len(tasks), "finetune": runs, "evaluate": runs, "summary": 1, "report": 1, "all": 1}
+    ours = {
+        "base_model": 1,
+        "data": len(tasks),
+        "finetune": runs,
+        "evaluate": runs,
+        "summary": 1,
+        "report": 1,
+        "all": 1,
+    }
     assert {rule: counts.get(rule) for rule in ours} == ours
-    assert all(n == 1 for rule, n in counts.items() if rule not in ours), counts    # one job per cost measurement
+    assert all(n == 1 for rule, n in counts.items() if rule not in ours), counts  # one job per cost measurement
 
 
 def meta_model(model_type, **arch):
@@ -92,21 +120,21 @@ GPT2_L = {"n_embd": 1280, "n_layer": 36, "n_head": 20}
 # (profile, architecture, method) -> parameters per task: trainable, or for prefix the stored prefix
 # P = MLP(P') (what the table counts; the MLP trains and is dropped). Paper figures in the comments.
 COUNTS = {
-    ("lora-e2e", "gpt2", "full"): (GPT2_M, 354_823_168),            # LoRA Table 3: 354.92M
-    ("lora-e2e", "gpt2", "adapter-l-370k"): (GPT2_M, 368_784),      # 0.37M
-    ("lora-e2e", "gpt2", "adapter-l-11m"): (GPT2_M, 11_089_152),    # 11.09M
-    ("lora-e2e", "gpt2", "adapter-h"): (GPT2_M, 11_066_576),        # 11.09M
-    ("lora-e2e", "gpt2", "shared-layers"): (GPT2_M, 25_194_496),    # FT-Top2 25.19M
-    ("lora-e2e", "gpt2", "prefix"): (GPT2_M, 245_760),              # PreLayer 0.35M; Li & Liang's length 5: 250K
-    ("lora-e2e", "gpt2", "lora"): (GPT2_M, 393_216),                # 0.35M (q, v at r = 4 is 393,216 too)
-    ("lora-e2e-large", "gpt2", "full"): (GPT2_L, 774_030_080),      # 774.03M
+    ("lora-e2e", "gpt2", "full"): (GPT2_M, 354_823_168),  # LoRA Table 3: 354.92M
+    ("lora-e2e", "gpt2", "adapter-l-370k"): (GPT2_M, 368_784),  # 0.37M
+    ("lora-e2e", "gpt2", "adapter-l-11m"): (GPT2_M, 11_089_152),  # 11.09M
+    ("lora-e2e", "gpt2", "adapter-h"): (GPT2_M, 11_066_576),  # 11.09M
+    ("lora-e2e", "gpt2", "shared-layers"): (GPT2_M, 25_194_496),  # FT-Top2 25.19M
+    ("lora-e2e", "gpt2", "prefix"): (GPT2_M, 245_760),  # PreLayer 0.35M; Li & Liang's length 5: 250K
+    ("lora-e2e", "gpt2", "lora"): (GPT2_M, 393_216),  # 0.35M (q, v at r = 4 is 393,216 too)
+    ("lora-e2e-large", "gpt2", "full"): (GPT2_L, 774_030_080),  # 774.03M
     ("lora-e2e-large", "gpt2", "adapter-l-880k"): (GPT2_L, 875_808),  # 0.88M
-    ("lora-e2e-large", "gpt2", "prefix"): (GPT2_L, 460_800),        # 0.77M; length 5
-    ("lora-e2e-large", "gpt2", "lora"): (GPT2_L, 737_280),          # 0.77M
-    ("reft", "llama", "loreft"): ({}, 2_097_408),                   # ReFT Table 1: 0.031% (measured per layer, below)
-    ("reft", "llama", "lora"): ({}, 56_098_816),                    # 0.826%
-    ("reft", "llama", "adapter-s"): ({}, 67_108_864),               # 0.99%: 32 x 2 x 4096 x 256, no biases
-    ("reft", "llama", "prefix"): ({}, 2_621_440),                   # 0.039%
+    ("lora-e2e-large", "gpt2", "prefix"): (GPT2_L, 460_800),  # 0.77M; length 5
+    ("lora-e2e-large", "gpt2", "lora"): (GPT2_L, 737_280),  # 0.77M
+    ("reft", "llama", "loreft"): ({}, 2_097_408),  # ReFT Table 1: 0.031% (measured per layer, below)
+    ("reft", "llama", "lora"): ({}, 56_098_816),  # 0.826%
+    ("reft", "llama", "adapter-s"): ({}, 67_108_864),  # 0.99%: 32 x 2 x 4096 x 256, no biases
+    ("reft", "llama", "prefix"): ({}, 2_621_440),  # 0.039%
 }
 
 
@@ -127,10 +155,10 @@ def measured_count(key):
     """The method attached as the profile configures it, its parameters counted on the meta model."""
     name, model_type, method = key
     arch, scale = COUNTS[key][0], 1
-    if method == "loreft":            # per-layer parameters; its orthogonal init costs seconds per layer on CPU
+    if method == "loreft":  # per-layer parameters; its orthogonal init costs seconds per layer on CPU
         arch, scale = {"num_hidden_layers": 2}, 16
     model = attach(name, model_type, method, arch)
-    if method == "prefix":            # P = MLP(P'): its shape, on the meta device (no data is computed)
+    if method == "prefix":  # P = MLP(P'): its shape, on the meta device (no data is computed)
         tokens = model.prompt_tokens["default"].unsqueeze(0)
         return model.prompt_encoder["default"](tokens).numel()
     return methods.count_parameters(model)[0] * scale
@@ -152,7 +180,7 @@ def test_reft_percentages_are_table_1s(method):
     LLM-Adapters (whose LoRA, Adapter-S and PrefT rows Table 1 quotes) print it. LoReFT's 0.031 is the same over
     the base alone (pyreft's print). Over the base alone LoRA would print 0.833, not 0.826."""
     base = sum(p.numel() for p in _meta_llama().parameters())
-    assert base == 6_738_415_616                                     # LLaMA-7B
+    assert base == 6_738_415_616  # LLaMA-7B
     n = measured_count(("reft", "llama", method))
     printed, decimals = REFT_TABLE_1[method]
     assert round(100 * n / (base + n), decimals) == printed, 100 * n / (base + n)
@@ -166,23 +194,36 @@ def test_every_seed_method_attaches_to_gpt2_with_the_overlays_module_names(metho
 
 
 def test_variants_and_hyperparameter_overrides_layer_in_order():
-    cfg = {"method_hyperparameters": {"houlsby": {"size": 16, "init_std": 0.5}, "adapter-x": {"size": 4}},
-           "method_variants": {"adapter-x": {"from": "houlsby", "hyperparameters": {"placement": "mlp_only", "size": 8},
-                                             "training": {"learning_rate": 0.5}}}}
+    cfg = {
+        "method_hyperparameters": {"houlsby": {"size": 16, "init_std": 0.5}, "adapter-x": {"size": 4}},
+        "method_variants": {
+            "adapter-x": {
+                "from": "houlsby",
+                "hyperparameters": {"placement": "mlp_only", "size": 8},
+                "training": {"learning_rate": 0.5},
+            }
+        },
+    }
     specs = config.profile_methods(cfg)
     parent, variant = specs["houlsby"]["hyperparameters"], specs["adapter-x"]
-    assert parent["size"] == 16 and parent["placement"] == "houlsby"                  # folder < override
+    assert parent["size"] == 16 and parent["placement"] == "houlsby"  # folder < override
     assert variant["hyperparameters"] == {**parent, "placement": "mlp_only", "size": 4}  # < variant < override
     assert variant["dir"] == specs["houlsby"]["dir"] and variant["name"] == "adapter-x"
     assert config.training_settings(cfg, variant)["learning_rate"] == 0.5
     assert config.selected_methods({"methods": ["adapter-x"]}, specs) == ["adapter-x"]
 
 
-@pytest.mark.parametrize("cfg,message", [
-    ({"method_variants": {"x": {"from": "hulsby"}}}, "method_variants.x.from': unknown method 'hulsby'"),
-    ({"method_variants": {"lora": {"from": "houlsby"}}}, "method_variants.lora': a method folder of that name exists"),
-    ({"method_hyperparameters": {"lroa": {"r": 4}}}, "method_hyperparameters': unknown method.*lroa"),
-])
+@pytest.mark.parametrize(
+    "cfg,message",
+    [
+        ({"method_variants": {"x": {"from": "hulsby"}}}, "method_variants.x.from': unknown method 'hulsby'"),
+        (
+            {"method_variants": {"lora": {"from": "houlsby"}}},
+            "method_variants.lora': a method folder of that name exists",
+        ),
+        ({"method_hyperparameters": {"lroa": {"r": 4}}}, "method_hyperparameters': unknown method.*lroa"),
+    ],
+)
 def test_profile_method_errors_name_the_field(cfg, message):
     with pytest.raises(config.ConfigError, match=message):
         config.profile_methods(cfg)
@@ -192,8 +233,8 @@ def test_profiles_overlay_key_by_key_and_null_drops_a_task(tmp_path):
     overlay = tmp_path / "p.yaml"
     overlay.write_text("tasks: {qa: null, summarization: {train: 5, validation: 1, test: 1}}\ntraining: {steps: 2}\n")
     cfg = config.load_profile(config.CONFIG / "config.yaml", overlay)
-    assert config.selected_tasks(cfg) == ["summarization", "translation"]              # qa dropped, translation kept
-    assert cfg["training"]["steps"] == 2 and cfg["training"]["batch_size"] == 4       # the default's other keys stay
+    assert config.selected_tasks(cfg) == ["summarization", "translation"]  # qa dropped, translation kept
+    assert cfg["training"]["steps"] == 2 and cfg["training"]["batch_size"] == 4  # the default's other keys stay
 
 
 def raw_training(files):
@@ -216,18 +257,28 @@ def test_no_profile_training_value_is_shadowed_by_a_method_yaml(name):
 def test_a_shadowed_profile_value_is_reported_until_the_profile_says_which():
     specs = config.profile_methods({"method_variants": {"adapter-x": {"from": "houlsby"}}})
     lines = config.shadowed_training({"learning_rate": 2e-4, "steps": 9}, specs, ["lora", "adapter-x", "zero-shot"])
-    assert len(lines) == 2                                           # zero-shot trains nothing (steps: 0)
-    assert "training.learning_rate=0.0002 does not reach method 'lora': methods/lora/method.yaml sets " \
-           "learning_rate=0.001" in lines[0]
+    assert len(lines) == 2  # zero-shot trains nothing (steps: 0)
+    assert (
+        "training.learning_rate=0.0002 does not reach method 'lora': methods/lora/method.yaml sets "
+        "learning_rate=0.001" in lines[0]
+    )
     assert "method_variants.adapter-x.training or methods/houlsby/method.yaml" in lines[1]
     chosen = {"lora": {"learning_rate": 2e-4}, "adapter-x": {"learning_rate": 1e-3}}
     assert config.shadowed_training({"learning_rate": 2e-4}, specs, ["lora", "adapter-x"], chosen) == []
 
 
-LI_LIANG = (21035, 10, 5.0e-5, 0.0, 0.0, 0.0, 1.0, 0.1)             # their train_e2e.py (data2text) + HF Trainer
-TABLE_11 = (26288, 8, 2.0e-4, 0.019, 0.01, 0.1, 0.0, 0.0)           # LoRA Table 11 + examples/NLG's command
-E2E_ROWS = {"lora": TABLE_11, "adapter-h": TABLE_11, "full": LI_LIANG, "shared-layers": LI_LIANG,
-            "adapter-l-370k": LI_LIANG, "adapter-l-11m": LI_LIANG, "prefix": LI_LIANG, "adapter-l-880k": LI_LIANG}
+LI_LIANG = (21035, 10, 5.0e-5, 0.0, 0.0, 0.0, 1.0, 0.1)  # their train_e2e.py (data2text) + HF Trainer
+TABLE_11 = (26288, 8, 2.0e-4, 0.019, 0.01, 0.1, 0.0, 0.0)  # LoRA Table 11 + examples/NLG's command
+E2E_ROWS = {
+    "lora": TABLE_11,
+    "adapter-h": TABLE_11,
+    "full": LI_LIANG,
+    "shared-layers": LI_LIANG,
+    "adapter-l-370k": LI_LIANG,
+    "adapter-l-11m": LI_LIANG,
+    "prefix": LI_LIANG,
+    "adapter-l-880k": LI_LIANG,
+}
 
 
 @pytest.mark.parametrize("name", ["lora-e2e", "lora-e2e-large"])
@@ -239,10 +290,18 @@ def test_every_e2e_row_trains_at_its_sources_settings(name):
     cfg = load(files)
     specs = config.profile_methods(cfg)
     n = cfg["tasks"]["e2e"]["train"]
-    assert TABLE_11[0] == 5 * n // 8 and math.ceil(TABLE_11[3] * TABLE_11[0]) == 500     # train.schedule: ceil
+    assert TABLE_11[0] == 5 * n // 8 and math.ceil(TABLE_11[3] * TABLE_11[0]) == 500  # train.schedule: ceil
     assert LI_LIANG[0] == 5 * -(-n // 10)
-    keys = ("steps", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "label_smoothing",
-            "max_grad_norm", "base_dropout")
+    keys = (
+        "steps",
+        "batch_size",
+        "learning_rate",
+        "warmup_ratio",
+        "weight_decay",
+        "label_smoothing",
+        "max_grad_norm",
+        "base_dropout",
+    )
     for method in wanted:
         s = config.training_settings(cfg, specs[method])
         assert tuple(s[k] for k in keys) == E2E_ROWS[method], method

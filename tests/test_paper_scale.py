@@ -1,6 +1,7 @@
 """Paper-scale accounting (peftbench.paper_scale): the papers' architectures built on the meta device, the
 methods attached through their own method.py, counted against the papers' figures and closed forms.
 Meta tensors only (GPT-3 175B and LLaMA-7B cost no memory); about 20 s, most of it building GPT-3."""
+
 import functools
 
 import pytest
@@ -14,8 +15,11 @@ from peftbench.methods import load_module
 
 
 def find(source, model, method, paper, of="base"):
-    [i] = [i for i, c in enumerate(pc.CLAIMS)
-           if (c.source, c.model, c.method, c.paper, c.of) == (source, model, method, paper, of)]
+    [i] = [
+        i
+        for i, c in enumerate(pc.CLAIMS)
+        if (c.source, c.model, c.method, c.paper, c.of) == (source, model, method, paper, of)
+    ]
     return i
 
 
@@ -38,8 +42,9 @@ def test_parse_printed_reads_the_unit_and_the_rounding():
 def test_split_qkv_is_the_same_function_with_the_same_parameters():
     """W_q, W_k, W_v cut out of GPT-2's fused c_attn: identical logits and parameter count (real weights)."""
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(AutoConfig.for_model("gpt2", n_embd=32, n_layer=2, n_head=4,
-                                                                  vocab_size=100, n_positions=16)).eval()
+    model = AutoModelForCausalLM.from_config(
+        AutoConfig.for_model("gpt2", n_embd=32, n_layer=2, n_head=4, vocab_size=100, n_positions=16)
+    ).eval()
     ids = torch.randint(0, 100, (2, 9))
     before, n_before = model(ids).logits, sum(p.numel() for p in model.parameters())
     ps.split_qkv(model)
@@ -56,22 +61,22 @@ def test_lora_r4_on_wq_wv_of_gpt2_medium_is_393216():
     with torch.device("meta"):
         model = lora.attach(model, ps.method_hp("lora", {}, claim.hp))
     trained = {n: tuple(p.shape) for n, p in model.named_parameters() if p.requires_grad}
-    assert len(trained) == 24 * 2 * 2                              # A and B on W_q and W_v of 24 blocks
+    assert len(trained) == 24 * 2 * 2  # A and B on W_q and W_v of 24 blocks
     assert all(".c_attn.q.lora_" in n or ".c_attn.v.lora_" in n for n in trained)
     assert set(trained.values()) == {(4, 1024), (1024, 4)}
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 393_216
     m = measured(find("LoRA Table 3", "gpt2-medium", "LoRA", "0.35M"))
     assert m["trainable"] == m["stored"] == 393_216 == pc.lora(1024, 4, 48)[0]
-    assert m["bytes"] == 393_216 * 4                               # fp32, as GPT-2 is released
+    assert m["bytes"] == 393_216 * 4  # fp32, as GPT-2 is released
 
 
 def test_the_175b_meta_model_has_gpt3s_parameter_count():
     model = ps.build("gpt3-175b")
     params = list(model.parameters())
-    assert all(p.device.type == "meta" for p in params)           # shapes only: no memory
+    assert all(p.device.type == "meta" for p in params)  # shapes only: no memory
     n = sum(p.numel() for p in params)
     assert n == 175_221_817_344 == pc.gpt2(50257, 2048, 12288, 96, tied=False)[0]
-    assert abs(n - 175_255.8e6) / 175_255.8e6 < 3e-4               # LoRA Table 4 prints 175,255.8M
+    assert abs(n - 175_255.8e6) / 175_255.8e6 < 3e-4  # LoRA Table 4 prints 175,255.8M
 
 
 TABLE4 = [c for c in pc.CLAIMS if c.source == "LoRA Table 4"]
@@ -104,8 +109,8 @@ def test_gpt3_storage_350gb_to_35mb():
     lora = measured(find("LoRA Sec. 4.2", "gpt3-175b", "LoRA checkpoint", "35 MB"))
     assert lora["trainable"] == lora["stored"] == 18_874_368 == pc.lora(12288, 4, 2 * 96)[0]
     assert full["bytes"] == 2 * 175_221_817_344 and abs(full["bytes"] - 350e9) <= 5e9
-    assert lora["bytes"] == 37_748_736                             # 37.7 MB, printed "35MB"
-    assert 9_000 < full["bytes"] / lora["bytes"] < 10_000          # "roughly 10,000x": 9,284x
+    assert lora["bytes"] == 37_748_736  # 37.7 MB, printed "35MB"
+    assert 9_000 < full["bytes"] / lora["bytes"] < 10_000  # "roughly 10,000x": 9,284x
 
 
 def test_houlsby_bert_large_size_64():
@@ -118,7 +123,7 @@ def test_houlsby_bert_large_size_64():
     closed = 2 * 24 * (2 * 64 * 1024 + 1024 + 64) + 49 * 2 * 1024
     m = measured(find("Houlsby Table 1", "bert-large", "Adapters (64)", "2.1%"))
     assert m["stored"] == m["trainable"] == closed == 6_444_032
-    assert m["denominator"] == m["base"] == 335_141_888             # BERT-large with its pooler, counted from the model
+    assert m["denominator"] == m["base"] == 335_141_888  # BERT-large with its pooler, counted from the model
     assert round(100 * m["stored"] / m["base"], 1) == 1.9
     claim = pc.CLAIMS[find("Houlsby Table 1", "bert-large", "Adapters (64)", "2.1%")]
     row = ps.table(claims=[claim], ratios=[]).iloc[0]

@@ -2,6 +2,7 @@
 LaTeX, figures, the papers' figures beside ours, optional cost tables, the regenerate command, and
 the page as a real browser renders it. Runs are written as the DAG writes them (train.json,
 lm_eval.json, latency.json), with made-up numbers: no model is trained here."""
+
 import hashlib
 import re
 import subprocess
@@ -23,38 +24,84 @@ TASKS = ["summarization", "translation", "qa"]
 MAIN = {"summarization": "rougeL", "translation": "chrf", "qa": "f1"}
 BASE = 1_000_000
 # method: (trainable params, stored bytes, main score, ms/token, step s)
-METHODS = {"full": (BASE, 4 * BASE, 40.0, 10.0, 2.0), "lora": (8_000, 32_000, 38.0, 10.0, 1.0),
-           "houlsby": (30_000, 120_000, 30.0, 12.0, 1.2), "prefix": (50_000, 4_000, 20.0, 11.0, 1.1),
-           "zero-shot": (0, 40, 10.0, 10.0, 0.0)}
+METHODS = {
+    "full": (BASE, 4 * BASE, 40.0, 10.0, 2.0),
+    "lora": (8_000, 32_000, 38.0, 10.0, 1.0),
+    "houlsby": (30_000, 120_000, 30.0, 12.0, 1.2),
+    "prefix": (50_000, 4_000, 20.0, 11.0, 1.1),
+    "zero-shot": (0, 40, 10.0, 10.0, 0.0),
+}
 
 
-DEVIATIONS = [-6, -4, -2, 0, 0, 2, 4, 6]        # per-example scores around the run's score (their mean)
-PAIRS = [["the cat sat on the mat", "the cat sat on a mat"], ["a quick brown fox", "quick brown fox"],
-         ["it rains in the north", "it rains up north"], ["we went to market", "we go to market"]] * 2
+DEVIATIONS = [-6, -4, -2, 0, 0, 2, 4, 6]  # per-example scores around the run's score (their mean)
+PAIRS = [
+    ["the cat sat on the mat", "the cat sat on a mat"],
+    ["a quick brown fox", "quick brown fox"],
+    ["it rains in the north", "it rains up north"],
+    ["we went to market", "we go to market"],
+] * 2
 
 
 def write_run(results, task, method, seed, complete=True):
     params, stored, score, ms, step = METHODS[method]
-    score += seed                        # seeds 0 and 1: mean +0.5, sample std 0.7071
+    score += seed  # seeds 0 and 1: mean +0.5, sample std 0.7071
     d = Path(results) / "tiny" / task / method / f"seed{seed}"
     metrics = config.load_task(task)["metrics"]
     d.mkdir(parents=True, exist_ok=True)
-    (d / "task_state.safetensors").write_bytes(f"{task} {method} {seed}".encode())     # only its sha256 is read
-    same = {"task_state_sha256": hashlib.sha256(f"{task} {method} {seed}".encode()).hexdigest(), "config_hash": "0" * 16}
-    io.write_json(d / "train.json", {"task_state_sha256": same["task_state_sha256"],
-        "model": "tiny", "task": task, "method": method, "seed": seed, "trainable_params": params,
-        "trainable_percent": 100 * params / BASE, "base_params": BASE, "stored_bytes_file": stored,
-        "wall_time_s": 4 * step, "tokens_per_s": 100 / step if step else 0.0, "step_time_s": step,
-        "peak_memory_bytes": 2e9 + seed * 1e6, "loss_curve": [3.0 - i * 0.5 - seed * 0.1 for i in range(4)] if step else [],
-        "val_loss_before": 3.0, "val_loss_after": 1.5,
-        "provenance": {"git": {"commit": "abc1234def", "dirty": False}, "config_hash": "0" * 16}})
-    io.write_json(d / "lm_eval.json", {"peftbench": {
-        "scores": {m: score - (m != MAIN[task]) for m in metrics}, "main_metric": MAIN[task], "wall_time_s": 1.0, **same}})
+    (d / "task_state.safetensors").write_bytes(f"{task} {method} {seed}".encode())  # only its sha256 is read
+    same = {
+        "task_state_sha256": hashlib.sha256(f"{task} {method} {seed}".encode()).hexdigest(),
+        "config_hash": "0" * 16,
+    }
+    io.write_json(
+        d / "train.json",
+        {
+            "task_state_sha256": same["task_state_sha256"],
+            "model": "tiny",
+            "task": task,
+            "method": method,
+            "seed": seed,
+            "trainable_params": params,
+            "trainable_percent": 100 * params / BASE,
+            "base_params": BASE,
+            "stored_bytes_file": stored,
+            "wall_time_s": 4 * step,
+            "tokens_per_s": 100 / step if step else 0.0,
+            "step_time_s": step,
+            "peak_memory_bytes": 2e9 + seed * 1e6,
+            "loss_curve": [3.0 - i * 0.5 - seed * 0.1 for i in range(4)] if step else [],
+            "val_loss_before": 3.0,
+            "val_loss_after": 1.5,
+            "provenance": {"git": {"commit": "abc1234def", "dirty": False}, "config_hash": "0" * 16},
+        },
+    )
+    io.write_json(
+        d / "lm_eval.json",
+        {
+            "peftbench": {
+                "scores": {m: score - (m != MAIN[task]) for m in metrics},
+                "main_metric": MAIN[task],
+                "wall_time_s": 1.0,
+                **same,
+            }
+        },
+    )
     if complete:
         io.write_json(d / "latency.json", {"ms_per_token_median": ms + seed, **same})
-    io.write_jsonl(d / "samples.jsonl", [{"doc_id": i, "target": "t", "filtered_resps": ["o"], "metrics": {
-        m: (PAIRS[i] if m in ("bleu", "chrf") else score - (m != MAIN[task]) + dev) for m in metrics}}
-        for i, dev in enumerate(DEVIATIONS)])
+    io.write_jsonl(
+        d / "samples.jsonl",
+        [
+            {
+                "doc_id": i,
+                "target": "t",
+                "filtered_resps": ["o"],
+                "metrics": {
+                    m: (PAIRS[i] if m in ("bleu", "chrf") else score - (m != MAIN[task]) + dev) for m in metrics
+                },
+            }
+            for i, dev in enumerate(DEVIATIONS)
+        ],
+    )
     return d
 
 
@@ -71,40 +118,79 @@ def results(tmp_path_factory):
 def test_papers_own_task_and_model_take_precedence_over_the_stand_in():
     """A paper profile (config/paper-*.yaml) runs the paper's tasks, model and method variants: the
     comparison uses them (the mean over the commonsense sets it ran), and the model's own budget figure."""
-    runs = [{"model": "llama-7b", "task": t, "method": m, "score_acc": acc + bump, "trainable_percent": pct,
-             "storage_bytes": 1e6, "base_params": 1e9}
-            for t, bump in (("boolq", 0), ("piqa", 10))
-            for m, acc, pct in (("lora", 70, 0.83), ("loreft", 60, 0.031))]
+    runs = [
+        {
+            "model": "llama-7b",
+            "task": t,
+            "method": m,
+            "score_acc": acc + bump,
+            "trainable_percent": pct,
+            "storage_bytes": 1e6,
+            "base_params": 1e9,
+        }
+        for t, bump in (("boolq", 0), ("piqa", 10))
+        for m, acc, pct in (("lora", 70, 0.83), ("loreft", 60, 0.031))
+    ]
     runs += [{**runs[0], "task": "qa", "score_f1": 99.0, "score_acc": None}]
     specs = {"boolq": {"main_metric": "acc"}, "piqa": {"main_metric": "acc"}, "qa": {"main_metric": "f1"}}
     order = tables.paper_orderings(pd.DataFrame(runs), specs).set_index("source").loc["Wu et al. 2024 (ReFT), Table 1"]
     assert order["our task"] == "mean of 2: boolq, piqa (acc)" and order["why this task"] == "the paper's own task"
     assert order["our order"] == "lora 75.0 > loreft 65.0" and order["pairs in the paper's order"] == "0/1"
     budget = tables.paper_budgets(pd.DataFrame(runs)).set_index("method")
-    assert budget.loc["lora", "source"] == "Wu et al. 2024 (ReFT), Table 1" and budget.loc["lora", "paper trainable"] == "0.826%"
+    assert (
+        budget.loc["lora", "source"] == "Wu et al. 2024 (ReFT), Table 1"
+        and budget.loc["lora", "paper trainable"] == "0.826%"
+    )
 
-    e2e = [{"model": "gpt2-medium", "task": "e2e", "method": m, "score_bleu": b, "trainable_percent": 1.0,
-            "storage_bytes": 1e6, "base_params": 1e9} for m, b in (("adapter-h", 60.0), ("lora", 65.0), ("full", 66.0))]
+    e2e = [
+        {
+            "model": "gpt2-medium",
+            "task": "e2e",
+            "method": m,
+            "score_bleu": b,
+            "trainable_percent": 1.0,
+            "storage_bytes": 1e6,
+            "base_params": 1e9,
+        }
+        for m, b in (("adapter-h", 60.0), ("lora", 65.0), ("full", 66.0))
+    ]
     order = tables.paper_orderings(pd.DataFrame(e2e), {"e2e": {"main_metric": "bleu"}}).iloc[0]
-    assert order["paper order"] == "LoRA 0.35M 70.4 > FT 68.2 > Adapter-H 11.09M 67.3"     # the variant plays Adapter-H
-    assert order["our order"] == "full 66.0 > lora 65.0 > adapter-h 60.0" and order["pairs in the paper's order"] == "2/3"
+    assert order["paper order"] == "LoRA 0.35M 70.4 > FT 68.2 > Adapter-H 11.09M 67.3"  # the variant plays Adapter-H
+    assert (
+        order["our order"] == "full 66.0 > lora 65.0 > adapter-h 60.0" and order["pairs in the paper's order"] == "2/3"
+    )
 
 
 def write_costs(d):
     """The three cost measurements' CSVs, column names as loose as the renderer must accept."""
     d.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"source": ["LoRA Table 4"], "model": ["GPT-3"], "method": ["lora"], "paper_params": [4.7e6],
-                  "our_params": [4718592], "rel_diff_pct": [0.4]}).to_csv(d / "paper_scale.csv", index=False)
-    pd.DataFrame({"setting": ["1/128", "1/128", "32/512", "32/512"], "variant": ["Adapter-H", "LoRA", "Adapter-H", "LoRA"],
-                  "median_ms": [25.1, 19.9, 1490, 1450], "overhead_pct": [28.0, 0.5, 2.9, 0.1],
-                  "paper_overhead_pct": [30.3, None, 3.0, None]}).to_csv(d / "latency_overhead.csv", index=False)
-    pd.DataFrame({"method": ["lora", "full"], "switch_median_ms": [3.1, 812.0],
-                  "ratio_to_full_load": [0.004, 1.0]}).to_csv(d / "task_switch.csv", index=False)
+    pd.DataFrame(
+        {
+            "source": ["LoRA Table 4"],
+            "model": ["GPT-3"],
+            "method": ["lora"],
+            "paper_params": [4.7e6],
+            "our_params": [4718592],
+            "rel_diff_pct": [0.4],
+        }
+    ).to_csv(d / "paper_scale.csv", index=False)
+    pd.DataFrame(
+        {
+            "setting": ["1/128", "1/128", "32/512", "32/512"],
+            "variant": ["Adapter-H", "LoRA", "Adapter-H", "LoRA"],
+            "median_ms": [25.1, 19.9, 1490, 1450],
+            "overhead_pct": [28.0, 0.5, 2.9, 0.1],
+            "paper_overhead_pct": [30.3, None, 3.0, None],
+        }
+    ).to_csv(d / "latency_overhead.csv", index=False)
+    pd.DataFrame(
+        {"method": ["lora", "full"], "switch_median_ms": [3.1, 812.0], "ratio_to_full_load": [0.004, 1.0]}
+    ).to_csv(d / "task_switch.csv", index=False)
     return report.default_costs(d.parent)
 
 
 COST_TABLES, COST_FIGURES = 3, 1
-FAIRNESS_FIGURES = len(TASKS) + 1       # peftbench.fairness: score vs training cost per task, forgetting
+FAIRNESS_FIGURES = len(TASKS) + 1  # peftbench.fairness: score vs training cost per task, forgetting
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +201,15 @@ def built(results, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("build")
     costs = write_costs(tmp / "results" / "costs")
     specs = {t: config.load_task(t) for t in TASKS}
-    out = report.build(summary, report.loss_curves(d / "train.json" for d in runs), tmp / "reports", specs,
-                       ["qa / prefix / seed1: evaluate not run"], costs, run_dirs={
-                           (d.parts[-3], d.parts[-2], int(d.name[4:])): d for d in runs})
+    out = report.build(
+        summary,
+        report.loss_curves(d / "train.json" for d in runs),
+        tmp / "reports",
+        specs,
+        ["qa / prefix / seed1: evaluate not run"],
+        costs,
+        run_dirs={(d.parts[-3], d.parts[-2], int(d.name[4:])): d for d in runs},
+    )
     return summary, tmp / "reports", out, costs
 
 
@@ -137,7 +229,7 @@ def test_numbers_read_without_exponents():
 def test_stats_mean_std_over_seeds_and_ratios_to_full(built):
     summary, *_ = built
     stats = tables.method_stats(summary[summary.task == "summarization"], config.load_task("summarization"))
-    assert list(stats.index) == ["full", "lora", "houlsby", "prefix", "zero-shot"]     # best rougeL first
+    assert list(stats.index) == ["full", "lora", "houlsby", "prefix", "zero-shot"]  # best rougeL first
     assert stats.loc["lora", "rougeL"] == pytest.approx(38.5)
     assert stats.loc["lora", "rougeL_std"] == pytest.approx(np.sqrt(0.5))
     assert stats.loc["lora", "seeds"] == 2
@@ -164,16 +256,18 @@ def test_markdown_tables_mean_std_and_missing_runs(built):
     md = out["md"].read_text()
     qa = md_section(md, "qa")
     header = next(line for line in qa.splitlines() if line.startswith("| method"))
-    assert header.startswith("| method | f1 (main) | exact_match | seed std (main) | vs full (main) | vs zero-shot (main) "
-                             "| trainable params | % of base | storage | % of full ckpt |")
+    assert header.startswith(
+        "| method | f1 (main) | exact_match | seed std (main) | vs full (main) | vs zero-shot (main) "
+        "| trainable params | % of base | storage | % of full ckpt |"
+    )
     lora = next(line for line in qa.splitlines() if line.startswith("| lora "))
-    assert re.search(r"\| 38\.50 \[3\d\.\d\d, 4\d\.\d\d\] \| 37\.50 \[", lora)    # seed mean [bootstrap interval]
-    assert "| 0.71 [32.15, 44.85] |" in lora       # seed std, and the t interval of the mean over the 2 seeds
-    assert "| -2.0 [-2.0, -2.0] worse | +28.0 [+28.0, +28.0] better |" in lora   # paired: same deviations
-    assert "| 0.8% |" in lora and "| 0.50 |" in lora     # 8k of 1M; half full's step
+    assert re.search(r"\| 38\.50 \[3\d\.\d\d, 4\d\.\d\d\] \| 37\.50 \[", lora)  # seed mean [bootstrap interval]
+    assert "| 0.71 [32.15, 44.85] |" in lora  # seed std, and the t interval of the mean over the 2 seeds
+    assert "| -2.0 [-2.0, -2.0] worse | +28.0 [+28.0, +28.0] better |" in lora  # paired: same deviations
+    assert "| 0.8% |" in lora and "| 0.50 |" in lora  # 8k of 1M; half full's step
     assert "Smallest difference in f1 this test size detects" in qa and "8 test examples" in qa
     prefix = next(line for line in qa.splitlines() if line.startswith("| prefix "))
-    assert prefix.endswith("| 1 |")                       # its seed 1 has no latency.json: one seed, no ±
+    assert prefix.endswith("| 1 |")  # its seed 1 has no latency.json: one seed, no ±
     assert md_section(md, "Missing runs").strip() == "qa / prefix / seed1: evaluate not run"
     for t in TASKS:
         assert f"![{t}: score against trainable parameters](figures/pareto-{t}.png)" in md
@@ -183,7 +277,9 @@ def test_markdown_tables_mean_std_and_missing_runs(built):
 def test_csv_has_numbers_and_latex_is_booktabs(built):
     _, _, out, _ = built
     df = pd.read_csv(out["table_qa"])
-    assert {"method", "f1", "f1_std", "trainable_params", "storage_pct_of_full", "step_time_vs_full", "pareto"} <= set(df.columns)
+    assert {"method", "f1", "f1_std", "trainable_params", "storage_pct_of_full", "step_time_vs_full", "pareto"} <= set(
+        df.columns
+    )
     assert df.set_index("method").loc["full", "f1"] == pytest.approx(40.5)
     tex = out["latex_qa"].read_text()
     assert all(r in tex for r in (r"\toprule", r"\midrule", r"\bottomrule", r"$\pm$", r"\caption{", r"\label{tab:qa}"))
@@ -198,17 +294,22 @@ def test_papers_beside_ours(built):
     assert lora_t3["our order"] == "full 40.5 > lora 38.5 > houlsby 30.5 > prefix 20.5"
     assert lora_t3["pairs in the paper's order"] == "3/6"
     assert order.loc["Li & Liang 2021 (Prefix-tuning), Table 2", "pairs in the paper's order"] == "1/1"
-    assert "Wu et al. 2024 (ReFT), Table 1" not in order.index         # loreft did not run: no comparison
+    assert "Wu et al. 2024 (ReFT), Table 1" not in order.index  # loreft did not run: no comparison
     budget = pd.read_csv(out["paper_budget"]).set_index("method")
     assert budget.loc["lora", "paper trainable"] == "0.09861%" and budget.loc["lora", "our trainable"] == "0.8%"
 
 
 def test_cost_tables_render_as_captioned_tables_and_draw_the_latency_figure(built):
     _, _, out, costs = built
-    assert list(costs) == [report.COST_TITLES[n] for n in ("latency_overhead.csv", "paper_scale.csv", "task_switch.csv")]
+    assert list(costs) == [
+        report.COST_TITLES[n] for n in ("latency_overhead.csv", "paper_scale.csv", "task_switch.csv")
+    ]
     assert out["latency_paper"].read_bytes()[:4] == b"\x89PNG"
     papers = md_section(out["md"].read_text(), "Papers vs ours")
-    assert "*Task switching: time to swap one task's stored state, against loading a full checkpoint (task_switch.csv)*" in papers
+    assert (
+        "*Task switching: time to swap one task's stored state, against loading a full checkpoint (task_switch.csv)*"
+        in papers
+    )
     assert "| lora | 3.1 | 0.004 |" in papers and "| 1/128 | Adapter-H | 25.1 | 28 | 30.3 |" in papers
     assert r"\toprule" in out["costs_paper_scale_latex"].read_text()
 
@@ -217,8 +318,8 @@ def test_html_is_self_contained(built):
     _, _, out, _ = built
     page = out["html"].read_text()
     assert page.count("<img src='data:image/png;base64,") == 2 * len(TASKS) + 2 + COST_FIGURES + FAIRNESS_FIGURES
-    assert not re.search(r"src=['\"](?!data:)", page)        # nothing to fetch: opens offline, anywhere
-    assert page.count("<table") == len(TASKS) + 2 + COST_TABLES + 2        # + the claims' two tables
+    assert not re.search(r"src=['\"](?!data:)", page)  # nothing to fetch: opens offline, anywhere
+    assert page.count("<table") == len(TASKS) + 2 + COST_TABLES + 2  # + the claims' two tables
 
 
 def tree_digest(root):
@@ -231,13 +332,24 @@ def tree_digest(root):
 
 def test_regenerate_command_reads_results_writes_only_reports_and_never_loads_torch(results, tmp_path):
     profile = tmp_path / "profile.yaml"
-    (tmp_path / "results").symlink_to(results)          # paths inside the project, as the DAG requires
-    profile.write_text(yaml.safe_dump({
-        "results": "results", "reports": "reports", "model": {"name": "tiny", "source": "tiny-random"},
-        "seeds": [0, 1], "methods": list(METHODS), "tasks": {t: {"train": 4, "validation": 2, "test": 2} for t in TASKS}}))
+    (tmp_path / "results").symlink_to(results)  # paths inside the project, as the DAG requires
+    profile.write_text(
+        yaml.safe_dump(
+            {
+                "results": "results",
+                "reports": "reports",
+                "model": {"name": "tiny", "source": "tiny-random"},
+                "seeds": [0, 1],
+                "methods": list(METHODS),
+                "tasks": {t: {"train": 4, "validation": 2, "test": 2} for t in TASKS},
+            }
+        )
+    )
     before = tree_digest(results)
-    code = ("import sys; from peftbench import report; report.main(['--configfile', sys.argv[1]]); "
-            "assert 'torch' not in sys.modules, 'the report must not load torch'")
+    code = (
+        "import sys; from peftbench import report; report.main(['--configfile', sys.argv[1]]); "
+        "assert 'torch' not in sys.modules, 'the report must not load torch'"
+    )
     res = subprocess.run([sys.executable, "-c", code, str(profile)], capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "29/30 runs" in res.stdout
@@ -254,12 +366,12 @@ def test_the_browser_sees_every_image_and_table(built, tmp_path):
     images, n_tables = 2 * len(TASKS) + 2 + COST_FIGURES + FAIRNESS_FIGURES, len(TASKS) + 2 + COST_TABLES + 2
     seen = browser.check(out["html"], min_images=images, min_tables=n_tables)
     assert seen["problems"] == [] and seen["images"] == images and seen["tables"] == n_tables
-    claim_rows = len(claims.load()) + len(pd.read_csv(out["claims"]))          # overall verdicts + every test
-    assert seen["rows"] == len(TASKS) * len(METHODS) + 4 + 2 + (1 + 4 + 2) + claim_rows   # methods, budget, order, costs
-    assert seen["sorted"]["reversed"] and seen["filtered"]["ok"]              # a header click sorts, the box filters
+    claim_rows = len(claims.load()) + len(pd.read_csv(out["claims"]))  # overall verdicts + every test
+    assert seen["rows"] == len(TASKS) * len(METHODS) + 4 + 2 + (1 + 4 + 2) + claim_rows  # methods, budget, order, costs
+    assert seen["sorted"]["reversed"] and seen["filtered"]["ok"]  # a header click sorts, the box filters
 
     page = out["html"].read_text()
-    broken = tmp_path / "broken.html"          # one image that cannot decode, one table with no rows
+    broken = tmp_path / "broken.html"  # one image that cannot decode, one table with no rows
     page = page.replace("data:image/png;base64,", "data:image/png;base64,AAAA", 1)
     broken.write_text(re.sub(r"<tbody>.*?</tbody>", "<tbody></tbody>", page, count=1, flags=re.S))
     problems = browser.check(broken)["problems"]
@@ -273,11 +385,11 @@ def test_claims_come_first_with_verdicts_from_the_runs(built):
     assert md.split("\n## ")[1].startswith("Claims and verdicts")
     checks = pd.read_csv(out["claims"])
     row = lambda claim, where: checks[(checks.claim == claim) & (checks["where"] == where)].iloc[0]
-    assert row("finetuning-beats-zero-shot", "qa").verdict == "reproduced"            # +30 on every example
-    assert row("finetuning-beats-zero-shot", "translation").verdict.startswith("inconclusive")   # identical outputs
+    assert row("finetuning-beats-zero-shot", "qa").verdict == "reproduced"  # +30 on every example
+    assert row("finetuning-beats-zero-shot", "translation").verdict.startswith("inconclusive")  # identical outputs
     assert row("pretraining-beats-scratch", "qa").verdict == "not run: no scored run of scratch on qa"
-    assert row("lora-close-to-full", "qa").verdict == "reproduced"                    # -2 within the 5-point margin
-    assert row("small-task-state", "prefix").verdict == "contradicted"   # 4 KB of a 4 MB checkpoint: 0.1%, not below
+    assert row("lora-close-to-full", "qa").verdict == "reproduced"  # -2 within the 5-point margin
+    assert row("small-task-state", "prefix").verdict == "contradicted"  # 4 KB of a 4 MB checkpoint: 0.1%, not below
     intervals = pd.read_csv(out["intervals"])
     lora = intervals[(intervals.task == "qa") & (intervals.method == "lora") & (intervals.metric == "f1")].iloc[0]
     assert lora.ci_low < lora.score < lora.ci_high and lora.diff_vs_full == pytest.approx(-2.0)
@@ -291,15 +403,26 @@ def test_tables_sort_by_value_on_a_header_click(tmp_path):
     from peftbench.report import TABLES_JS
 
     def page(names, script=TABLES_JS):
-        rows = "".join(f"<tr><td>{m}</td><td>{s}</td></tr>" for m, s in zip(names, ("1.86 MB", "40 B", "230 KB", "538 MB")))
+        rows = "".join(
+            f"<tr><td>{m}</td><td>{s}</td></tr>" for m, s in zip(names, ("1.86 MB", "40 B", "230 KB", "538 MB"))
+        )
         path = tmp_path / "t.html"
-        path.write_text(f"<html><body><table><thead><tr><th>method</th><th>storage</th></tr></thead><tbody>{rows}"
-                        f"</tbody></table><script>{script}</script></body></html>")
+        path.write_text(
+            f"<html><body><table><thead><tr><th>method</th><th>storage</th></tr></thead><tbody>{rows}"
+            f"</tbody></table><script>{script}</script></body></html>"
+        )
         return browser.check(path, min_images=0)
 
     seen = page(["lora", "zero-shot", "ia3", "full"])
-    assert seen["problems"] == [] and seen["sorted"]["column"] == "method"   # the first header whose click reorders
-    seen = page(["a", "b", "c", "d"])                                         # names in order: storage reorders
+    assert seen["problems"] == [] and seen["sorted"]["column"] == "method"  # the first header whose click reorders
+    seen = page(["a", "b", "c", "d"])  # names in order: storage reorders
     assert seen["sorted"]["column"] == "storage"
-    assert seen["sorted"]["ascending"] == ["b40 B", "c230 KB", "a1.86 MB", "d538 MB"]   # as text: 1.86 MB < 230 KB < 40 B
-    assert any("no header click reordered" in p for p in page(["lora", "zero-shot", "ia3", "full"], script="")["problems"])
+    assert seen["sorted"]["ascending"] == [
+        "b40 B",
+        "c230 KB",
+        "a1.86 MB",
+        "d538 MB",
+    ]  # as text: 1.86 MB < 230 KB < 40 B
+    assert any(
+        "no header click reordered" in p for p in page(["lora", "zero-shot", "ia3", "full"], script="")["problems"]
+    )

@@ -1,14 +1,15 @@
 """Checkpoint/resume inside one process: a run resumed from a checkpoint ends bit for bit where an
 uninterrupted run ends (same losses, same trained weights). The SIGKILL test through the real
 `snakemake` command is in test_faults.py."""
+
 import json
 
 import pytest
 import torch
+from test_train import RECORDS, settings
 
 from peftbench import checkpoint, train
 from peftbench.pipeline import method_model
-from test_train import RECORDS, settings
 
 
 def run(tiny_dir, spec, folder, steps=6, every=2, fingerprint="f"):
@@ -18,14 +19,14 @@ def run(tiny_dir, spec, folder, steps=6, every=2, fingerprint="f"):
     return stats, {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-@pytest.mark.parametrize("method", ["full", "lora"])          # lora: dropout, so the RNG state matters
+@pytest.mark.parametrize("method", ["full", "lora"])  # lora: dropout, so the RNG state matters
 def test_resumed_run_equals_uninterrupted_run(tiny_dir, method_specs, tmp_path, method):
     spec = method_specs[method]
     reference, ref_weights = run(tiny_dir, spec, tmp_path / "a", every=0)
     run(tiny_dir, spec, tmp_path / "b", steps=6, every=2)
     kept = sorted(p.name for p in (tmp_path / "b").iterdir())
     assert kept == ["step000004"], "only the newest checkpoint is kept, none after the last step"
-    resumed, weights = run(tiny_dir, spec, tmp_path / "b")      # the outputs were never written: go again
+    resumed, weights = run(tiny_dir, spec, tmp_path / "b")  # the outputs were never written: go again
     assert resumed["resumed_from_step"] == 4 and reference["resumed_from_step"] is None
     assert resumed["loss_curve"] == reference["loss_curve"]
     assert resumed["val_loss_after"] == reference["val_loss_after"]

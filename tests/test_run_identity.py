@@ -7,20 +7,24 @@
 - the evaluated model is the trained model: a method whose task_state stores nothing, or whose load
   ignores the state, fails the job with a sentence naming the method; the stored state's sha256 is
   recorded and a replaced state is refused where it is read."""
+
 import shutil
 
 import pytest
+from test_train import RECORDS
 
 from peftbench import checkpoint, identity, io, pipeline
 from peftbench.reload_check import ReloadMismatch
-from test_train import RECORDS
 
 
 def profile(**tasks):
-    return {"model": {"name": "tiny", "source": "tiny-random"},
-            "tasks": {"qa": {"train": 8, "validation": 4, "test": 2, **tasks}},
-            "training": {"steps": 6, "batch_size": 4, "learning_rate": 3e-3, "max_seq_len": 128, "checkpoint_every": 2},
-            "precision": "fp32", "device": "cpu"}
+    return {
+        "model": {"name": "tiny", "source": "tiny-random"},
+        "tasks": {"qa": {"train": 8, "validation": 4, "test": 2, **tasks}},
+        "training": {"steps": 6, "batch_size": 4, "learning_rate": 3e-3, "max_seq_len": 128, "checkpoint_every": 2},
+        "precision": "fp32",
+        "device": "cpu",
+    }
 
 
 def data(folder, records=RECORDS):
@@ -70,10 +74,12 @@ def change_data_seed(d, spec, cfg):
     return spec, profile(seed=7)
 
 
-@pytest.mark.parametrize("change,resumes", [(None, True), (edit_a_record, False), (edit_method_py, False),
-                                            (change_data_seed, False)])
-def test_a_killed_run_resumes_only_if_nothing_that_determines_it_changed(tiny_dir, method_specs, tmp_path,
-                                                                         monkeypatch, change, resumes):
+@pytest.mark.parametrize(
+    "change,resumes", [(None, True), (edit_a_record, False), (edit_method_py, False), (change_data_seed, False)]
+)
+def test_a_killed_run_resumes_only_if_nothing_that_determines_it_changed(
+    tiny_dir, method_specs, tmp_path, monkeypatch, change, resumes
+):
     spec, cfg, d, run = method_specs["lora"], profile(), data(tmp_path / "data"), tmp_path / "run"
     killed_run(tiny_dir, cfg, spec, d, run, monkeypatch)
     if change:
@@ -91,15 +97,19 @@ def test_config_hash_covers_file_contents_and_records_them(tiny_dir, method_spec
     assert a["provenance"]["config_hash"] != b["provenance"]["config_hash"]
     files = b["provenance"]["files"]
     assert files["data"]["train.jsonl"] == identity.sha256_file(d / "train.jsonl")
-    assert set(files["method"]) == {"method.py", "method.yaml"} and {"task.yaml", "lm_eval.yaml", "utils.py"} <= set(files["task"])
+    assert set(files["method"]) == {"method.py", "method.yaml"} and {"task.yaml", "lm_eval.yaml", "utils.py"} <= set(
+        files["task"]
+    )
 
 
 def test_an_unreadable_checkpoint_is_discarded_with_a_warning(tiny_dir, method_specs, tmp_path, monkeypatch):
     spec, cfg, d, run = method_specs["lora"], profile(), data(tmp_path / "data"), tmp_path / "run"
     killed_run(tiny_dir, cfg, spec, d, run, monkeypatch)
     weights = run / "checkpoints" / "step000002" / "trainable.safetensors"
-    weights.write_bytes(weights.read_bytes()[:100])                      # torn by a full disk
-    with pytest.warns(UserWarning, match=r"step000002: unreadable \(SafetensorError.*\); discarded, starting from step 0"):
+    weights.write_bytes(weights.read_bytes()[:100])  # torn by a full disk
+    with pytest.warns(
+        UserWarning, match=r"step000002: unreadable \(SafetensorError.*\); discarded, starting from step 0"
+    ):
         train = finetune(tiny_dir, cfg, spec, d, run)
     assert train["resumed_from_step"] is None and len(train["loss_curve"]) == 6
 
@@ -114,19 +124,31 @@ def broken_copy(spec, tmp_path, name, old, new):
 
 
 def test_a_trained_method_that_stores_nothing_is_an_error(tiny_dir, method_specs, tmp_path):
-    spec = broken_copy(method_specs["lora"], tmp_path, "empty-state", "    return get_peft_model_state_dict(model)",
-                       "    return {}")
-    with pytest.raises(ValueError, match=r"method 'empty-state': [\d,]+ parameters were trained but task_state\(\) "
-                                         r"returned no tensors"):
+    spec = broken_copy(
+        method_specs["lora"], tmp_path, "empty-state", "    return get_peft_model_state_dict(model)", "    return {}"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"method 'empty-state': [\d,]+ parameters were trained but task_state\(\) "
+        r"returned no tensors",
+    ):
         finetune(tiny_dir, profile(), spec, data(tmp_path / "data"), tmp_path / "run")
     assert not (tmp_path / "run" / "train.json").exists()
 
 
 def test_a_load_that_ignores_the_state_is_an_error(tiny_dir, method_specs, tmp_path):
-    spec = broken_copy(method_specs["lora"], tmp_path, "ignore-state", "    result = set_peft_model_state_dict(model, state)",
-                       "    result = set_peft_model_state_dict(model, {})")
-    with pytest.raises(ReloadMismatch, match=r"method 'ignore-state': the model rebuilt by its load\(\) from the stored "
-                                             r"task state does not reproduce the trained model"):
+    spec = broken_copy(
+        method_specs["lora"],
+        tmp_path,
+        "ignore-state",
+        "    result = set_peft_model_state_dict(model, state)",
+        "    result = set_peft_model_state_dict(model, {})",
+    )
+    with pytest.raises(
+        ReloadMismatch,
+        match=r"method 'ignore-state': the model rebuilt by its load\(\) from the stored "
+        r"task state does not reproduce the trained model",
+    ):
         finetune(tiny_dir, profile(), spec, data(tmp_path / "data"), tmp_path / "run")
     assert not (tmp_path / "run" / "train.json").exists()
 
@@ -141,9 +163,18 @@ def test_the_stored_state_is_checked_where_it_is_read(tiny_dir, method_specs, tm
     edit_a_record(d, spec, None)
     finetune(tiny_dir, profile(), spec, d, tmp_path / "b")
     shutil.copy(tmp_path / "b" / "task_state.safetensors", tmp_path / "a" / "task_state.safetensors")
-    with pytest.raises(ValueError, match=r"a/task_state.safetensors: sha256 .* differs from .* its train.json recorded"):
-        pipeline.evaluate_job(profile(), tiny_dir, "qa", spec, tmp_path / "a" / "task_state.safetensors", None,
-                              *(tmp_path / f for f in ("lm_eval.json", "samples.jsonl", "latency.json")))
+    with pytest.raises(
+        ValueError, match=r"a/task_state.safetensors: sha256 .* differs from .* its train.json recorded"
+    ):
+        pipeline.evaluate_job(
+            profile(),
+            tiny_dir,
+            "qa",
+            spec,
+            tmp_path / "a" / "task_state.safetensors",
+            None,
+            *(tmp_path / f for f in ("lm_eval.json", "samples.jsonl", "latency.json")),
+        )
 
 
 def test_untracked_project_files_make_the_tree_dirty(tmp_path, monkeypatch):
@@ -154,14 +185,15 @@ def test_untracked_project_files_make_the_tree_dirty(tmp_path, monkeypatch):
 
     def git(*args):
         subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
     git("init", "-q")
     (tmp_path / ".gitignore").write_text("results/\n")
     git("add", ".gitignore")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
     monkeypatch.setattr(provenance, "ROOT", tmp_path)
     (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "x.json").write_text("{}")             # generated, git-ignored: still clean
+    (tmp_path / "results" / "x.json").write_text("{}")  # generated, git-ignored: still clean
     assert provenance.git_commit()["dirty"] is False
     (tmp_path / "methods" / "vera").mkdir(parents=True)
-    (tmp_path / "methods" / "vera" / "method.py").write_text("")    # a new, uncommitted method folder
+    (tmp_path / "methods" / "vera" / "method.py").write_text("")  # a new, uncommitted method folder
     assert provenance.git_commit()["dirty"] is True

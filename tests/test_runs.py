@@ -1,6 +1,7 @@
 """A finished run outside peftbench: peft's PeftModel loads the adapter folder of every peft-backed method,
 `peftbench.load_run` gives a ready transformers model for every method, both matching peftbench's own load;
 lm-eval's own command line scores a run as the DAG does."""
+
 import json
 import shutil
 import subprocess
@@ -32,8 +33,9 @@ def results(tmp_path_factory, tiny_dir):
     for m in PEFT_METHODS + NATIVE_METHODS:
         spec = {**specs[m], "training": {**specs[m].get("training", {}), "learning_rate": 3e-2}}
         run = root / f"tiny/qa/{m}/seed0"
-        pipeline.finetune(cfg, str(base), "qa", spec, 0, root / "data/qa", run / "task_state.safetensors",
-                          run / "train.json")
+        pipeline.finetune(
+            cfg, str(base), "qa", spec, 0, root / "data/qa", run / "task_state.safetensors", run / "train.json"
+        )
     return root, cfg
 
 
@@ -52,16 +54,19 @@ def test_peft_loads_the_adapter_folder_as_peftbench_does(results, method):
     base = AutoModelForCausalLM.from_pretrained(root / "tiny/base_model", dtype=torch.float32)
     reference = logits(base, tok)
     theirs = PeftModel.from_pretrained(base, run / "adapter").eval()
-    assert torch.allclose(logits(theirs, tok), logits(ours, tok), atol=1e-5)   # LoRA / (IA)^3: merged vs not
-    assert not torch.allclose(logits(ours, tok), reference, atol=1e-4)         # and the adapter does something
+    assert torch.allclose(logits(theirs, tok), logits(ours, tok), atol=1e-5)  # LoRA / (IA)^3: merged vs not
+    assert not torch.allclose(logits(ours, tok), reference, atol=1e-4)  # and the adapter does something
 
 
 @pytest.mark.parametrize("method", PEFT_METHODS + NATIVE_METHODS)
 def test_storage_is_what_a_user_ships(results, method):
     run = results[0] / f"tiny/qa/{method}/seed0"
     train = io.read_json(run / "train.json")
-    shipped = ["adapter/adapter_config.json", "adapter/adapter_model.safetensors"] if method in PEFT_METHODS \
+    shipped = (
+        ["adapter/adapter_config.json", "adapter/adapter_model.safetensors"]
+        if method in PEFT_METHODS
         else ["task_state.safetensors"]
+    )
     assert train["shipped_files"] == shipped
     assert train["shipped_bytes"] == sum((run / f).stat().st_size for f in shipped)
     assert (run / "adapter").exists() == (method in PEFT_METHODS)
@@ -100,19 +105,38 @@ def test_not_a_run_is_a_clear_error(tmp_path):
 def dag_score(root, cfg, method):
     """The DAG's evaluate job on one run (lm-eval on the in-memory model): its lm_eval.json."""
     run, spec = root / f"tiny/qa/{method}/seed0", config.discover_methods()[method]
-    pipeline.evaluate_job(cfg, str(root / "tiny/base_model"), "qa", spec, run / "task_state.safetensors",
-                          root / "data/qa/test.jsonl", run / "lm_eval.json", run / "samples.jsonl", run / "latency.json")
+    pipeline.evaluate_job(
+        cfg,
+        str(root / "tiny/base_model"),
+        "qa",
+        spec,
+        run / "task_state.safetensors",
+        root / "data/qa/test.jsonl",
+        run / "lm_eval.json",
+        run / "samples.jsonl",
+        run / "latency.json",
+    )
     return io.read_json(run / "lm_eval.json")
 
 
 def lm_eval_cli(root, out, *args):
     """lm-eval's CLI (through peftbench.lm_eval_cli, which only registers the model) on our qa task's YAML,
     from the data folder: the YAML's data_files (test.jsonl) are relative to the working directory."""
-    cmd = [sys.executable, "-m", "peftbench.lm_eval_cli", *args, "--tasks", str(ROOT / "tasks/qa/lm_eval.yaml"),
-           "--batch_size", "6", "--output_path", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "peftbench.lm_eval_cli",
+        *args,
+        "--tasks",
+        str(ROOT / "tasks/qa/lm_eval.yaml"),
+        "--batch_size",
+        "6",
+        "--output_path",
+        str(out),
+    ]
     res = subprocess.run(cmd, cwd=root / "data/qa", capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-4000:]
-    written, = out.rglob("results_*.json")
+    (written,) = out.rglob("results_*.json")
     return json.loads(written.read_text())
 
 
@@ -127,9 +151,17 @@ def test_lm_eval_cli_scores_a_run_as_the_dag_does(results, method, tmp_path):
     assert cli["config"]["peftbench_run"] == str(run) and cli["config"]["peftbench_method"] == method
     for metric in ("exact_match,none", "f1,none"):
         assert cli["results"]["peftbench_qa"][metric] == dag["results"]["peftbench_qa"][metric]
-    if method == "lora":            # peft's own path, no peftbench model: lm-eval's hf model with the adapter folder
-        hf = lm_eval_cli(root, tmp_path / "hf", "--model", "hf", "--model_args",
-                         f"pretrained={root / 'tiny/base_model'},peft={run / 'adapter'},dtype=float32", "--device", "cpu")
+    if method == "lora":  # peft's own path, no peftbench model: lm-eval's hf model with the adapter folder
+        hf = lm_eval_cli(
+            root,
+            tmp_path / "hf",
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={root / 'tiny/base_model'},peft={run / 'adapter'},dtype=float32",
+            "--device",
+            "cpu",
+        )
         assert hf["results"]["peftbench_qa"]["f1,none"] == dag["results"]["peftbench_qa"]["f1,none"]
 
 
@@ -138,10 +170,14 @@ def test_generate_prints_the_runs_completion(results, method):
     """`python -m peftbench.generate <run> "prompt"` prints the greedy completion of the fine-tuned model (the prefix
     run's differs from the base model's: the KV prefix reaches generation)."""
     from peftbench.generate import complete
+
     run = results[0] / f"tiny/qa/{method}/seed0"
     prompt = "Read the passage and fill in the blank.\nPassage: Paris is in France.\nAnswer:"
-    res = subprocess.run([sys.executable, "-m", "peftbench.generate", str(run), prompt.replace("\n", "\\n"),
-                          "--max-new-tokens", "6"], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "peftbench.generate", str(run), prompt.replace("\n", "\\n"), "--max-new-tokens", "6"],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     model, tok = peftbench.load_run(run)
     assert res.stdout == complete(model, tok, prompt, 6) + "\n"

@@ -6,6 +6,7 @@ in tests/test_workflow.py runs them). One fine-tuning job is cancelled by SLURM 
 runs; Snakemake must see it fail and submit it again, and the report must still come from complete runs.
 
 Skipped only where SLURM cannot be installed (not root, or apt has no slurm packages)."""
+
 import importlib.util
 import os
 import shutil
@@ -20,8 +21,10 @@ from peftbench import ROOT
 
 pytestmark = pytest.mark.slow
 SCRIPT = ROOT / "scripts" / "slurm_localhost.sh"
-REDUCED = "tasks: {summarization: null, translation: null}\nmethods: [zero-shot, lora]\ncosts: []\n"   # timings: test_workflow
-VICTIM = "rule_finetune_wildcards_qa_lora_0"          # sbatch --comment of the job we cancel
+REDUCED = (
+    "tasks: {summarization: null, translation: null}\nmethods: [zero-shot, lora]\ncosts: []\n"  # timings: test_workflow
+)
+VICTIM = "rule_finetune_wildcards_qa_lora_0"  # sbatch --comment of the job we cancel
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +51,25 @@ def workdir(tmp_path):
 
 def our_jobs(workdir):
     """{job id: (comment, state)} of this run's jobs, from squeue (finished ones stay listed: MinJobAge)."""
-    out = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%k|%T|%Z"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--format=%i|%k|%T|%Z"], capture_output=True, text=True, check=True
+    ).stdout
     rows = [line.split("|") for line in out.splitlines() if line.count("|") == 3]
     return {i: (comment, state) for i, comment, state, wd in rows if wd == str(workdir)}
 
 
 def test_smoke_dag_reaches_the_report_through_slurm_and_survives_a_killed_job(cluster, workdir):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", "workflow/profiles/slurm-localhost",
-           "--configfile", "config/smoke.yaml", "config/reduced.yaml"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--workflow-profile",
+        "workflow/profiles/slurm-localhost",
+        "--configfile",
+        "config/smoke.yaml",
+        "config/reduced.yaml",
+    ]
     start = time.monotonic()
     log = open(workdir / "snakemake.log", "w")
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -67,7 +79,7 @@ def test_smoke_dag_reaches_the_report_through_slurm_and_survives_a_killed_job(cl
             for job, (comment, state) in our_jobs(workdir).items():
                 if comment == VICTIM and state == "RUNNING":
                     running_since = running_since or time.monotonic()
-                    if time.monotonic() - running_since > 3:          # mid-run: its Python has started
+                    if time.monotonic() - running_since > 3:  # mid-run: its Python has started
                         subprocess.run(["scancel", job], check=True)
                         cancelled = job
         time.sleep(0.5)
@@ -82,7 +94,7 @@ def test_smoke_dag_reaches_the_report_through_slurm_and_survives_a_killed_job(cl
     assert jobs[cancelled] == (VICTIM, "CANCELLED")
     assert f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'" in output
     victims = [j for j, (comment, _) in jobs.items() if comment == VICTIM]
-    assert len(victims) == 2 and jobs[max(victims, key=int)][1] == "COMPLETED"   # submitted again, then done
+    assert len(victims) == 2 and jobs[max(victims, key=int)][1] == "COMPLETED"  # submitted again, then done
     sbatched = {comment.split("_wildcards")[0] for comment, state in jobs.values() if state == "COMPLETED"}
     assert {"rule_base_model", "rule_data", "rule_finetune", "rule_evaluate"} <= sbatched
 

@@ -1,18 +1,33 @@
 """The statistics behind every interval, paired comparison and claim verdict (peftbench.stats), on
 synthetic per-example scores whose truth is known, and sacrebleu's corpus metrics on real text."""
+
 import numpy as np
 import pytest
 import sacrebleu
 
-from peftbench import io
-from peftbench import config
+from peftbench import config, io
 from peftbench.stats import bootstrap, claims, scores, task
 
-REFS = ["the cat sat on the mat", "a quick brown fox jumps", "it is raining in the north today",
-        "we went to the market", "the children play in the garden", "he reads a book every night",
-        "the river runs to the sea", "she sings in the morning"]
-HYPS = ["the cat sat on a mat", "quick brown fox jumped", "it rains in the north", "we go to market",
-        "children play in a garden", "he read a book at night", "a river runs into the sea", "she sings at dawn"]
+REFS = [
+    "the cat sat on the mat",
+    "a quick brown fox jumps",
+    "it is raining in the north today",
+    "we went to the market",
+    "the children play in the garden",
+    "he reads a book every night",
+    "the river runs to the sea",
+    "she sings in the morning",
+]
+HYPS = [
+    "the cat sat on a mat",
+    "quick brown fox jumped",
+    "it rains in the north",
+    "we go to market",
+    "children play in a garden",
+    "he read a book at night",
+    "a river runs into the sea",
+    "she sings at dawn",
+]
 
 
 def test_counts_are_resamples_with_replacement_and_deterministic_under_the_seed():
@@ -25,10 +40,11 @@ def test_counts_are_resamples_with_replacement_and_deterministic_under_the_seed(
 @pytest.mark.parametrize("name, corpus", [("bleu", sacrebleu.corpus_bleu), ("chrf", sacrebleu.corpus_chrf)])
 def test_corpus_metric_bootstrap_is_sacrebleu_on_the_full_sample_and_on_each_resample(name, corpus):
     from lm_eval.api.metrics import bleu, chrf
+
     items = list(zip(REFS, HYPS))
-    stat = scores.statistic(name, [list(i) for i in items])           # samples.jsonl stores pairs as lists
+    stat = scores.statistic(name, [list(i) for i in items])  # samples.jsonl stores pairs as lists
     assert stat.full() == pytest.approx(corpus(HYPS, [REFS]).score, abs=1e-9)
-    assert stat.full() == pytest.approx({"bleu": bleu, "chrf": chrf}[name](items), abs=1e-9)   # lm-eval's own
+    assert stat.full() == pytest.approx({"bleu": bleu, "chrf": chrf}[name](items), abs=1e-9)  # lm-eval's own
     c = bootstrap.counts(len(items), resamples=5, seed=1)
     for row, got in zip(c, stat.resampled(c)):
         drawn = np.repeat(np.arange(len(items)), row)
@@ -52,8 +68,13 @@ def synthetic_analysis(tmp_path, n=200, effects=None, noise=15.0, seeds=(0,)):
         for s in seeds:
             values = np.clip(difficulty + effect + rng.normal(0, noise, n), 0, 100)
             d = tmp_path / m / f"seed{s}"
-            io.write_jsonl(d / "samples.jsonl", [{"doc_id": i, "target": "", "filtered_resps": [""],
-                                                 "metrics": {"f1": float(v), "exact_match": 0.0}} for i, v in enumerate(values)])
+            io.write_jsonl(
+                d / "samples.jsonl",
+                [
+                    {"doc_id": i, "target": "", "filtered_resps": [""], "metrics": {"f1": float(v), "exact_match": 0.0}}
+                    for i, v in enumerate(values)
+                ],
+            )
             runs[(m, s)] = d
     return task.analyse("qa", config.load_task("qa")["dir"], "f1", runs)
 
@@ -63,8 +84,10 @@ CLAIM = {"id": "x", "claim": "", "source": "", "kind": "better", "than": "full",
 
 def test_better_same_worse_give_reproduced_inconclusive_contradicted(tmp_path):
     a = synthetic_analysis(tmp_path)
-    verdict = {m: claims.evaluate([{**CLAIM, "method": m}], {"qa": a}, summary=None)[0].verdict.split(" (")[0]
-               for m in ("better", "same", "worse")}
+    verdict = {
+        m: claims.evaluate([{**CLAIM, "method": m}], {"qa": a}, summary=None)[0].verdict.split(" (")[0]
+        for m in ("better", "same", "worse")
+    }
     assert verdict == {"better": claims.REPRODUCED, "same": claims.INCONCLUSIVE, "worse": claims.CONTRADICTED}
     assert a.difference("better", "full").verdict() == "better" and a.difference("worse", "full").verdict() == "worse"
 
@@ -92,8 +115,9 @@ def test_paired_interval_is_tighter_than_the_two_separate_ones(tmp_path):
     a = synthetic_analysis(tmp_path)
     d, s1, s2 = a.difference("better", "full"), a.score("better"), a.score("full")
     assert d.high - d.low < 0.8 * np.hypot(s1.high - s1.low, s2.high - s2.low)
-    assert a.detectable("full") == pytest.approx(np.median([a.difference(m, "full").detectable
-                                                            for m in ("better", "same", "worse")]))
+    assert a.detectable("full") == pytest.approx(
+        np.median([a.difference(m, "full").detectable for m in ("better", "same", "worse")])
+    )
 
 
 def test_results_are_deterministic_under_the_seed(tmp_path):
@@ -123,4 +147,4 @@ def test_bad_claims_file_names_the_claim_and_field(tmp_path):
     bad.write_text("claims:\n  - {id: c1, claim: x, source: y, kind: bigger}\n")
     with pytest.raises(ValueError, match=r"claim c1: field 'kind'"):
         claims.load(bad)
-    assert len(claims.load()) >= 8                  # the shipped file is valid
+    assert len(claims.load()) >= 8  # the shipped file is valid

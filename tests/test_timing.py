@@ -1,4 +1,5 @@
 """Where the time goes: Snakemake's benchmark files per rule kind, and fixed cost vs useful work."""
+
 from peftbench import io, timing
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -16,11 +17,11 @@ def test_fixed_cost_is_job_time_minus_the_useful_part(tmp_path):
     bench(tmp_path / "benchmarks/evaluate/qa/lora/seed0.tsv", 8.0)
     io.write_json(tmp_path / "m/qa/lora/seed0/lm_eval.json", {"peftbench": {"wall_time_s": 6.0}})
     bench(tmp_path / "benchmarks/data/qa.tsv", 2.0)
-    (tmp_path / "benchmarks/summary.tsv").write_text(HEADER)        # a file with no row yet: not counted
+    (tmp_path / "benchmarks/summary.tsv").write_text(HEADER)  # a file with no row yet: not counted
     jobs = timing.jobs(tmp_path, "m")
     assert len(jobs) == 4
     table = timing.per_rule(jobs).set_index("rule")
     assert table.loc["finetune", "jobs"] == 2 and table.loc["finetune", "total s"] == 30.0
-    assert table.loc["finetune", "fixed cost"] == "33%"             # (30 - 20) / 30
+    assert table.loc["finetune", "fixed cost"] == "33%"  # (30 - 20) / 30
     assert table.loc["evaluate", "fixed cost"] == "25%" and table.loc["data", "fixed cost"] == "--"
-    assert list(table.index) == ["finetune", "evaluate", "data"]      # most time first
+    assert list(table.index) == ["finetune", "evaluate", "data"]  # most time first

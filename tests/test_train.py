@@ -1,4 +1,5 @@
 """The shared training loop: target-only loss, seeded, lowers the loss, refuses bad input."""
+
 import math
 
 import pytest
@@ -7,8 +8,10 @@ import torch
 from peftbench import config, train
 from peftbench.pipeline import method_model
 
-RECORDS = [{"id": str(i), "prompt": f"Translate English to Spanish.\nEnglish: house {i}\nSpanish:",
-            "target": f"casa {i}"} for i in range(8)]
+RECORDS = [
+    {"id": str(i), "prompt": f"Translate English to Spanish.\nEnglish: house {i}\nSpanish:", "target": f"casa {i}"}
+    for i in range(8)
+]
 
 
 def settings(**kw):
@@ -17,7 +20,7 @@ def settings(**kw):
 
 def test_labels_cover_only_the_target(tiny):
     _, tok = tiny
-    (ids, labels), = train.encode(RECORDS[:1], tok, 64)
+    ((ids, labels),) = train.encode(RECORDS[:1], tok, 64)
     prompt_len = len(tok(RECORDS[0]["prompt"], add_special_tokens=False).input_ids)
     assert all(x == -100 for x in labels[:prompt_len])
     assert tok.decode([x for x in labels if x != -100]) == " casa 0\n"
@@ -69,8 +72,9 @@ def test_target_loss_equals_cross_entropy_over_all_logits(tiny):
     ids, labels, mask = train.collate(train.encode(RECORDS[:3], tok, 64), tok.pad_token_id)
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
-        reference = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)),
-                                                      labels[:, 1:].reshape(-1), ignore_index=-100)
+        reference = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=-100
+        )
         torch.testing.assert_close(train.target_loss(model, ids, labels, mask), reference)
 
 
@@ -104,11 +108,13 @@ def test_max_grad_norm_zero_means_no_clipping(tiny_dir, method_specs):
 def test_base_dropout_zero_makes_gpt2_deterministic_in_training():
     """Hugging Face's GPT-2 config has dropout 0.1 (embeddings, attention, residuals); the LoRA repo's GPT-2 none."""
     from transformers import AutoConfig, AutoModelForCausalLM
+
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(
-        "gpt2", n_embd=32, n_layer=2, n_head=4, vocab_size=100, n_positions=32)).train()
+    model = AutoModelForCausalLM.from_config(
+        AutoConfig.for_model("gpt2", n_embd=32, n_layer=2, n_head=4, vocab_size=100, n_positions=32)
+    ).train()
     ids = torch.randint(0, 100, (2, 12))
-    assert not torch.equal(model(ids).logits, model(ids).logits)          # dropout on
+    assert not torch.equal(model(ids).logits, model(ids).logits)  # dropout on
     train.set_dropout(model, 0.0)
     assert torch.equal(model(ids).logits, model(ids).logits)
 
@@ -121,7 +127,7 @@ def test_fp16_trains_with_a_grad_scaler(tiny_dir, method_specs):
 
 def test_eos_target_end_trains_the_tokenizers_eos_after_the_target(tiny):
     _, tok = tiny
-    (ids, labels), = train.encode(RECORDS[:1], tok, 64, end="eos")
+    ((ids, labels),) = train.encode(RECORDS[:1], tok, 64, end="eos")
     target = [x for x in labels if x != -100]
     assert target[-1] == tok.eos_token_id and tok.decode(target[:-1]) == " casa 0"
 
@@ -130,11 +136,12 @@ def test_bos_in_training_and_lm_eval_alike(tiny):
     """model.add_bos: <s> before every prompt in the loop's encoding and in lm-eval's (pyreft's LLaMA runs);
     without it, neither adds one (lm-eval's default would add whatever the tokenizer adds: LLaMA's <s>)."""
     from peftbench import evaluate
+
     model, tok = tiny
     prompt = tok(RECORDS[0]["prompt"], add_special_tokens=False).input_ids
     for bos in (True, False):
-        (ids, labels), = train.encode(RECORDS[:1], tok, 64, bos=bos)
+        ((ids, labels),) = train.encode(RECORDS[:1], tok, 64, bos=bos)
         lm = evaluate._hflm()(pretrained=model, tokenizer=tok, batch_size=1, device="cpu", bos=bos)
         evaluated = lm.tok_batch_encode([RECORDS[0]["prompt"]])[0][0].tolist()
-        assert ids[:len(evaluated)] == evaluated == [tok.bos_token_id] * bos + prompt
-        assert labels[:len(evaluated)] == [-100] * len(evaluated)
+        assert ids[: len(evaluated)] == evaluated == [tok.bos_token_id] * bos + prompt
+        assert labels[: len(evaluated)] == [-100] * len(evaluated)

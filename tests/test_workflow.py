@@ -2,6 +2,7 @@
 
 Runs in a copy of the workflow (Snakefile, workflow/, config/, methods/, tasks/) so that a test can
 add a method directory without touching the repository."""
+
 import json
 import os
 import re
@@ -53,8 +54,19 @@ def workdir(tmp_path_factory):
 def test_dry_run_lists_exactly_the_expected_jobs(workdir):
     n = len(TASKS) * len(METHODS)
     assert job_counts(snakemake(workdir, "-n")) == {
-        "base_model": 1, "data": len(TASKS), "finetune": n, "evaluate": n, "summary": 1, "report": 1, "all": 1,
-        "paper_scale": 1, "latency_overhead": 1, "task_switch": 1, "general_text": 1, "general_loss_base": 1}
+        "base_model": 1,
+        "data": len(TASKS),
+        "finetune": n,
+        "evaluate": n,
+        "summary": 1,
+        "report": 1,
+        "all": 1,
+        "paper_scale": 1,
+        "latency_overhead": 1,
+        "task_switch": 1,
+        "general_text": 1,
+        "general_loss_base": 1,
+    }
 
 
 def test_tuning_profile_adds_one_finetune_per_candidate_and_evaluates_only_the_winner(workdir):
@@ -63,8 +75,12 @@ def test_tuning_profile_adds_one_finetune_per_candidate_and_evaluates_only_the_w
     out = snakemake(workdir, "-n", configfiles=("config/smoke.yaml", "config/tuning.yaml"))
     trained = len(TASKS) * len(set(METHODS) - {"zero-shot", "few-shot"})
     counts = job_counts(out)
-    assert (counts["finetune_candidate"], counts["select_lr"], counts["evaluate_tuned"]) == (2 * trained, trained, trained)
-    assert counts["finetune"] == counts["evaluate"] == len(TASKS) * len(METHODS)       # the paper defaults stay
+    assert (counts["finetune_candidate"], counts["select_lr"], counts["evaluate_tuned"]) == (
+        2 * trained,
+        trained,
+        trained,
+    )
+    assert counts["finetune"] == counts["evaluate"] == len(TASKS) * len(METHODS)  # the paper defaults stay
     assert "qa/lora/seed0/tuning/lr_x0.333/train.json" in out and "qa/lora/seed0/tuning/lr_x3/train.json" in out
     select = out.split("rule select_lr:")[1].split("rule ")[0]
     assert "test.jsonl" not in select and "lm_eval.json" not in select and "train.json" in select
@@ -78,8 +94,9 @@ def test_the_plain_command_finds_the_profile_and_goes_offline(workdir):
     assert res.returncode == 0, res.stderr[-4000:]
     assert "workflow specific profile profiles/default" in res.stderr
     assert "offline: HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1" in res.stderr
-    hub = subprocess.run([*cmd[:-1], "config/paper-lora-e2e.yaml"], cwd=workdir, capture_output=True, text=True,
-                         env=bare_shell())
+    hub = subprocess.run(
+        [*cmd[:-1], "config/paper-lora-e2e.yaml"], cwd=workdir, capture_output=True, text=True, env=bare_shell()
+    )
     assert hub.returncode == 0 and "offline:" not in hub.stderr, hub.stderr[-4000:]
 
 
@@ -106,17 +123,19 @@ def test_smoke_run_reaches_the_report(workdir):
     md = (workdir / "reports/smoke/report.md").read_text()
     rows = report_rows(md)
     assert set(rows) == {(t, m) for t in TASKS for m in METHODS}
-    number = re.compile(r"^([\d,.]+( ± [\d.]+)?(%|M| B| KB| MB| GB)?"           # a number, mean ± std
-                        r"|-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]"                      # a score [95% interval]
-                        r"|[+-][\d.]+ \[[+-][\d.]+, [+-][\d.]+\] (better|worse|≈)"  # a paired difference
-                        r"|--)$")
+    number = re.compile(
+        r"^([\d,.]+( ± [\d.]+)?(%|M| B| KB| MB| GB)?"  # a number, mean ± std
+        r"|-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]"  # a score [95% interval]
+        r"|[+-][\d.]+ \[[+-][\d.]+, [+-][\d.]+\] (better|worse|≈)"  # a paired difference
+        r"|--)$"
+    )
     interval = re.compile(r"^-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]$")
     for key, cells in rows.items():
         assert all(number.match(c) for c in cells), f"non-numeric cell in {key}: {cells}"
         assert interval.match(cells[0]), f"main score without its interval in {key}: {cells[0]}"
     assert "## Claims and verdicts" in md and all(c["id"] in md for c in claims.load())
     html = (workdir / "reports/smoke/report.html").read_text()
-    assert html.count("<table") >= len(TASKS) and "</html>" in html      # + the papers' tables
+    assert html.count("<table") >= len(TASKS) and "</html>" in html  # + the papers' tables
 
     summary = pd.read_csv(workdir / "results/smoke/summary.csv")
     assert len(summary) == len(TASKS) * len(METHODS)
@@ -126,30 +145,43 @@ def test_smoke_run_reaches_the_report(workdir):
     assert (full.trainable_params == full.base_params).all() and (full.trainable_percent == 100).all()
     assert (summary[summary.method == "zero-shot"].trainable_params == 0).all()
     untrained = summary[summary.method.isin(["zero-shot", "few-shot"])]
-    assert (untrained.forgetting_delta == 0).all() and (untrained.forgetting_loss == untrained.forgetting_base_loss).all()
+    assert (untrained.forgetting_delta == 0).all() and (
+        untrained.forgetting_loss == untrained.forgetting_base_loss
+    ).all()
     assert summary.forgetting_loss.notna().all() and (summary[summary.trainable_params > 0].train_flops > 0).all()
     zero = io.read_json(workdir / "results/smoke/tiny-random-llama/qa/zero-shot/seed0/lm_eval.json")["peftbench"]
     few = io.read_jsonl(workdir / "results/smoke/tiny-random-llama/qa/few-shot/seed0/samples.jsonl")
     assert zero["chat_template"] and zero["num_fewshot"] == 0
-    assert all(r["prompt"].startswith("<|im_start|>") and r["prompt"].count("Answer:") == 4 for r in few)   # 3 demos
+    assert all(r["prompt"].startswith("<|im_start|>") and r["prompt"].count("Answer:") == 4 for r in few)  # 3 demos
 
     run = workdir / "results/smoke/tiny-random-llama/qa/lora/seed0"
     lm = io.read_json(run / "lm_eval.json")
-    assert {"results", "configs", "versions", "n-samples"} <= set(lm)       # lm-eval's own layout
+    assert {"results", "configs", "versions", "n-samples"} <= set(lm)  # lm-eval's own layout
     assert set(lm["results"]["peftbench_qa"]) >= {"exact_match,none", "f1,none"}
-    rel = "results/smoke/tiny-random-llama/qa/lora/seed0"                   # lm_eval.json says what it scored
+    rel = "results/smoke/tiny-random-llama/qa/lora/seed0"  # lm_eval.json says what it scored
     assert (lm["config"]["model"], lm["config"]["model_args"], lm["config"]["peftbench_method"]) == (
-        "peftbench", f"run={rel}", "lora")
+        "peftbench",
+        f"run={rel}",
+        "lora",
+    )
     assert {p.name for p in (run / "adapter").iterdir()} >= {"adapter_config.json", "adapter_model.safetensors"}
     train = io.read_json(run / "train.json")
     assert len(train["loss_curve"]) == 3 and train["tokens_per_s"] > 0 and train["peak_memory_bytes"] > 0
     assert {"versions", "git", "config_hash", "seed", "hardware", "files"} <= set(train["provenance"])
     # the evaluated state is the trained one: its sha256 is recorded by fine-tuning and by the evaluation
-    assert train["task_state_sha256"] == identity.sha256_file(run / "task_state.safetensors") == lm["peftbench"]["task_state_sha256"]
+    assert (
+        train["task_state_sha256"]
+        == identity.sha256_file(run / "task_state.safetensors")
+        == lm["peftbench"]["task_state_sha256"]
+    )
     assert train["reload_check"]["max_abs_logit_diff"] <= train["reload_check"]["tolerance"]
-    assert io.read_json(workdir / "results/smoke/data/qa/checks.json")["counts"] == {"train": 24, "validation": 4, "test": 6}
+    assert io.read_json(workdir / "results/smoke/data/qa/checks.json")["counts"] == {
+        "train": 24,
+        "validation": 4,
+        "test": 6,
+    }
     lora = summary[(summary.task == "qa") & (summary.method == "lora")]
-    assert (lora.storage_bytes == train["shipped_bytes"]).all()             # storage: the adapter folder's two files
+    assert (lora.storage_bytes == train["shipped_bytes"]).all()  # storage: the adapter folder's two files
 
 
 def test_after_a_complete_run_there_is_nothing_to_do(workdir):
@@ -164,6 +196,7 @@ def test_the_reports_render(workdir):
     assert "pareto-qa.png" in page and "paper-order.csv" in page, out[-2000:]
     sys.path.insert(0, str(ROOT / "scripts"))
     import check_report_browser as browser
+
     if browser.browser() is None:
         pytest.skip("no headless Chromium (apt-get install chromium; scripts/setup.sh does)")
     figures = len(list((workdir / "reports/smoke/figures").glob("*.png")))
@@ -196,25 +229,38 @@ def test_a_new_method_and_a_new_task_go_from_cp_to_a_report(workdir):
     for name in ("method.yaml", "method.py"):
         (workdir / "methods/vera" / name).write_text(code_block(methods_readme, f"# methods/vera/{name}"))
 
-    assert job_counts(snakemake(workdir, "-n")) == {     # only their runs, and the tables that cover every method
-        "finetune": 6, "evaluate": 6, "summary": 1, "report": 1, "all": 1, "latency_overhead": 1, "task_switch": 1}
+    assert job_counts(snakemake(workdir, "-n")) == {  # only their runs, and the tables that cover every method
+        "finetune": 6,
+        "evaluate": 6,
+        "summary": 1,
+        "report": 1,
+        "all": 1,
+        "latency_overhead": 1,
+        "task_switch": 1,
+    }
 
     task = workdir / "tasks/qa-local"
     shutil.copytree(workdir / "tasks/qa", task)
-    (task / "task.yaml").write_text(code_block(readme, "# tasks/qa-local/task.yaml   (after: cp -r tasks/qa tasks/qa-local)"))
+    (task / "task.yaml").write_text(
+        code_block(readme, "# tasks/qa-local/task.yaml   (after: cp -r tasks/qa tasks/qa-local)")
+    )
     data = {s: (workdir / f"results/smoke/data/qa/{s}.jsonl").read_text() for s in ("train", "validation", "test")}
     (task / "data").mkdir()
-    (task / "data/train.jsonl").write_text(data["train"] + data["validation"])      # 28 records: 24 + 4
+    (task / "data/train.jsonl").write_text(data["train"] + data["validation"])  # 28 records: 24 + 4
     (task / "data/test.jsonl").write_text(data["test"])
-    (workdir / "config/my-task.yaml").write_text(code_block(readme, "# config/my-task.yaml: snakemake --cores all --configfile config/my-task.yaml"))
+    (workdir / "config/my-task.yaml").write_text(
+        code_block(readme, "# config/my-task.yaml: snakemake --cores all --configfile config/my-task.yaml")
+    )
     profile = ("config/smoke.yaml", "config/my-task.yaml")
     snakemake(workdir, configfiles=profile)
 
     rows = report_rows((workdir / "reports/smoke/report.md").read_text(), ["qa-local"])
     assert set(rows) == {("qa-local", "lora_r16"), ("qa-local", "vera")}
     summary = pd.read_csv(workdir / "results/smoke/summary.csv").set_index(["task", "method"])
-    assert summary.loc[("qa-local", "lora_r16"), "trainable_params"] == 2 * before.loc[("qa", "lora"), "trainable_params"]
-    assert summary.loc[("qa-local", "vera"), "trainable_params"] == 2 * (64 + 16 + 32 + 16)   # L (d_out + r) per matrix
+    assert (
+        summary.loc[("qa-local", "lora_r16"), "trainable_params"] == 2 * before.loc[("qa", "lora"), "trainable_params"]
+    )
+    assert summary.loc[("qa-local", "vera"), "trainable_params"] == 2 * (64 + 16 + 32 + 16)  # L (d_out + r) per matrix
     lm = io.read_json(workdir / "results/smoke/tiny-random-llama/qa-local/vera/seed0/lm_eval.json")
     assert set(lm["results"]["peftbench_qa-local"]) >= {"exact_match,none", "f1,none"}
     switch = pd.read_csv(workdir / "results/smoke/costs/task_switch.csv").set_index("method")
@@ -222,16 +268,23 @@ def test_a_new_method_and_a_new_task_go_from_cp_to_a_report(workdir):
     assert switch.loc["vera", "check_max_abs_logit_diff"] < 1e-4 and "error" not in switch
     assert set(pd.read_csv(workdir / "results/smoke/costs/latency_overhead.csv").variant) >= {"lora_r16", "vera"}
 
-    records = (task / "data/test.jsonl").read_text().splitlines()                   # the user fixes one reference
+    records = (task / "data/test.jsonl").read_text().splitlines()  # the user fixes one reference
     first = json.loads(records[0])
     first["answers"] = first["answers"] + ["another reference"]
     (task / "data/test.jsonl").write_text("\n".join([json.dumps(first), *records[1:]]) + "\n")
     assert job_counts(snakemake(workdir, "-n", configfiles=profile)) == {
-        "data": 1, "finetune": 2, "evaluate": 2, "summary": 1, "report": 1, "all": 1, "latency_overhead": 1,
-        "task_switch": 1}
+        "data": 1,
+        "finetune": 2,
+        "evaluate": 2,
+        "summary": 1,
+        "report": 1,
+        "all": 1,
+        "latency_overhead": 1,
+        "task_switch": 1,
+    }
 
 
 def test_study_profile_is_three_seeds_of_every_method_and_task(workdir):
-    n = 3 * len(TASKS) * len(list((workdir / "methods").glob("*/method.yaml")))    # with any a test added
+    n = 3 * len(TASKS) * len(list((workdir / "methods").glob("*/method.yaml")))  # with any a test added
     counts = job_counts(snakemake(workdir, "-n", configfiles=("config/study.yaml",)))
     assert counts["finetune"] == n and counts["evaluate"] == n and counts["report"] == 1

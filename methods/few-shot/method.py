@@ -1,5 +1,6 @@
 """Few-shot (in-context) prompting: the base model as is, k demonstrations in its context (method.yaml
 `prompting.num_fewshot`). Stores nothing per task."""
+
 from peftbench.methods import freeze
 
 

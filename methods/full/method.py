@@ -8,7 +8,7 @@ def attach(model, hp):
 
 
 def task_state(model):
-    return model.state_dict()          # tied weights are stored once by peftbench.methods.save_state
+    return model.state_dict()  # tied weights are stored once by peftbench.methods.save_state
 
 
 def load(model, state, hp):

@@ -14,6 +14,7 @@ Other placements, one adapter per block:
                  target_modules.block names the block list (GPT-2: transformer.h; Llama: model.layers).
 
 Written natively: peft has no bottleneck adapter and the `adapters` library pins transformers 4.x."""
+
 from torch import nn
 from transformers.activations import ACT2FN
 
@@ -25,7 +26,9 @@ PLACEMENTS = {"houlsby": ("attention", "mlp"), "mlp_only": ("mlp",), "block_outp
 class Adapter(nn.Module):
     def __init__(self, d, m, activation="gelu", init_std=1e-2, layer_norm=False, bias=True):
         super().__init__()
-        self.norm = nn.LayerNorm(d) if layer_norm else nn.Identity()   # Adapter-L only: LN on the adapter input (Lin et al. 2020)
+        self.norm = (
+            nn.LayerNorm(d) if layer_norm else nn.Identity()
+        )  # Adapter-L only: LN on the adapter input (Lin et al. 2020)
         self.down, self.act, self.up = nn.Linear(d, m, bias=bias), ACT2FN[activation], nn.Linear(m, d, bias=bias)
         # Near-identity init (Sec. 3.6): W_down ~ N(0, 1e-2^2) truncated at 2 std. The paper draws W_up the same
         # way; we set W_up = 0 (as LoRA's B) so the adapted model is exactly the base model at initialisation.
@@ -35,7 +38,7 @@ class Adapter(nn.Module):
                 nn.init.zeros_(t)
 
     def forward(self, h):
-        return h + self.up(self.act(self.down(self.norm(h))))          # h + W_up f(W_down h)
+        return h + self.up(self.act(self.down(self.norm(h))))  # h + W_up f(W_down h)
 
 
 class Adapted(nn.Module):
@@ -69,23 +72,28 @@ def attach(model, hp):
     targets = [n for n, _ in model.named_modules() if any(_matches(n, p) for p in patterns)]
     if not targets:
         raise ValueError(f"houlsby: no module of the model matches target_modules {patterns}")
-    d = model.config.hidden_size                      # both projections map back to the residual stream
+    d = model.config.hidden_size  # both projections map back to the residual stream
     weight = next(model.parameters())
 
     def adapter():
-        return Adapter(d, hp["size"], hp.get("activation", "gelu"), hp.get("init_std", 1e-2),
-                       layer_norm=hp.get("layer_norm", placement != "houlsby"), bias=hp.get("bias", True)
-                       ).to(weight.device, weight.dtype)
+        return Adapter(
+            d,
+            hp["size"],
+            hp.get("activation", "gelu"),
+            hp.get("init_std", 1e-2),
+            layer_norm=hp.get("layer_norm", placement != "houlsby"),
+            bias=hp.get("bias", True),
+        ).to(weight.device, weight.dtype)
 
     for name in targets:
-        if placement == "block_output":                 # every block of the list, e.g. transformer.h.0, .1, ...
+        if placement == "block_output":  # every block of the list, e.g. transformer.h.0, .1, ...
             for block in model.get_submodule(name):
                 block.adapter = adapter()
                 block.register_forward_hook(_after_block)
             continue
         parent, child = name.rsplit(".", 1)
         setattr(model.get_submodule(parent), child, Adapted(model.get_submodule(name), adapter()))
-    for name, module in model.named_modules():        # Fig. 2: the layer norms train too
+    for name, module in model.named_modules():  # Fig. 2: the layer norms train too
         if any(_matches(name, p) for p in hp.get("train_norms", [])):
             module.requires_grad_(True)
     return model

@@ -5,6 +5,7 @@ l_k, l_v scale the outputs of k_proj, v_proj; l_ff scales the input of down_proj
 We store only the vectors; for deployment they fold into the weights (Sec. 3.3, no added latency).
 `fused_qkv: c_attn` (GPT-2) splits the fused q/k/v projection first, so that [c_attn.k, c_attn.v] scales the keys
 and values alone (Sec. 3.3: l_k, l_v; not the queries, which a vector on the whole c_attn would also rescale)."""
+
 import torch
 from peft import IA3Config, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
@@ -13,14 +14,18 @@ from peftbench.methods import copy_task_state
 
 
 def _config(hp):
-    return IA3Config(task_type="CAUSAL_LM", target_modules=list(hp["target_modules"]),
-                     feedforward_modules=list(hp["feedforward_modules"]), init_ia3_weights=True)
+    return IA3Config(
+        task_type="CAUSAL_LM",
+        target_modules=list(hp["target_modules"]),
+        feedforward_modules=list(hp["feedforward_modules"]),
+        init_ia3_weights=True,
+    )
 
 
 def attach(model, hp):
     if hp.get("fused_qkv"):
         fused_qkv.split(model, hp["fused_qkv"])
-    return get_peft_model(model, _config(hp))      # freezes the base; only the ia3_l vectors train
+    return get_peft_model(model, _config(hp))  # freezes the base; only the ia3_l vectors train
 
 
 def task_state(model):
@@ -50,8 +55,8 @@ def switch(model, old_state, new_state, hp):
     with torch.no_grad():
         for key, l_old in old_state.items():
             W, bias = fused_qkv.weight(model, key.removesuffix(".ia3_l").removeprefix("base_model.model."))
-            ratio = new_state[key] / l_old              # (out, 1) scales rows of W (out x in); (1, in) columns (FFN)
+            ratio = new_state[key] / l_old  # (out, 1) scales rows of W (out x in); (1, in) columns (FFN)
             W.mul_(ratio)
-            if bias is not None and ratio.shape[1] == 1:                           # output scaling scales the bias
+            if bias is not None and ratio.shape[1] == 1:  # output scaling scales the bias
                 bias.mul_(ratio.reshape(bias.shape))
     return model

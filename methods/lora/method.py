@@ -4,6 +4,7 @@ unchanged at initialisation. peft's LoraConfig implements exactly this; we store
 `fused_qkv: c_attn` (GPT-2) first splits the fused q/k/v projection into W_q, W_k, W_v (peftbench.fused_qkv),
 so that target_modules [c_attn.q, c_attn.v] adapts W_q and W_v alone, each with its own A and B, as the
 paper's code does (loralib MergedLinear, enable_lora=[True, False, True]); merged, c_attn is one Conv1D again."""
+
 import torch
 from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
@@ -12,14 +13,20 @@ from peftbench.methods import copy_task_state
 
 
 def _config(hp):
-    return LoraConfig(r=hp["r"], lora_alpha=hp["alpha"], lora_dropout=hp.get("dropout", 0.0),
-                      target_modules=list(hp["target_modules"]), bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=hp["r"],
+        lora_alpha=hp["alpha"],
+        lora_dropout=hp.get("dropout", 0.0),
+        target_modules=list(hp["target_modules"]),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 def attach(model, hp):
     if hp.get("fused_qkv"):
         fused_qkv.split(model, hp["fused_qkv"])
-    return get_peft_model(model, _config(hp))      # freezes the base; only lora_A / lora_B train
+    return get_peft_model(model, _config(hp))  # freezes the base; only lora_A / lora_B train
 
 
 def task_state(model):
@@ -51,7 +58,7 @@ def switch(model, old_state, new_state, hp):
         raise ValueError(f"LoRA states adapt different matrices: {sorted(old.keys() ^ new.keys())}")
     with torch.no_grad():
         for name, (A, B) in old.items():
-            W, _ = fused_qkv.weight(model, name)       # (out, in), also a q or v slice of a fused c_attn
+            W, _ = fused_qkv.weight(model, name)  # (out, in), also a q or v slice of a fused c_attn
             A2, B2 = new[name]
             W -= scale * (B @ A)
             W += scale * (B2 @ A2)
@@ -63,6 +70,6 @@ def _pairs(state):
     pairs = {}
     for key, A in state.items():
         if key.endswith(".lora_A.weight"):
-            name = key[:-len(".lora_A.weight")].removeprefix("base_model.model.")
+            name = key[: -len(".lora_A.weight")].removeprefix("base_model.model.")
             pairs[name] = (A, state[key.replace(".lora_A.", ".lora_B.")])
     return pairs

@@ -19,6 +19,7 @@ Native implementation with forward hooks (pyreft/pyvene do not run on current tr
 Positions: the first `first` and the last `last` prompt tokens; when a prompt is shorter than
 first + last the two ranges overlap and each position is intervened on once.
 """
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -26,7 +27,7 @@ from torch.nn.utils.parametrizations import orthogonal
 
 from peftbench.methods import freeze, prompt_lengths
 
-ATTR = "loreft"                 # model.loreft: the ModuleDict of interventions (so .to() / .parameters() see them)
+ATTR = "loreft"  # model.loreft: the ModuleDict of interventions (so .to() / .parameters() see them)
 
 
 class LoReFTIntervention(nn.Module):
@@ -40,8 +41,8 @@ class LoReFTIntervention(nn.Module):
         self.R = nn.Linear(d, r, bias=False)
         nn.init.orthogonal_(self.R.weight)
         if trainable:
-            orthogonal(self.R)                        # R R^T = I throughout training
-        self.W = nn.Linear(d, r)                      # W h + b: the learned projected source
+            orthogonal(self.R)  # R R^T = I throughout training
+        self.W = nn.Linear(d, r)  # W h + b: the learned projected source
 
     def check_signs(self):
         """torch's householder map (used for a non-square R) keeps column signs as exact +-1 on the diagonal
@@ -51,14 +52,16 @@ class LoReFTIntervention(nn.Module):
             return
         signs = self.R.parametrizations.weight.original.detach().diagonal()
         if not bool((signs.abs() == 1).all()):
-            raise RuntimeError("loreft: the orthogonal parametrisation's sign diagonal of R was changed (weight "
-                               "decay on R?): R is no longer orthonormal. Train LoReFT with training.weight_decay: 0")
+            raise RuntimeError(
+                "loreft: the orthogonal parametrisation's sign diagonal of R was changed (weight "
+                "decay on R?): R is no longer orthonormal. Train LoReFT with training.weight_decay: 0"
+            )
 
     def forward(self, h):
-        R = self.R.weight.contiguous()                # materialised once per call (r x d); contiguous: the
-                                                      # same memory layout (same kernels, same bits) as a loaded R
-        delta = self.W(h) - nn.functional.linear(h, R)          # W h + b - R h     (..., r)
-        return h + nn.functional.linear(delta, R.t())            # h + R^T (...)     (..., d)
+        R = self.R.weight.contiguous()  # materialised once per call (r x d); contiguous: the
+        # same memory layout (same kernels, same bits) as a loaded R
+        delta = self.W(h) - nn.functional.linear(h, R)  # W h + b - R h     (..., r)
+        return h + nn.functional.linear(delta, R.t())  # h + R^T (...)     (..., d)
 
 
 def _layers(model):
@@ -72,7 +75,9 @@ def _layer_indices(hp, n_layers):
     idx = [int(i) for i in spec]
     bad = [i for i in idx if not 0 <= i < n_layers]
     if bad or len(set(idx)) != len(idx) or not idx:
-        raise ValueError(f"loreft: hyperparameter 'layers': {spec} must be 'all' or distinct indices in [0, {n_layers})")
+        raise ValueError(
+            f"loreft: hyperparameter 'layers': {spec} must be 'all' or distinct indices in [0, {n_layers})"
+        )
     return sorted(idx)
 
 
@@ -88,7 +93,7 @@ def position_masks(valid, first, last):
     Returns (in_first, in_last) (B, T) bool: the first `first` / last `last` prompt positions of each
     row; a position in both sets is counted in `in_first` only (intervened on once)."""
     valid = valid.bool()
-    rank = valid.long().cumsum(1) - 1                         # index of each position within its prompt
+    rank = valid.long().cumsum(1) - 1  # index of each position within its prompt
     length = valid.long().sum(1, keepdim=True)
     in_first = valid & (rank < first)
     in_last = valid & (rank >= length - last) & ~in_first
@@ -109,7 +114,7 @@ class _Controller:
     def __init__(self, first, last, interventions):
         self.first, self.last, self.interventions = first, last, interventions
         self.masks = None
-        self.enabled = True          # switch for tests / ablations
+        self.enabled = True  # switch for tests / ablations
         self.handles = []
 
     def pre_hook(self, module, args, kwargs):
@@ -123,23 +128,24 @@ class _Controller:
             x = kwargs["inputs_embeds"]
         B, T = x.shape[0], x.shape[1]
         lengths = prompt_lengths()
-        if lengths is not None:                                   # training: right-padded, prompt first
+        if lengths is not None:  # training: right-padded, prompt first
             lengths = lengths.to(x.device)
             if lengths.shape != (B,):
                 raise ValueError(f"loreft: prompt_lengths() has shape {tuple(lengths.shape)}, batch is {B} rows")
             valid = torch.arange(T, device=x.device)[None, :] < lengths[:, None]
         else:
             cache = kwargs.get("cache", kwargs.get("past_key_values"))
-            if _past_length(cache) > 0:                           # decoding step: generated token(s)
+            if _past_length(cache) > 0:  # decoding step: generated token(s)
                 return
             mask = kwargs.get("attention_mask")
             if mask is None:
                 valid = torch.ones(B, T, dtype=torch.bool, device=x.device)
             elif mask.dim() == 2 and mask.shape == (B, T):
-                valid = mask.bool()                               # lm-eval: left-padded prompts
+                valid = mask.bool()  # lm-eval: left-padded prompts
             else:
-                raise ValueError(f"loreft: prefill needs a 2-D (batch, length) attention mask, got shape "
-                                 f"{tuple(mask.shape)}")
+                raise ValueError(
+                    f"loreft: prefill needs a 2-D (batch, length) attention mask, got shape {tuple(mask.shape)}"
+                )
         self.masks = position_masks(valid, self.first, self.last)
 
     def post_hook(self, module, args, kwargs, output):
@@ -147,6 +153,7 @@ class _Controller:
 
     def layer_hook(self, interventions):
         """interventions: (for the first positions, for the last positions) (the same module when shared)."""
+
         def hook(module, args, output):
             if self.masks is None:
                 return None
@@ -159,6 +166,7 @@ class _Controller:
                 new = torch.where(in_first[..., None], f_first(h), torch.where(in_last[..., None], f_last(h), h))
             new = new.to(h.dtype)
             return (new, *output[1:]) if isinstance(output, tuple) else new
+
         return hook
 
 
@@ -179,8 +187,11 @@ def _install(model, hp, trainable):
     ctl.handles.append(model.model.register_forward_pre_hook(ctl.pre_hook, with_kwargs=True))
     ctl.handles.append(model.model.register_forward_hook(ctl.post_hook, with_kwargs=True))
     for i in _layer_indices(hp, len(layers)):
-        pair = ((interventions[str(i)],) * 2 if hp.get("share_weights", True)
-                else (interventions[f"{i}_first"], interventions[f"{i}_last"]))
+        pair = (
+            (interventions[str(i)],) * 2
+            if hp.get("share_weights", True)
+            else (interventions[f"{i}_first"], interventions[f"{i}_last"])
+        )
         ctl.handles.append(layers[i].register_forward_hook(ctl.layer_hook(pair)))
     model._loreft_controller = ctl
     return model
@@ -216,14 +227,17 @@ def _set_state(model, state, hp):
     expected = {f"{k}.{p}" for k in interventions for p in ("R", "W.weight", "W.bias")}
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
-        raise ValueError(f"loreft state does not match hyperparameters {hp}: missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"loreft state does not match hyperparameters {hp}: missing {missing}, unexpected {unexpected}"
+        )
     with torch.no_grad():
         for key, f in interventions.items():
             for name, target in (("R", f.R.weight), ("W.weight", f.W.weight), ("W.bias", f.W.bias)):
                 value = state[f"{key}.{name}"]
                 if value.shape != target.shape:
-                    raise ValueError(f"loreft state: {key}.{name} has shape {tuple(value.shape)}, "
-                                     f"expected {tuple(target.shape)}")
+                    raise ValueError(
+                        f"loreft state: {key}.{name} has shape {tuple(value.shape)}, expected {tuple(target.shape)}"
+                    )
                 target.copy_(value)
             R = f.R.weight.double()
             err = (R @ R.t() - torch.eye(R.shape[0], dtype=R.dtype, device=R.device)).abs().max().item()

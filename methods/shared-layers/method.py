@@ -5,6 +5,7 @@ transformer blocks; the blocks below them are shared by every task, so only the 
 
 The final norm sits between the top block and the head, so it belongs to the top and is trained. The LM
 head is frozen: SmolLM2 ties it to the input embedding, so training it would change the shared bottom."""
+
 from peftbench.methods import freeze, load_trained_state, trained_state
 
 
@@ -13,7 +14,7 @@ def attach(model, hp):
     blocks, k = model.get_submodule(hp.get("blocks", "model.layers")), hp["top_blocks"]
     if not 0 <= k <= len(blocks):
         raise ValueError(f"shared-layers: top_blocks={k}, the model has {len(blocks)} blocks")
-    for module in [*blocks[len(blocks) - k:], model.get_submodule(hp.get("final_norm", "model.norm"))]:
+    for module in [*blocks[len(blocks) - k :], model.get_submodule(hp.get("final_norm", "model.norm"))]:
         module.requires_grad_(True)
     return model
 

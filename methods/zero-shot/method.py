@@ -1,4 +1,5 @@
 """Zero-shot prompting: the base model as is. Stores nothing per task."""
+
 from peftbench.methods import freeze
 
 

@@ -1,5 +1,6 @@
 """English -> Spanish verse pairs from Debian's SWORD modules: `sword-text-kjv` (King James Version)
 and `sword-text-sparv` (Reina-Valera 1909), both public domain, aligned by verse reference."""
+
 import re
 import shutil
 import subprocess
@@ -27,7 +28,7 @@ def read_module(module):
 def clean(text, verse_no):
     text = re.sub(r"\s+", " ", text.replace("¶", "")).strip()
     first, _, rest = text.partition(" ")
-    if verse_no == 1 and len(first) > 1 and first.isupper():   # drop capital at a chapter's start: "EN el"
+    if verse_no == 1 and len(first) > 1 and first.isupper():  # drop capital at a chapter's start: "EN el"
         text = (first.capitalize() + " " + rest).strip()
     return text
 
@@ -38,7 +39,7 @@ def verse_pairs(en=None, es=None):
     out = []
     for key, src in en.items():
         m = re.fullmatch(r"(.+) (\d+):(\d+)", key)
-        if not m or m.group(3) == "0" or key not in es:       # skip headings (0:0, n:0) and unaligned
+        if not m or m.group(3) == "0" or key not in es:  # skip headings (0:0, n:0) and unaligned
             continue
         verse_no = int(m.group(3))
         source, target = clean(src, verse_no), clean(es[key], verse_no)

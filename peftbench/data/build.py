@@ -3,6 +3,7 @@
 Each record: id, the task's fields, target (what training predicts), answers (gold list for scoring,
 defaults to [target]) and prompt (the task's template rendered once here, so training and lm-eval
 see byte-identical prompts for every method)."""
+
 import random
 from pathlib import Path
 
@@ -23,11 +24,12 @@ def candidates(source, sizes, seed, base="."):
     for a profile's override)."""
     if source["type"] == "builtin":
         if source.get("builder") not in BUILTIN:
-            raise ValueError(f"source: field 'builder': unknown builtin '{source.get('builder')}' "
-                             f"(known: {', '.join(BUILTIN)})")
+            raise ValueError(
+                f"source: field 'builder': unknown builtin '{source.get('builder')}' (known: {', '.join(BUILTIN)})"
+            )
         pools = {split: "all" for split in SPLITS}
         load = lambda _: BUILTIN[source["builder"]](seed)
-    elif source["type"] == "jsonl":                      # the user's own data, one file per split
+    elif source["type"] == "jsonl":  # the user's own data, one file per split
         pools = {split: str(Path(base) / source["files"][split]) for split in SPLITS}
         load = lambda pool: io.read_jsonl(pool, required=("id", "target"))
     elif source["type"] == "hf":
@@ -45,9 +47,11 @@ def candidates(source, sizes, seed, base="."):
                 continue
             n = sizes[split]
             if start + n > len(rows):
-                raise ValueError(f"split '{split}': asked for {n} records, the source has only "
-                                 f"{len(rows) - start} left in pool '{pool}'")
-            out[split] = rows[start:start + n]
+                raise ValueError(
+                    f"split '{split}': asked for {n} records, the source has only "
+                    f"{len(rows) - start} left in pool '{pool}'"
+                )
+            out[split] = rows[start : start + n]
             start += n
     return out
 
@@ -61,11 +65,18 @@ def inputs(task, sizes):
     files = [Path(task["dir"]) / "task.yaml"]
     if source["type"] == "jsonl":
         files += [base / source["files"][split] for split in SPLITS]
-    elif source["type"] == "hf" and Path(source["path"]).exists():       # a local copy (load_dataset reads the cwd)
+    elif source["type"] == "hf" and Path(source["path"]).exists():  # a local copy (load_dataset reads the cwd)
         local = Path(source["path"])
-        files += sorted(f for f in local.rglob("*") if f.is_file() and not any(
-            part.startswith(".") for part in f.relative_to(local).parts)) if local.is_dir() else [local]
-    return list(dict.fromkeys(files))                  # one split file may serve several splits
+        files += (
+            sorted(
+                f
+                for f in local.rglob("*")
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(local).parts)
+            )
+            if local.is_dir()
+            else [local]
+        )
+    return list(dict.fromkeys(files))  # one split file may serve several splits
 
 
 def render(rec, task):
@@ -97,9 +108,11 @@ def build(task, sizes, out_dir, source=None):
     leaked = leaks(rendered)
     warnings = []
     if leaked:
-        warnings.append(f"task {task['name']}: {len(leaked)} of {len(rendered['test'])} test records also occur in the "
-                        f"training data (same prompt): {', '.join(f'{i} ({s})' for i, s in list(leaked.items())[:5])}"
-                        f"{' ...' if len(leaked) > 5 else ''}; their scores measure memorisation")
+        warnings.append(
+            f"task {task['name']}: {len(leaked)} of {len(rendered['test'])} test records also occur in the "
+            f"training data (same prompt): {', '.join(f'{i} ({s})' for i, s in list(leaked.items())[:5])}"
+            f"{' ...' if len(leaked) > 5 else ''}; their scores measure memorisation"
+        )
         print("WARNING: " + warnings[-1])
     for split in SPLITS:
         io.write_jsonl(out_dir / f"{split}.jsonl", rendered[split])

@@ -11,8 +11,12 @@ generation, compared with the gold label, as ReFT's and LLM-Adapters' evaluation
 def _record(instruction, labels, gold):
     """labels: the options' names in order (answer1, answer2, ...); gold: index of the right one."""
     options = "/".join(labels)
-    return {"instruction": f"{instruction}\n\nAnswer format: {options}", "choices": labels,
-            "target": f"the correct answer is {labels[gold]}", "answers": [labels[gold]]}
+    return {
+        "instruction": f"{instruction}\n\nAnswer format: {options}",
+        "choices": labels,
+        "target": f"the correct answer is {labels[gold]}",
+        "answers": [labels[gold]],
+    }
 
 
 def _listed(question_line, name, texts, gold):
@@ -24,39 +28,62 @@ def _listed(question_line, name, texts, gold):
 def boolq(row):
     """aps/super_glue, config boolq: question, passage, idx, label (1 = true). As LLM-Adapters, the
     passage is not shown (the question alone). idx restarts in every split: the loader's <split>-<row> ids."""
-    return _record(f"Please answer the following question with true or false, question: {row['question']}?",
-                   ["false", "true"], int(row["label"]))
+    return _record(
+        f"Please answer the following question with true or false, question: {row['question']}?",
+        ["false", "true"],
+        int(row["label"]),
+    )
 
 
 def piqa(row):
     """baber/piqa: goal, sol1, sol2, label (0/1)."""
-    return _listed(f"Please choose the correct solution to the question: {row['goal']}", "solution",
-                   [row["sol1"], row["sol2"]], int(row["label"]))
+    return _listed(
+        f"Please choose the correct solution to the question: {row['goal']}",
+        "solution",
+        [row["sol1"], row["sol2"]],
+        int(row["label"]),
+    )
 
 
 def siqa(row):
     """lighteval/siqa: context, question, answerA/B/C, label ("1".."3")."""
-    return _listed(f"Please choose the correct answer to the question: {row['context']} {row['question']}",
-                   "answer", [row["answerA"], row["answerB"], row["answerC"]], int(row["label"]) - 1)
+    return _listed(
+        f"Please choose the correct answer to the question: {row['context']} {row['question']}",
+        "answer",
+        [row["answerA"], row["answerB"], row["answerC"]],
+        int(row["label"]) - 1,
+    )
 
 
 def hellaswag(row):
     """Rowan/hellaswag: activity_label, ctx, endings (4), label ("0".."3")."""
-    return _listed(f"Please choose the correct ending to complete the given sentence: "
-                   f"{row['activity_label']}: {row['ctx']}", "ending", row["endings"], int(row["label"]))
+    return _listed(
+        f"Please choose the correct ending to complete the given sentence: {row['activity_label']}: {row['ctx']}",
+        "ending",
+        row["endings"],
+        int(row["label"]),
+    )
 
 
 def winogrande(row):
     """allenai/winogrande, config winogrande_xl: sentence (with _), option1, option2, answer ("1"/"2")."""
-    return _listed(f"Please choose the correct answer to fill in the blank to complete the given sentence: "
-                   f"{row['sentence']}", "option", [row["option1"], row["option2"]], int(row["answer"]) - 1)
+    return _listed(
+        f"Please choose the correct answer to fill in the blank to complete the given sentence: {row['sentence']}",
+        "option",
+        [row["option1"], row["option2"]],
+        int(row["answer"]) - 1,
+    )
 
 
 def _lettered(question, row):
     """ARC / OpenBookQA: choices {text, label} with answerKey one of the labels (A-E or 1-5)."""
     labels = list(row["choices"]["label"])
-    rec = _listed(f"Please choose the correct answer to the question: {question}", "answer",
-                  row["choices"]["text"], labels.index(row["answerKey"].strip()))
+    rec = _listed(
+        f"Please choose the correct answer to the question: {question}",
+        "answer",
+        row["choices"]["text"],
+        labels.index(row["answerKey"].strip()),
+    )
     return {**rec, "id": str(row["id"])}
 
 

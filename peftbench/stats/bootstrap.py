@@ -5,6 +5,7 @@ every method: a difference between two methods is computed replicate by replicat
 (a paired bootstrap; Koehn 2004, Efron & Tibshirani 1993 Ch. 13), much tighter than two separate
 intervals. Intervals are percentile intervals. With several seeds a method's score on a replicate is
 the mean over its seeds on that replicate."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ def percentile_interval(replicates, level=LEVEL):
 @dataclass
 class Estimate:
     """A score (or a difference) with its 95% interval and bootstrap standard error."""
+
     value: float
     low: float
     high: float
@@ -58,6 +60,7 @@ class Estimate:
 @dataclass
 class SeedSpread:
     """The seed-to-seed spread of the full-test-set score: covers training randomness, not test sampling."""
+
     n: int
     mean: float
     std: float
@@ -70,6 +73,7 @@ def seed_spread(per_seed):
     if len(x) < 2:
         return SeedSpread(len(x), float(x.mean()), float("nan"), float("nan"), float("nan"))
     from scipy.stats import t
+
     std = float(x.std(ddof=1))
     half = float(t.ppf(0.5 + LEVEL / 200, len(x) - 1)) * std / np.sqrt(len(x))
     return SeedSpread(len(x), float(x.mean()), std, float(x.mean()) - half, float(x.mean()) + half)
@@ -94,5 +98,6 @@ class TaskStats:
 
     def difference(self, method, reference):
         """method - reference, paired on the same resampled examples."""
-        return Estimate.of(self.point[method] - self.point[reference],
-                           self.replicates[method] - self.replicates[reference])
+        return Estimate.of(
+            self.point[method] - self.point[reference], self.replicates[method] - self.replicates[reference]
+        )

@@ -4,6 +4,7 @@ Verdict (per task, setting or method; Wellek 2010 for the non-inferiority form):
 whole 95% interval lies on the claim's side of the margin, *contradicted* when it lies wholly on the
 other side, *inconclusive at this budget* otherwise (with the smallest difference the test could have
 detected); *not run* when the methods it needs are not in the results."""
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +14,13 @@ from .. import ROOT, config
 
 CLAIMS_FILE = ROOT / "config" / "claims.yaml"
 REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = "reproduced", "contradicted", "inconclusive at this budget", "not run"
-REQUIRED = {"better": ("method", "than", "margin"), "not_worse": ("method", "than", "margin"),
-            "storage_below": ("methods", "percent"), "latency_below": ("variant", "margin"),
-            "latency_above": ("variant", "margin")}
+REQUIRED = {
+    "better": ("method", "than", "margin"),
+    "not_worse": ("method", "than", "margin"),
+    "storage_below": ("methods", "percent"),
+    "latency_below": ("variant", "margin"),
+    "latency_above": ("variant", "margin"),
+}
 
 
 @dataclass
@@ -89,15 +94,19 @@ def _paired(c, analyses, summary):
             runs = summary[summary.task == task].groupby("method")
             if "max_trainable_percent" in c:
                 pct = float(runs.trainable_percent.first()[method])
-                extra.append(f"{method} trains {pct:.3g}% (< {c['max_trainable_percent']:g}%: "
-                             f"{'yes' if pct < c['max_trainable_percent'] else 'no'})")
+                extra.append(
+                    f"{method} trains {pct:.3g}% (< {c['max_trainable_percent']:g}%: "
+                    f"{'yes' if pct < c['max_trainable_percent'] else 'no'})"
+                )
                 if pct >= c["max_trainable_percent"]:
                     verdict = CONTRADICTED
             if c.get("fewer_params"):
                 p = runs.trainable_params.first()
                 fewer = p[method] < p[than]
-                extra.append(f"{method} {int(p[method]):,} vs {than} {int(p[than]):,} trainable "
-                             f"({'fewer' if fewer else 'not fewer'})")
+                extra.append(
+                    f"{method} {int(p[method]):,} vs {than} {int(p[than]):,} trainable "
+                    f"({'fewer' if fewer else 'not fewer'})"
+                )
                 if not fewer:
                     verdict = CONTRADICTED
         rows.append(Check(c["id"], task, test + ("; " + "; ".join(extra) if extra else ""), _fmt(d), verdict))
@@ -114,8 +123,15 @@ def _storage(c, summary):
             rows.append(Check(c["id"], m, "", "", f"{NOT_RUN}: {m} has no run"))
             continue
         pct = 100 * float(runs.storage_bytes.max()) / full_bytes
-        rows.append(Check(c["id"], m, f"stored bytes / one full checkpoint < {c['percent']:g}% (exact, largest task state)",
-                          f"{pct:.4g}%", REPRODUCED if pct < c["percent"] else CONTRADICTED))
+        rows.append(
+            Check(
+                c["id"],
+                m,
+                f"stored bytes / one full checkpoint < {c['percent']:g}% (exact, largest task state)",
+                f"{pct:.4g}%",
+                REPRODUCED if pct < c["percent"] else CONTRADICTED,
+            )
+        )
     return rows
 
 
@@ -132,9 +148,15 @@ def _latency(c, latency_csv):
     rows = []
     for _, r in df.iterrows():
         test = f"overhead of {c['variant']} vs base {'>' if above else '<'} {margin:g}% ({int(r.repeats)} rounds, bootstrap)"
-        rows.append(Check(c["id"], f"batch {int(r.batch)} × {int(r.seq_len)} tokens", test,
-                          f"{r.overhead_pct:+.1f}% [{r.overhead_ci_low:+.1f}, {r.overhead_ci_high:+.1f}]",
-                          _side(r.overhead_ci_low, r.overhead_ci_high, margin, above)))
+        rows.append(
+            Check(
+                c["id"],
+                f"batch {int(r.batch)} × {int(r.seq_len)} tokens",
+                test,
+                f"{r.overhead_pct:+.1f}% [{r.overhead_ci_low:+.1f}, {r.overhead_ci_high:+.1f}]",
+                _side(r.overhead_ci_low, r.overhead_ci_high, margin, above),
+            )
+        )
     return rows
 
 

@@ -5,6 +5,7 @@ lm-eval aggregates by `mean`, and the item a corpus aggregation consumes otherwi
 hypothesis) for sacrebleu's BLEU and chrF). A resample is given as counts: counts[b, i] = how often
 example i is drawn in replicate b (a B x n integer matrix), so a statistic of a resample is a weighted
 sum for means and for sacrebleu's sufficient statistics alike."""
+
 import importlib.util
 from functools import cache, cached_property
 from pathlib import Path
@@ -31,7 +32,8 @@ class Mean:
 @cache
 def _sacrebleu_metric(name):
     import sacrebleu
-    return {"bleu": sacrebleu.BLEU, "chrf": sacrebleu.CHRF}[name]()      # lm-eval's defaults: corpus_bleu/_chrf
+
+    return {"bleu": sacrebleu.BLEU, "chrf": sacrebleu.CHRF}[name]()  # lm-eval's defaults: corpus_bleu/_chrf
 
 
 class Sacrebleu:
@@ -81,8 +83,9 @@ class _Function:
     @cached_property
     def function(self):
         module, name = self.ref.rsplit(".", 1)
-        spec = importlib.util.spec_from_file_location(f"_peftbench_{self.folder.name}_{module}",
-                                                      self.folder / f"{module}.py")
+        spec = importlib.util.spec_from_file_location(
+            f"_peftbench_{self.folder.name}_{module}", self.folder / f"{module}.py"
+        )
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         return getattr(mod, name)

@@ -1,5 +1,6 @@
 """One task's statistics for the report: every method's scores with intervals, the seed spread, and
 the paired differences against the reference methods (full fine-tuning, zero-shot)."""
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,8 +16,8 @@ class TaskAnalysis:
     task: str
     main_metric: str
     n: int = 0
-    by_metric: dict = field(default_factory=dict)      # metric -> bootstrap.TaskStats
-    notes: list = field(default_factory=list)          # runs left out of the statistics, and why
+    by_metric: dict = field(default_factory=dict)  # metric -> bootstrap.TaskStats
+    notes: list = field(default_factory=list)  # runs left out of the statistics, and why
 
     def has(self, method, metric=None):
         ts = self.by_metric.get(metric or self.main_metric)
@@ -42,15 +43,32 @@ class TaskAnalysis:
         for metric, ts in self.by_metric.items():
             for m in ts.point:
                 e, s = ts.score(m), ts.seeds(m)
-                row = {"task": self.task, "method": m, "metric": metric, "n_test": self.n, "score": e.value,
-                       "ci_low": e.low, "ci_high": e.high, "se": e.se, "seeds": s.n, "seed_std": s.std,
-                       "seed_ci_low": s.low, "seed_ci_high": s.high}
+                row = {
+                    "task": self.task,
+                    "method": m,
+                    "metric": metric,
+                    "n_test": self.n,
+                    "score": e.value,
+                    "ci_low": e.low,
+                    "ci_high": e.high,
+                    "se": e.se,
+                    "seeds": s.n,
+                    "seed_std": s.std,
+                    "seed_ci_low": s.low,
+                    "seed_ci_high": s.high,
+                }
                 for ref in REFERENCES:
                     if ref in ts.point and ref != m:
                         d = ts.difference(m, ref)
-                        row.update({f"diff_vs_{ref}": d.value, f"diff_vs_{ref}_low": d.low,
-                                    f"diff_vs_{ref}_high": d.high, f"diff_vs_{ref}_verdict": d.verdict(),
-                                    f"diff_vs_{ref}_detectable": d.detectable})
+                        row.update(
+                            {
+                                f"diff_vs_{ref}": d.value,
+                                f"diff_vs_{ref}_low": d.low,
+                                f"diff_vs_{ref}_high": d.high,
+                                f"diff_vs_{ref}_verdict": d.verdict(),
+                                f"diff_vs_{ref}_detectable": d.detectable,
+                            }
+                        )
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -66,7 +84,9 @@ def analyse(task, task_dir, main_metric, runs, resamples=bootstrap.RESAMPLES, se
         path = Path(run) / "samples.jsonl"
         got = scores.load_run(path, aggregation_of) if path.is_file() else None
         if got is None:
-            out.notes.append(f"{task} / {method} / seed{s}: no per-example scores in {path.name} (rerun its evaluation)")
+            out.notes.append(
+                f"{task} / {method} / seed{s}: no per-example scores in {path.name} (rerun its evaluation)"
+            )
             continue
         loaded[(method, s)] = got
     if not loaded:
@@ -75,13 +95,17 @@ def analyse(task, task_dir, main_metric, runs, resamples=bootstrap.RESAMPLES, se
     per_method = {}
     for (method, s), (run_ids, stats) in loaded.items():
         if run_ids != ids:
-            out.notes.append(f"{task} / {method} / seed{s}: scored on other test examples ({len(run_ids)} vs "
-                             f"{len(ids)}): not compared")
+            out.notes.append(
+                f"{task} / {method} / seed{s}: scored on other test examples ({len(run_ids)} vs "
+                f"{len(ids)}): not compared"
+            )
             continue
         per_method.setdefault(method, []).append(stats)
     out.n = len(ids)
     for metric in aggregation_of:
-        runs_m = {m: [st[metric] for st in seeds] for m, seeds in per_method.items() if all(metric in st for st in seeds)}
+        runs_m = {
+            m: [st[metric] for st in seeds] for m, seeds in per_method.items() if all(metric in st for st in seeds)
+        }
         if runs_m:
             out.by_metric[metric] = bootstrap.TaskStats(runs_m, len(ids), resamples, seed)
     return out

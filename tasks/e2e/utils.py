@@ -3,7 +3,7 @@ from peftbench.metrics import first_line
 
 
 def process_results(doc, results):
-    item = (first_line(results[0]), tuple(doc["answers"]))       # (hypothesis, every reference of the MR)
+    item = (first_line(results[0]), tuple(doc["answers"]))  # (hypothesis, every reference of the MR)
     return {name: item for name in METRICS}
 
 

@@ -4,7 +4,12 @@ from pathlib import Path
 from peftbench import pipeline
 
 with pipeline.logged(snakemake):
-    counts = pipeline.build_data(snakemake.wildcards.task, snakemake.params.sizes, Path(snakemake.output.checks).parent,
-                                 Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks",   # this workflow's task folders
-                                 snakemake.input.base, snakemake.params.max_seq_len)
+    counts = pipeline.build_data(
+        snakemake.wildcards.task,
+        snakemake.params.sizes,
+        Path(snakemake.output.checks).parent,
+        Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks",  # this workflow's task folders
+        snakemake.input.base,
+        snakemake.params.max_seq_len,
+    )
     print(f"{snakemake.wildcards.task}: {counts}")

@@ -5,8 +5,19 @@ from peftbench import pipeline
 
 with pipeline.logged(snakemake):
     out = snakemake.output
-    pipeline.evaluate_job(snakemake.config, snakemake.input.base, snakemake.wildcards.task, snakemake.params.spec,
-                          snakemake.input.state, snakemake.input.test, out.results, out.samples, out.latency,
-                          snakemake.threads, Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks",
-                          train_file=snakemake.input.train_data, seed=int(snakemake.wildcards.seed),
-                          forgetting=(snakemake.input.general, snakemake.input.general_base, out.forgetting))
+    pipeline.evaluate_job(
+        snakemake.config,
+        snakemake.input.base,
+        snakemake.wildcards.task,
+        snakemake.params.spec,
+        snakemake.input.state,
+        snakemake.input.test,
+        out.results,
+        out.samples,
+        out.latency,
+        snakemake.threads,
+        Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks",
+        train_file=snakemake.input.train_data,
+        seed=int(snakemake.wildcards.seed),
+        forgetting=(snakemake.input.general, snakemake.input.general_base, out.forgetting),
+    )

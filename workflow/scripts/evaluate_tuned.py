@@ -4,6 +4,17 @@ from peftbench import pipeline, tuning
 
 with pipeline.logged(snakemake):
     i = snakemake.input
-    tuning.evaluate_tuned(snakemake.config, i.base, snakemake.wildcards.task, snakemake.params.spec, i.tuning,
-                          snakemake.params.default, i.test, i.train, int(snakemake.wildcards.seed),
-                          (i.general, i.general_base), Path(snakemake.output[0]).parent, snakemake.threads)
+    tuning.evaluate_tuned(
+        snakemake.config,
+        i.base,
+        snakemake.wildcards.task,
+        snakemake.params.spec,
+        i.tuning,
+        snakemake.params.default,
+        i.test,
+        i.train,
+        int(snakemake.wildcards.seed),
+        (i.general, i.general_base),
+        Path(snakemake.output[0]).parent,
+        snakemake.threads,
+    )

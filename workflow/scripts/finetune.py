@@ -4,7 +4,15 @@ from pathlib import Path
 from peftbench import pipeline
 
 with pipeline.logged(snakemake):
-    pipeline.finetune(snakemake.config, snakemake.input.base, snakemake.wildcards.task, snakemake.params.spec,
-                      int(snakemake.wildcards.seed), snakemake.input.train.rsplit("/", 1)[0],
-                      snakemake.output.state, snakemake.output.train, snakemake.threads,
-                      Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks")     # this workflow's task folders
+    pipeline.finetune(
+        snakemake.config,
+        snakemake.input.base,
+        snakemake.wildcards.task,
+        snakemake.params.spec,
+        int(snakemake.wildcards.seed),
+        snakemake.input.train.rsplit("/", 1)[0],
+        snakemake.output.state,
+        snakemake.output.train,
+        snakemake.threads,
+        Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks",
+    )  # this workflow's task folders

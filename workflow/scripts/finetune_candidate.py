@@ -1,7 +1,15 @@
 from peftbench import pipeline, tuning
 
 with pipeline.logged(snakemake):
-    tuning.finetune_candidate(snakemake.config, snakemake.input.base, snakemake.wildcards.task, snakemake.params.spec,
-                              int(snakemake.wildcards.seed), snakemake.input.train.rsplit("/", 1)[0],
-                              snakemake.wildcards.factor, snakemake.output.state, snakemake.output.train,
-                              snakemake.threads)
+    tuning.finetune_candidate(
+        snakemake.config,
+        snakemake.input.base,
+        snakemake.wildcards.task,
+        snakemake.params.spec,
+        int(snakemake.wildcards.seed),
+        snakemake.input.train.rsplit("/", 1)[0],
+        snakemake.wildcards.factor,
+        snakemake.output.state,
+        snakemake.output.train,
+        snakemake.threads,
+    )

@@ -3,6 +3,7 @@ from peftbench import io, latency_overhead, pipeline
 with pipeline.logged(snakemake):
     pipeline._threads(snakemake.threads)
     prompts = [r["prompt"] for r in io.read_jsonl(snakemake.input.test, required=("prompt",))]
-    df = latency_overhead.run(snakemake.params.block, snakemake.input.base, snakemake.params.specs, prompts,
-                              snakemake.output[0])
+    df = latency_overhead.run(
+        snakemake.params.block, snakemake.input.base, snakemake.params.specs, prompts, snakemake.output[0]
+    )
     print(df.to_string())

@@ -3,6 +3,13 @@ from peftbench import pipeline, task_switch
 with pipeline.logged(snakemake):
     pipeline._threads(snakemake.threads)
     block = snakemake.params.block
-    df = task_switch.run(snakemake.input.base, snakemake.params.specs, snakemake.params.states,
-                         snakemake.params.tasks, snakemake.output[0], block["repeats"], block["cold_repeats"])
+    df = task_switch.run(
+        snakemake.input.base,
+        snakemake.params.specs,
+        snakemake.params.states,
+        snakemake.params.tasks,
+        snakemake.output[0],
+        block["repeats"],
+        block["cold_repeats"],
+    )
     print(df.to_string())
