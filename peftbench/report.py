@@ -175,7 +175,7 @@ def build(summary, curves, reports_dir, task_specs, missing=(), costs=None, made
     colors = figures.method_colors(summary.method.unique())
     sections = [_task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out) for t in tasks]
     sections.append(_cost_section(summary, colors, costs, out))
-    sections.append(fairness.section(summary, colors, out))
+    sections.append(fairness.section(summary, colors, out, Section, Table, Figure))
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:
         sections.append(Section("Missing runs", list(missing)))
