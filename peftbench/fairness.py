@@ -218,10 +218,10 @@ def sensitivity_figure(summary, colors, path):
 
 
 # ---- the section ------------------------------------------------------------------------------------
-def section(summary, colors, out):
-    """A report.Section: forgetting, equal-compute figures and, when tuning ran, tuned vs paper default."""
-    from .report import Figure, Section, Table
-
+def section(summary, colors, out, Section, Table, Figure):
+    """The report's Section: forgetting, equal-compute figures and, when tuning ran, tuned vs paper default.
+    Section/Table/Figure: the report's own classes (passed in: `python -m peftbench.report` runs that module
+    as __main__, whose classes an import here would not be)."""
     items, text = (
         [],
         [

@@ -360,7 +360,7 @@ def build(
         _task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out, analyses[t]) for t in tasks
     ]
     sections.append(_cost_section(summary, colors, costs, out))
-    sections.append(fairness.section(summary, colors, out))
+    sections.append(fairness.section(summary, colors, out, Section, Table, Figure))
     sections.append(_time_section(jobs if jobs is not None else timing.jobs("/nonexistent", ""), out))
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:

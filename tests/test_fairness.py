@@ -165,7 +165,7 @@ def test_fairness_section_shows_tuned_beside_paper_default_and_the_figures(tmp_p
     assert fairness.tuned(summary)
     out = fairness.output_files(tmp_path, ["qa", "summarization"], tuning=True)
     colors = {"full": "C0", "lora": "C1", "zero-shot": "C2"}
-    section = fairness.section(summary, colors, out)
+    section = fairness.section(summary, colors, out, report.Section, report.Table, report.Figure)
     for name, path in out.items():
         assert path.is_file() and path.stat().st_size > 0, name
     table = pd.read_csv(out["tuning_table"]).set_index(["task", "method"])
