@@ -60,3 +60,12 @@ def choice_accuracy(prediction, choices, answers):
     generation ("the correct answer is answer2") is the prediction; 100 if it is the gold label, else 0."""
     found = re.findall("|".join(sorted(map(re.escape, choices), key=len, reverse=True)), prediction.lower())
     return 100.0 * float(bool(found) and found[0] in answers)
+
+
+def trigger_exact_match(prediction, answers, trigger="the correct answer is "):
+    """pyreft's commonsense scorer (examples/loreft/compute_metrics.py, extract_output and
+    `generation.strip() == answer.strip()`): the text after the trigger, stripped, is exactly the gold label;
+    a generation without the trigger scores 0. 100 or 0."""
+    start = prediction.find(trigger)
+    generation = prediction[start + len(trigger):].strip() if start >= 0 else ""
+    return 100.0 * float(any(generation == a.strip() for a in answers))

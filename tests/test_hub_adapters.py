@@ -280,7 +280,7 @@ def _commonsense(label, target):
         rec = out["test"][0]
         assert rec["answers"] == [label] and rec["target"] == target
         assert f"Answer format: {'/'.join(rec['choices'])}" in rec["prompt"]
-        assert rec["prompt"].endswith("### Response:")
+        assert rec["prompt"].endswith("\n")  # pyreft's template: the instruction + "\n"
 
     return check
 

@@ -9,7 +9,7 @@ import pytest
 
 from peftbench import config, e2e_metrics, evaluate, io
 from peftbench.data import build
-from peftbench.metrics import choice_accuracy
+from peftbench.metrics import choice_accuracy, trigger_exact_match
 
 REFS = [
     ["The Vaults is a cheap pub near Café Adriatic.", "Near Café Adriatic there is a cheap pub called The Vaults."],
@@ -48,6 +48,14 @@ def test_choice_accuracy_takes_the_first_option_label():
     assert choice_accuracy("The correct answer is Answer3, not answer2", choices, ["answer2"]) == 0.0
     assert choice_accuracy("I do not know", choices, ["answer2"]) == 0.0
     assert choice_accuracy("the correct answer is true", ["false", "true"], ["true"]) == 100.0
+
+
+def test_trigger_exact_match_is_pyrefts_commonsense_scorer():
+    assert trigger_exact_match("the correct answer is answer2", ["answer2"]) == 100.0
+    assert trigger_exact_match("the correct answer is answer2 ", ["answer2"]) == 100.0          # stripped
+    assert trigger_exact_match("answer2", ["answer2"]) == 0.0                                     # no trigger
+    assert trigger_exact_match("the correct answer is answer2, not answer1", ["answer2"]) == 0.0  # not exact
+    assert choice_accuracy("the correct answer is answer2, not answer1", ["answer1", "answer2"], ["answer2"]) == 100.0
 
 
 def _test_file(tmp_path, task_name, records):
@@ -97,8 +105,7 @@ def test_commonsense_through_lm_eval(tiny, tmp_path):
         ],
     )
     results, samples = evaluate.run(model, tok, task["dir"], test, batch_size=1)
-    # what the tiny model generated, scored here by hand: the first option label in its first line
-    output = samples["peftbench_arc-easy"][0]["filtered_resps"][0].split("\n")[0].lower()
-    hits = sorted((output.find(c), c) for c in ("answer1", "answer2") if c in output)
-    first = hits[0][1] if hits else None
-    assert evaluate.scores(results, "arc-easy")["acc"] == (100.0 if first == "answer2" else 0.0)
+    # what the tiny model generated, scored here by hand: pyreft's rule, the text after the trigger is the label
+    output = samples["peftbench_arc-easy"][0]["filtered_resps"][0]
+    after = output.split("the correct answer is ", 1)[1].strip() if "the correct answer is " in output else None
+    assert evaluate.scores(results, "arc-easy")["acc"] == (100.0 if after == "answer2" else 0.0)

@@ -1,5 +1,6 @@
-from peftbench.metrics import choice_accuracy, first_line
+from peftbench.metrics import trigger_exact_match
 
 
 def process_results(doc, results):
-    return {"acc": choice_accuracy(first_line(results[0]), doc["choices"], doc["answers"])}
+    """pyreft's commonsense scoring: exact match of the text after "the correct answer is "."""
+    return {"acc": trigger_exact_match(results[0], doc["answers"])}
