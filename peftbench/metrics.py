@@ -67,5 +67,5 @@ def trigger_exact_match(prediction, answers, trigger="the correct answer is "):
     `generation.strip() == answer.strip()`): the text after the trigger, stripped, is exactly the gold label;
     a generation without the trigger scores 0. 100 or 0."""
     start = prediction.find(trigger)
-    generation = prediction[start + len(trigger):].strip() if start >= 0 else ""
+    generation = prediction[start + len(trigger) :].strip() if start >= 0 else ""
     return 100.0 * float(any(generation == a.strip() for a in answers))

@@ -52,8 +52,8 @@ def test_choice_accuracy_takes_the_first_option_label():
 
 def test_trigger_exact_match_is_pyrefts_commonsense_scorer():
     assert trigger_exact_match("the correct answer is answer2", ["answer2"]) == 100.0
-    assert trigger_exact_match("the correct answer is answer2 ", ["answer2"]) == 100.0          # stripped
-    assert trigger_exact_match("answer2", ["answer2"]) == 0.0                                     # no trigger
+    assert trigger_exact_match("the correct answer is answer2 ", ["answer2"]) == 100.0  # stripped
+    assert trigger_exact_match("answer2", ["answer2"]) == 0.0  # no trigger
     assert trigger_exact_match("the correct answer is answer2, not answer1", ["answer2"]) == 0.0  # not exact
     assert choice_accuracy("the correct answer is answer2, not answer1", ["answer1", "answer2"], ["answer2"]) == 100.0
 
