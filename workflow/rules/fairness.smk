@@ -29,6 +29,7 @@ rule general_text:
     """Wikipedia leads that no task uses (disjoint from every split by construction), seeded."""
     output: GENERAL_TEXT
     params: block=config["forgetting"]
+    benchmark: f"{R}/benchmarks/general_text.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/general_text.log"
     script: "../scripts/general_text.py"
 
@@ -39,6 +40,7 @@ rule general_loss_base:
     output: GENERAL_BASE
     threads: JOB_THREADS          # the same thread count as the evaluate jobs: zero-shot matches bit for bit
     resources: **rule_resources("evaluate")
+    benchmark: f"{R}/benchmarks/general_loss_base.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/general_loss_base.log"
     script: "../scripts/general_loss_base.py"
 
@@ -59,6 +61,7 @@ rule finetune_candidate:
             pb_tuning.candidate_config(config, METHOD_SPECS[wc.method], wc.factor), METHOD_SPECS[wc.method]),
     threads: JOB_THREADS
     resources: **rule_resources("finetune")
+    benchmark: f"{R}/benchmarks/finetune_candidate/{{task}}/{{method}}/seed{{seed}}/lr_x{{factor}}.tsv"
     log: f"{CANDIDATE}/finetune.log"
     script: "../scripts/finetune_candidate.py"
 
@@ -68,6 +71,7 @@ rule select_lr:
     input: lambda wc: [f"{d}/train.json" for d in candidate_runs(wc)]
     output: f"{RUN}/tuning.json"
     params: factors=LR_FACTORS
+    benchmark: f"{R}/benchmarks/select_lr/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{RUN}/select_lr.log"
     script: "../scripts/select_lr.py"
 
@@ -89,5 +93,6 @@ rule evaluate_tuned:
         default=lambda wc: RUN.format(task=wc.task, method=wc.method, seed=wc.seed),
     threads: JOB_THREADS
     resources: **rule_resources("evaluate")
+    benchmark: f"{R}/benchmarks/evaluate_tuned/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{RUN}/evaluate_tuned.log"
     script: "../scripts/evaluate_tuned.py"
