@@ -234,6 +234,11 @@ def _evaluated(trained, sha):
     return {"task_state_sha256": sha, "config_hash": (trained.get("provenance") or {}).get("config_hash")}
 
 
+def workflow_tasks(snakemake):
+    """The task folders of the workflow a job runs in (a copy of the workflow may hold tasks this checkout lacks)."""
+    return Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks"
+
+
 class logged:
     """Run a job with stdout/stderr in the rule's log file; the traceback lands there too."""
 

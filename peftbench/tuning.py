@@ -39,13 +39,15 @@ def candidate_config(cfg, spec, factor):
     return {**cfg, "method_training": per_method}
 
 
-def finetune_candidate(cfg, base_dir, task, spec, seed, data_dir, factor, out_state, out_train, threads=None):
+def finetune_candidate(
+    cfg, base_dir, task, spec, seed, data_dir, factor, out_state, out_train, threads=None, tasks_dir=config.TASKS
+):
     """One candidate's fine-tuning; a diverged one is recorded (val_loss_after: null) and loses."""
     from . import methods, pipeline
 
     cand = candidate_config(cfg, spec, factor)
     try:
-        pipeline.finetune(cand, base_dir, task, spec, seed, data_dir, out_state, out_train, threads)
+        pipeline.finetune(cand, base_dir, task, spec, seed, data_dir, out_state, out_train, threads, tasks_dir)
     except FloatingPointError as e:
         shutil.rmtree(Path(out_state).parent / "checkpoints", ignore_errors=True)  # a diverged run resumes nothing
         methods.save_state({}, out_state)
@@ -98,7 +100,19 @@ def select_job(factors, train_jsons, out_json):
 
 
 def evaluate_tuned(
-    cfg, base_dir, task, spec, tuning_json, default_run, test_file, train_file, seed, forgetting, out_dir, threads=None
+    cfg,
+    base_dir,
+    task,
+    spec,
+    tuning_json,
+    default_run,
+    test_file,
+    train_file,
+    seed,
+    forgetting,
+    out_dir,
+    threads=None,
+    tasks_dir=config.TASKS,
 ):
     """Evaluate the winner into out_dir; when the paper default wins, its evaluation is the answer (copied)."""
     from . import pipeline
@@ -122,6 +136,7 @@ def evaluate_tuned(
         out / "samples.jsonl",
         out / "latency.json",
         threads,
+        tasks_dir,
         train_file=train_file,
         seed=seed,
         forgetting=(*forgetting, out / "forgetting.json"),

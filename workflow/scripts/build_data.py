@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 from peftbench import pipeline
@@ -8,7 +7,7 @@ with pipeline.logged(snakemake):
         snakemake.wildcards.task,
         snakemake.params.sizes,
         Path(snakemake.output.checks).parent,
-        Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks",  # this workflow's task folders
+        pipeline.workflow_tasks(snakemake),  # this workflow's task folders
         snakemake.input.base,
         snakemake.params.max_seq_len,
     )

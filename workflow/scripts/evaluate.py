@@ -1,6 +1,3 @@
-import os
-from pathlib import Path
-
 from peftbench import pipeline
 
 with pipeline.logged(snakemake):
@@ -16,7 +13,7 @@ with pipeline.logged(snakemake):
         out.samples,
         out.latency,
         snakemake.threads,
-        Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks",
+        pipeline.workflow_tasks(snakemake),
         train_file=snakemake.input.train_data,
         seed=int(snakemake.wildcards.seed),
         forgetting=(snakemake.input.general, snakemake.input.general_base, out.forgetting),

@@ -17,4 +17,5 @@ with pipeline.logged(snakemake):
         (i.general, i.general_base),
         Path(snakemake.output[0]).parent,
         snakemake.threads,
+        pipeline.workflow_tasks(snakemake),  # this workflow's task folders
     )

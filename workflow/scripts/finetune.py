@@ -1,6 +1,3 @@
-import os
-from pathlib import Path
-
 from peftbench import pipeline
 
 with pipeline.logged(snakemake):
@@ -14,5 +11,5 @@ with pipeline.logged(snakemake):
         snakemake.output.state,
         snakemake.output.train,
         snakemake.threads,
-        Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks",
+        pipeline.workflow_tasks(snakemake),
     )  # this workflow's task folders

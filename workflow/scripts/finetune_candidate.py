@@ -12,4 +12,5 @@ with pipeline.logged(snakemake):
         snakemake.output.state,
         snakemake.output.train,
         snakemake.threads,
+        pipeline.workflow_tasks(snakemake),  # this workflow's task folders
     )

@@ -1,6 +1,3 @@
-import os
-from pathlib import Path
-
 from peftbench import pipeline, report
 
 with pipeline.logged(snakemake):
@@ -11,7 +8,7 @@ with pipeline.logged(snakemake):
         snakemake.params.tasks,
         snakemake.params.expected,
         snakemake.params.costs,
-        Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks",
+        pipeline.workflow_tasks(snakemake),
         snakemake.input.checks,
     )
     print("\n".join(map(str, written.values())))
