@@ -16,7 +16,6 @@ include: "workflow/rules/finetune.smk"
 include: "workflow/rules/fairness.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/costs.smk"
-include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/report.smk"
 
 rule all:

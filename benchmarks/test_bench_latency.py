@@ -1,5 +1,5 @@
 """Forward latency of the base model and each method on GPT-2 medium's shape (Hu et al. 2021, Table 1), and
-the overhead ratios measured side by side (peftbench.latency_overhead); ms per generated token on the
+the overhead ratios measured side by side (peftbench.costs.latency_overhead); ms per generated token on the
 default base model when the default run's results exist."""
 
 import os
@@ -8,7 +8,8 @@ import pytest
 import torch
 from conftest import CLOCK, ROUNDS
 
-from peftbench import ROOT, config, io, latency_overhead
+from peftbench import ROOT, config, io
+from peftbench.costs import latency_overhead
 
 TINY = os.environ.get("PEFTBENCH_BENCH_TINY") == "1"
 SETTINGS = [tuple(map(int, s.split("x"))) for s in os.environ.get("PEFTBENCH_BENCH_SETTINGS", "1x128").split(",")]

@@ -1,4 +1,4 @@
-"""The shared training loop (peftbench.train.train) vs a bare torch loop on the same model and batches
+"""The shared training loop (peftbench.stages.train.train) vs a bare torch loop on the same model and batches
 (benchmarks/train_loop.py); the issue's target is a harness overhead under 5%."""
 
 import copy

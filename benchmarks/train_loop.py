@@ -1,11 +1,11 @@
 """What the shared training loop costs over a bare torch loop, on the same model and the same batches.
 
-    harness: peftbench.train.train() itself (encode, collate, target-only loss, AdamW, clipping, warm-up/decay
+    harness: peftbench.stages.train.train() itself (encode, collate, target-only loss, AdamW, clipping, warm-up/decay
              schedule, loss bookkeeping), `steps` steps, timed around the call (no validation set: nothing
              outside the loop runs);
     bare:    for batch in batches: model(input_ids, attention_mask, labels).loss.backward(); opt.step();
              opt.zero_grad()  on the same batches, already collated, with the same AdamW settings;
-    bare-target-loss: the bare loop with the harness's loss (peftbench.train.target_loss: the LM head only
+    bare-target-loss: the bare loop with the harness's loss (peftbench.stages.train.target_loss: the LM head only
              from the first target position on);
     bare-recipe: that, plus the training recipe's gradient clipping (max_grad_norm) and warm-up/decay schedule:
              what is left of harness / bare-recipe is pure bookkeeping (encoding, collation, the finite-loss
@@ -30,7 +30,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from peftbench import base_model, config, io, methods, train  # noqa: E402
+from peftbench import config, io, methods  # noqa: E402
+from peftbench.model import base_model  # noqa: E402
+from peftbench.stages import train  # noqa: E402
 
 SIZES = {
     "tiny": {

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from . import ROOT
+from peftbench import ROOT
 
 CONFIG = ROOT / "config"
 METHODS = ROOT / "methods"
@@ -103,6 +103,22 @@ def load_task(name, root=TASKS):
         raise ConfigError(f"{yml}: field 'name': '{spec['name']}' must equal the folder name '{name}'")
     spec["dir"] = str(yml.parent)
     return spec
+
+
+def lm_eval_files(task_dir):
+    """What lm-eval reads to score a task: its utils.py, lm_eval.yaml and every YAML that it `include:`s
+    (the shared tasks/lm_eval_*.yaml), so that a change to any of them re-evaluates."""
+    loader = type("IncludeLoader", (yaml.SafeLoader,), {})
+    loader.add_constructor("!function", lambda ld, node: None)  # only `include:` matters here
+    files, todo = [Path(task_dir) / "utils.py"], [(Path(task_dir) / "lm_eval.yaml", None)]
+    while todo:
+        yml, parent = todo.pop()
+        if not yml.is_file():
+            raise ConfigError(f"{parent}: field 'include': no {yml}" if parent else f"{yml}: missing")
+        files.append(yml)
+        include = (yaml.load(yml.read_text(), Loader=loader) or {}).get("include") or []
+        todo += [(yml.parent / inc, yml) for inc in ([include] if isinstance(include, str) else include)]
+    return files
 
 
 def selected_methods(config, available, where="config"):

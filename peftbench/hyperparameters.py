@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jsonschema
 
-from .config import ConfigError, load_yaml
+from peftbench.config import ConfigError, load_yaml
 
 WHERE = "config"
 

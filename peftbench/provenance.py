@@ -7,7 +7,7 @@ import platform
 import subprocess
 from importlib import metadata
 
-from . import ROOT
+from peftbench import ROOT
 
 PACKAGES = [
     "torch",

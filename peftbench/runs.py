@@ -15,7 +15,7 @@
 import shutil
 from pathlib import Path
 
-from . import ROOT, io
+from peftbench import ROOT, io
 
 ADAPTER = "adapter"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")  # what PeftModel.from_pretrained reads
@@ -62,7 +62,8 @@ def load_run(run_dir, base=None, device="cpu"):
     results/{model}/base_model) with the stored task state loaded by the method's own `load` (LoRA and
     (IA)^3 merged, prefix/prompt tuning as peft models, houlsby/loreft/... with their modules), in eval mode.
     A plain transformers causal LM (or a peft wrapper of one): `model.generate`, lm-eval's HFLM, ... work."""
-    from . import methods, pipeline
+    from peftbench import methods
+    from peftbench.stages import pipeline
 
     run_dir = Path(run_dir)
     spec = method_spec(run_dir)

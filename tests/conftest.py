@@ -7,7 +7,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from peftbench import base_model, config  # noqa: E402
+from peftbench import config
+from peftbench.model import base_model  # noqa: E402
 
 TINY = {
     "hidden_size": 64,

@@ -121,6 +121,30 @@ def test_task_without_lm_eval_yaml(project):
     fails(root, cfg, r"qa/lm_eval.yaml: missing")
 
 
+def test_task_whose_shared_lm_eval_yaml_is_missing(project):
+    """tasks/<name>/lm_eval.yaml `include:`s the shared tasks/lm_eval_generate.yaml: without it, the DAG is
+    refused at build, naming the including file and the field (not a KeyError in lm-eval minutes later)."""
+    root, cfg = project
+    (root / "tasks/lm_eval_generate.yaml").unlink()
+    fails(root, cfg, r"tasks/\w+/lm_eval.yaml: field 'include': no .*lm_eval_generate.yaml")
+
+
+def test_every_task_scores_its_metrics_through_the_shared_yaml():
+    """Each task's lm_eval.yaml, as lm-eval loads it (includes merged), scores what task.yaml lists, and the
+    evaluate rule's inputs (config.lm_eval_files) name every file that loading read."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from peftbench import config
+
+    for task_yaml in sorted((ROOT / "tasks").glob("*/task.yaml")):
+        task = config.load_task(task_yaml.parent.name)
+        loaded = load_yaml(task_yaml.parent / "lm_eval.yaml", resolve_func=False)
+        assert set(task["metrics"]) <= {m["metric"] for m in loaded["metric_list"]}, task_yaml
+        assert loaded["output_type"] == "generate_until" and loaded["test_split"] == "test"
+        files = {p.name for p in config.lm_eval_files(task_yaml.parent)}
+        assert {"utils.py", "lm_eval.yaml", "lm_eval_generate.yaml"} <= files, task_yaml
+
+
 def local_task(root, records, sizes=None):
     """Turn tasks/qa into the user's own JSON-lines dataset."""
     data = root / "tasks/qa/data"
@@ -276,7 +300,7 @@ def test_local_dataset_field_that_is_not_a_string(project, field, value, kind):
 def test_lm_eval_yaml_that_does_not_parse(project):
     root, cfg = project
     path = root / "tasks/qa/lm_eval.yaml"
-    path.write_text(path.read_text().replace("test_split: test", "test_split: [test"))
+    path.write_text(path.read_text().replace("task: peftbench_qa", "task: [peftbench_qa"))
     fails(root, cfg, r"qa/lm_eval.yaml:\d+: not valid YAML")
 
 

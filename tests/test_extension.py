@@ -13,27 +13,21 @@ import pytest
 import torch
 import yaml
 
-from peftbench import (
-    ROOT,
-    aggregate,
-    base_model,
-    config,
-    evaluate,
-    hyperparameters,
-    identity,
-    io,
-    methods,
-    preflight,
-    task_switch,
-)
+from peftbench import ROOT, config, hyperparameters, identity, io, methods, preflight
 from peftbench.config import ConfigError
+from peftbench.costs import task_switch
 from peftbench.data import build
+from peftbench.model import base_model
+from peftbench.report import aggregate
+from peftbench.stages import evaluate
 
 
 # ---- a copied task folder ------------------------------------------------------------------------
 def copy_task(root, src, name):
     """`cp -r tasks/<src> tasks/<name>` and the one edit the README asks for (task.yaml's name)."""
     shutil.copytree(ROOT / "tasks" / src, root / name)
+    for shared in (ROOT / "tasks").glob("lm_eval_*.yaml"):  # what its lm_eval.yaml includes, beside it
+        shutil.copy(shared, root)
     spec = yaml.safe_load((root / name / "task.yaml").read_text())
     spec["name"] = name
     (root / name / "task.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -307,7 +301,7 @@ def test_copy_applies_when_the_keys_and_shapes_map(method_specs, tiny_dir):
 def test_latency_overhead_measures_a_method_that_merges_without_saying_so(tiny_dir, tmp_path):
     """No `merge` hyperparameter, yet `load` merges: it gets a private copy of the base (the shared weights are
     restored), and a broken method is a row with its error, not a failed cost rule."""
-    from peftbench import latency_overhead
+    from peftbench.costs import latency_overhead
 
     folder = tmp_path / "merged"
     folder.mkdir()

@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from peftbench import config, fairness, forgetting, io, methods, report, tuning
+from peftbench import config, io, methods
 from peftbench.data import wiki
-from peftbench.pipeline import method_model
+from peftbench.report import fairness, report
+from peftbench.stages import forgetting, tuning
+from peftbench.stages.pipeline import method_model
 
 
 # ---- forgetting ------------------------------------------------------------------------------------
@@ -215,7 +217,7 @@ def test_summary_columns_of_a_run_folder(tmp_path):
 
 
 def test_a_diverged_candidate_is_recorded_and_loses(tmp_path, method_specs, monkeypatch):
-    from peftbench import pipeline
+    from peftbench.stages import pipeline
 
     def diverges(cfg, *args):
         raise FloatingPointError("loss is nan at step 2: training diverged")

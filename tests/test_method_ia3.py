@@ -7,9 +7,10 @@ import torch
 from test_method_prefix import PROMPTS, assert_generation_matches_forward, logits, perturb
 from test_train import RECORDS, settings
 
-from peftbench import config, evaluate, methods, train
+from peftbench import config, methods
 from peftbench.data import build
-from peftbench.pipeline import method_model
+from peftbench.stages import evaluate, train
+from peftbench.stages.pipeline import method_model
 
 
 def ia3_count(cfg):

@@ -8,7 +8,8 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
-from peftbench import config, fused_qkv, methods
+from peftbench import config, methods
+from peftbench.model import fused_qkv
 
 D, LAYERS = 32, 2
 IDS = torch.randint(0, 100, (2, 9), generator=torch.Generator().manual_seed(0))

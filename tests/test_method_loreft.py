@@ -6,9 +6,10 @@ import copy
 import pytest
 import torch
 
-from peftbench import config, evaluate, methods, train
+from peftbench import config, methods
 from peftbench.data import build
-from peftbench.pipeline import method_model
+from peftbench.stages import evaluate, train
+from peftbench.stages.pipeline import method_model
 
 RECORDS = [
     {"id": str(i), "prompt": f"Translate English to Spanish.\nEnglish: house {i}\nSpanish:", "target": f"casa {i}"}

@@ -3,9 +3,10 @@
 import torch
 from test_train import RECORDS, settings
 
-from peftbench import config, evaluate, methods, train
+from peftbench import config, methods
 from peftbench.data import build
-from peftbench.pipeline import method_model
+from peftbench.stages import evaluate, train
+from peftbench.stages.pipeline import method_model
 
 PROMPTS = ["Translate English to Spanish.\nEnglish: In the beginning\nSpanish:", "Q: why?\nA:"]
 

@@ -4,9 +4,10 @@ import torch
 from test_method_prefix import PROMPTS, assert_generation_matches_forward, generated_logits, logits, perturb
 from test_train import RECORDS, settings
 
-from peftbench import config, evaluate, methods, train
+from peftbench import config, methods
 from peftbench.data import build
-from peftbench.pipeline import method_model
+from peftbench.stages import evaluate, train
+from peftbench.stages.pipeline import method_model
 
 
 def test_prompt_tuning_count_init_exact_round_trip_and_generation(tiny_dir, method_specs, tmp_path, batch, tiny):

@@ -6,8 +6,9 @@ import pytest
 import torch
 from test_train import RECORDS, settings
 
-from peftbench import methods, train
-from peftbench.pipeline import method_model
+from peftbench import methods
+from peftbench.stages import train
+from peftbench.stages.pipeline import method_model
 
 
 def logits(model, batch):

@@ -5,7 +5,7 @@ import copy
 import torch
 
 from peftbench import ROOT, methods
-from peftbench.pipeline import method_model
+from peftbench.stages.pipeline import method_model
 
 
 def logits(model, batch):

@@ -4,8 +4,8 @@ import importlib.util
 
 import pytest
 
-from peftbench import metrics
 from peftbench.config import TASKS
+from peftbench.scoring import metrics
 
 
 def test_squad_normalisation_and_exact_match():

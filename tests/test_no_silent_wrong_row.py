@@ -16,8 +16,11 @@ import yaml
 from test_report import TASKS, write_run
 from test_workflow import job_counts
 
-from peftbench import ROOT, aggregate, base_model, io, pipeline
+from peftbench import ROOT, io
 from peftbench.data import build
+from peftbench.model import base_model
+from peftbench.report import aggregate
+from peftbench.stages import pipeline
 
 
 # ---- the DAG: every file a row is built from is an input, a missing one is rebuilt ------------------

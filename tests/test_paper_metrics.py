@@ -1,4 +1,4 @@
-"""The paper tasks' scoring: the E2E challenge's five metrics (peftbench/e2e_metrics.py, java for METEOR and
+"""The paper tasks' scoring: the E2E challenge's five metrics (peftbench/scoring/e2e_metrics.py, java for METEOR and
 the PTB tokenizer) and the commonsense sets' answer extraction, each also through lm-eval's own path with
 the task's lm_eval.yaml on the tiny model (beam search for E2E, as LoRA's decoding)."""
 
@@ -7,9 +7,11 @@ import shutil
 
 import pytest
 
-from peftbench import config, e2e_metrics, evaluate, io
+from peftbench import config, io
 from peftbench.data import build
-from peftbench.metrics import choice_accuracy, trigger_exact_match
+from peftbench.scoring import e2e_metrics
+from peftbench.scoring.metrics import choice_accuracy, trigger_exact_match
+from peftbench.stages import evaluate
 
 REFS = [
     ["The Vaults is a cheap pub near Café Adriatic.", "Near Café Adriatic there is a cheap pub called The Vaults."],

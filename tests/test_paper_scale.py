@@ -1,4 +1,4 @@
-"""Paper-scale accounting (peftbench.paper_scale): the papers' architectures built on the meta device, the
+"""Paper-scale accounting (peftbench.costs.paper_scale): the papers' architectures built on the meta device, the
 methods attached through their own method.py, counted against the papers' figures and closed forms.
 Meta tensors only (GPT-3 175B and LLaMA-7B cost no memory); about 20 s, most of it building GPT-3."""
 
@@ -9,9 +9,9 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from peftbench import ROOT
-from peftbench import paper_claims as pc
-from peftbench import paper_scale as ps
+from peftbench.costs import paper_scale as ps
 from peftbench.methods import load_module
+from peftbench.papers import paper_claims as pc
 
 
 def find(source, model, method, paper, of="base"):

@@ -5,7 +5,8 @@ model (the prompts lm-eval generated from are kept in samples.jsonl's `prompt`).
 import pytest
 import torch
 
-from peftbench import config, evaluate, pipeline
+from peftbench import config
+from peftbench.stages import evaluate, pipeline
 
 QA = config.load_task("qa")
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from peftbench import ROOT, aggregate, config, io, report, tables
+from peftbench import ROOT, config, io
+from peftbench.report import aggregate, report, tables
 from peftbench.stats import claims
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -190,7 +191,7 @@ def write_costs(d):
 
 
 COST_TABLES, COST_FIGURES = 3, 1
-FAIRNESS_FIGURES = len(TASKS) + 1  # peftbench.fairness: score vs training cost per task, forgetting
+FAIRNESS_FIGURES = len(TASKS) + 1  # peftbench.report.fairness: score vs training cost per task, forgetting
 
 
 @pytest.fixture(scope="module")
@@ -347,7 +348,7 @@ def test_regenerate_command_reads_results_writes_only_reports_and_never_loads_to
     )
     before = tree_digest(results)
     code = (
-        "import sys; from peftbench import report; report.main(['--configfile', sys.argv[1]]); "
+        "import sys; from peftbench.report import report; report.main(['--configfile', sys.argv[1]]); "
         "assert 'torch' not in sys.modules, 'the report must not load torch'"
     )
     res = subprocess.run([sys.executable, "-c", code, str(profile)], capture_output=True, text=True, cwd=tmp_path)
@@ -400,7 +401,7 @@ def test_tables_sort_by_value_on_a_header_click(tmp_path):
     script, the check reports that no click sorts."""
     if browser.browser() is None:
         pytest.skip("no headless Chromium (apt-get install chromium; scripts/setup.sh does)")
-    from peftbench.report import TABLES_JS
+    from peftbench.report.report import TABLES_JS
 
     def page(names, script=TABLES_JS):
         rows = "".join(

@@ -1,5 +1,5 @@
 """No silent wrong row (issue 17, items 1-2), on the tiny model through the fine-tuning job itself
-(peftbench.pipeline.finetune, what the DAG's finetune rule runs):
+(peftbench.stages.pipeline.finetune, what the DAG's finetune rule runs):
 
 - a checkpoint is resumed only into the run that wrote it: killed after a checkpoint, then rerun after a
   change of its data, its method's code or a profile key, the run starts from step 0 (unchanged: resumes);
@@ -13,8 +13,9 @@ import shutil
 import pytest
 from test_train import RECORDS
 
-from peftbench import checkpoint, identity, io, pipeline
-from peftbench.reload_check import ReloadMismatch
+from peftbench import identity, io
+from peftbench.stages import checkpoint, pipeline
+from peftbench.stages.reload_check import ReloadMismatch
 
 
 def profile(**tasks):

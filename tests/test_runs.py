@@ -13,7 +13,8 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 import peftbench
-from peftbench import ROOT, config, io, pipeline, runs
+from peftbench import ROOT, config, io, runs
+from peftbench.stages import pipeline
 
 PEFT_METHODS = ["lora", "ia3", "prefix", "prompt-tuning"]
 NATIVE_METHODS = ["houlsby", "shared-layers"]
@@ -120,12 +121,12 @@ def dag_score(root, cfg, method):
 
 
 def lm_eval_cli(root, out, *args):
-    """lm-eval's CLI (through peftbench.lm_eval_cli, which only registers the model) on our qa task's YAML,
+    """lm-eval's CLI (through peftbench.model.lm_eval_cli, which only registers the model) on our qa task's YAML,
     from the data folder: the YAML's data_files (test.jsonl) are relative to the working directory."""
     cmd = [
         sys.executable,
         "-m",
-        "peftbench.lm_eval_cli",
+        "peftbench.model.lm_eval_cli",
         *args,
         "--tasks",
         str(ROOT / "tasks/qa/lm_eval.yaml"),
@@ -167,14 +168,22 @@ def test_lm_eval_cli_scores_a_run_as_the_dag_does(results, method, tmp_path):
 
 @pytest.mark.parametrize("method", ["prefix", "houlsby"])
 def test_generate_prints_the_runs_completion(results, method):
-    """`python -m peftbench.generate <run> "prompt"` prints the greedy completion of the fine-tuned model (the prefix
+    """`python -m peftbench.model.generate <run> "prompt"` prints the greedy completion of the fine-tuned model (the prefix
     run's differs from the base model's: the KV prefix reaches generation)."""
-    from peftbench.generate import complete
+    from peftbench.model.generate import complete
 
     run = results[0] / f"tiny/qa/{method}/seed0"
     prompt = "Read the passage and fill in the blank.\nPassage: Paris is in France.\nAnswer:"
     res = subprocess.run(
-        [sys.executable, "-m", "peftbench.generate", str(run), prompt.replace("\n", "\\n"), "--max-new-tokens", "6"],
+        [
+            sys.executable,
+            "-m",
+            "peftbench.model.generate",
+            str(run),
+            prompt.replace("\n", "\\n"),
+            "--max-new-tokens",
+            "6",
+        ],
         capture_output=True,
         text=True,
     )

@@ -1,6 +1,7 @@
 """Where the time goes: Snakemake's benchmark files per rule kind, and fixed cost vs useful work."""
 
-from peftbench import io, timing
+from peftbench import io
+from peftbench.report import timing
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from peftbench import config, train
-from peftbench.pipeline import method_model
+from peftbench import config
+from peftbench.stages import train
+from peftbench.stages.pipeline import method_model
 
 RECORDS = [
     {"id": str(i), "prompt": f"Translate English to Spanish.\nEnglish: house {i}\nSpanish:", "target": f"casa {i}"}
@@ -135,7 +136,7 @@ def test_eos_target_end_trains_the_tokenizers_eos_after_the_target(tiny):
 def test_bos_in_training_and_lm_eval_alike(tiny):
     """model.add_bos: <s> before every prompt in the loop's encoding and in lm-eval's (pyreft's LLaMA runs);
     without it, neither adds one (lm-eval's default would add whatever the tokenizer adds: LLaMA's <s>)."""
-    from peftbench import evaluate
+    from peftbench.stages import evaluate
 
     model, tok = tiny
     prompt = tok(RECORDS[0]["prompt"], add_special_tokens=False).input_ids

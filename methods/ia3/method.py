@@ -9,8 +9,8 @@ and values alone (Sec. 3.3: l_k, l_v; not the queries, which a vector on the who
 import torch
 from peft import IA3Config, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
-from peftbench import fused_qkv
 from peftbench.methods import copy_task_state
+from peftbench.model import fused_qkv
 
 
 def _config(hp):

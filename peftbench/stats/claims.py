@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import ROOT, config
+from peftbench import ROOT, config
 
 CLAIMS_FILE = ROOT / "config" / "claims.yaml"
 REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = "reproduced", "contradicted", "inconclusive at this budget", "not run"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .. import io
+from peftbench import io
 
 
 class Mean:

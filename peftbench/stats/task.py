@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import bootstrap, scores
+from peftbench.stats import bootstrap, scores
 
 REFERENCES = ("full", "zero-shot")
 

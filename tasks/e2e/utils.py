@@ -1,5 +1,5 @@
-from peftbench.e2e_metrics import METRICS, aggregate
-from peftbench.metrics import first_line
+from peftbench.scoring.e2e_metrics import METRICS, aggregate
+from peftbench.scoring.metrics import first_line
 
 
 def process_results(doc, results):

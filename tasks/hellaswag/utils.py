@@ -1,4 +1,4 @@
-from peftbench.metrics import trigger_exact_match
+from peftbench.scoring.metrics import trigger_exact_match
 
 
 def process_results(doc, results):

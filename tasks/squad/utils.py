@@ -1,4 +1,4 @@
-from peftbench.metrics import exact_match, first_line, token_f1
+from peftbench.scoring.metrics import exact_match, first_line, token_f1
 
 
 def process_results(doc, results):

@@ -1,4 +1,4 @@
-from peftbench.metrics import first_line
+from peftbench.scoring.metrics import first_line
 
 
 def process_results(doc, results):

@@ -1,4 +1,4 @@
-from peftbench.metrics import first_line, rouge
+from peftbench.scoring.metrics import first_line, rouge
 
 
 def process_results(doc, results):

@@ -9,7 +9,7 @@ rule evaluate:
         test=f"{R}/data/{{task}}/test.jsonl",
         train_data=f"{R}/data/{{task}}/train.jsonl",        # few-shot demonstrations (never the test split)
         general=GENERAL_TEXT, general_base=GENERAL_BASE,       # forgetting: held-out general text
-        task=lambda wc: [CODE / "tasks" / wc.task / f for f in ("lm_eval.yaml", "utils.py")],
+        task=lambda wc: pb_config.lm_eval_files(CODE / "tasks" / wc.task),   # + the YAMLs it includes
     output:
         results=f"{RUN}/lm_eval.json",
         samples=f"{RUN}/samples.jsonl",

@@ -1,6 +1,6 @@
 # A fair race (issue 13): the held-out general text every evaluate job scores (forgetting), and the same
 # learning-rate search for every trained method (profile key `tuning`, config/tuning.yaml; off by default).
-from peftbench import tuning as pb_tuning
+from peftbench.stages import tuning as pb_tuning
 
 GENERAL_TEXT = f"{R}/data/general/wiki_leads.jsonl"
 GENERAL_BASE = f"{R}/{MODEL}/general_loss_base.json"
@@ -86,7 +86,7 @@ rule evaluate_tuned:
         test=f"{R}/data/{{task}}/test.jsonl",
         train=f"{R}/data/{{task}}/train.jsonl",
         general=GENERAL_TEXT, general_base=GENERAL_BASE,
-        task=lambda wc: [CODE / "tasks" / wc.task / f for f in ("lm_eval.yaml", "utils.py")],
+        task=lambda wc: pb_config.lm_eval_files(CODE / "tasks" / wc.task),   # + the YAMLs it includes
     output: [f"{RUN}/tuned/{f}" for f in pb_tuning.EVALUATED]
     params:
         spec=lambda wc: METHOD_SPECS[wc.method],

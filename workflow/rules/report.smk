@@ -1,4 +1,4 @@
-from peftbench import report as pb_report
+from peftbench.report import report as pb_report
 
 report: "../report/workflow.rst"      # the front page of `snakemake --report`
 

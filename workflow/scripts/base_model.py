@@ -1,4 +1,5 @@
-from peftbench import base_model, pipeline
+from peftbench.model import base_model
+from peftbench.stages import pipeline
 
 with pipeline.logged(snakemake):
     pipeline._threads(snakemake.threads)

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from peftbench import pipeline
+from peftbench.stages import pipeline
 
 with pipeline.logged(snakemake):
     counts = pipeline.build_data(

@@ -1,4 +1,4 @@
-from peftbench import pipeline
+from peftbench.stages import pipeline
 
 with pipeline.logged(snakemake):
     out = snakemake.output

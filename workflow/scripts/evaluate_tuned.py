@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from peftbench import pipeline, tuning
+from peftbench.stages import pipeline, tuning
 
 with pipeline.logged(snakemake):
     i = snakemake.input

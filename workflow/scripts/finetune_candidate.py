@@ -1,4 +1,4 @@
-from peftbench import pipeline, tuning
+from peftbench.stages import pipeline, tuning
 
 with pipeline.logged(snakemake):
     tuning.finetune_candidate(

@@ -1,4 +1,4 @@
-from peftbench import forgetting, pipeline
+from peftbench.stages import forgetting, pipeline
 
 with pipeline.logged(snakemake):
     pipeline._threads(snakemake.threads)

@@ -1,4 +1,4 @@
-from peftbench import forgetting, pipeline
+from peftbench.stages import forgetting, pipeline
 
 with pipeline.logged(snakemake):
     forgetting.build(snakemake.output[0], snakemake.params.block["texts"], snakemake.params.block["seed"])

@@ -1,4 +1,6 @@
-from peftbench import io, latency_overhead, pipeline
+from peftbench import io
+from peftbench.costs import latency_overhead
+from peftbench.stages import pipeline
 
 with pipeline.logged(snakemake):
     pipeline._threads(snakemake.threads)

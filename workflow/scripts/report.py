@@ -1,4 +1,5 @@
-from peftbench import pipeline, report
+from peftbench.report import report
+from peftbench.stages import pipeline
 
 with pipeline.logged(snakemake):
     written = report.render(

@@ -1,4 +1,5 @@
-from peftbench import aggregate, pipeline
+from peftbench.report import aggregate
+from peftbench.stages import pipeline
 
 with pipeline.logged(snakemake):
     df = aggregate.summarize(snakemake.params.runs, snakemake.output[0])

@@ -1,4 +1,5 @@
-from peftbench import pipeline, task_switch
+from peftbench.costs import task_switch
+from peftbench.stages import pipeline
 
 with pipeline.logged(snakemake):
     pipeline._threads(snakemake.threads)

@@ -10,7 +10,7 @@ method (LoRA's W0 + BA folded into W0 in fp32 differs from the unmerged sum in t
 
 import torch
 
-from . import train
+from peftbench.stages import train
 
 ATOL, RTOL = 1e-4, 1e-4
 BATCH = 4  # the first validation records: the same batch for every method

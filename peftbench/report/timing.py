@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import io
+from peftbench import io
 
 USEFUL = {
     "finetune": ("train.json", "wall_time_s", "training loop"),

@@ -13,7 +13,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from . import methods
+from peftbench import methods
 
 
 def completion(target, end="newline"):
@@ -151,7 +151,7 @@ def train(
 ):
     """Run the loop; returns the statistics for train.json. `model` is trained in place.
 
-    With `checkpoints` (peftbench.checkpoint.Checkpoints) the loop saves every N steps and first
+    With `checkpoints` (peftbench.stages.checkpoint.Checkpoints) the loop saves every N steps and first
     resumes from the newest checkpoint: same batches, same RNG, same optimizer state, so a killed
     and resumed run ends bit for bit where an uninterrupted one does (on CPU)."""
     torch.manual_seed(seed)

@@ -1,8 +1,8 @@
 """The report's fairness section (issue 13): what fine-tuning forgets, what each score cost to train, and,
 when the learning-rate search ran, the tuned score beside the paper-default one.
 
-Summary columns (one row per run, `summary_columns`): forgetting (peftbench.forgetting), training tokens
-and FLOPs, and the search's outcome (peftbench.tuning). Training FLOPs are an estimate from counts, per
+Summary columns (one row per run, `summary_columns`): forgetting (peftbench.stages.forgetting), training tokens
+and FLOPs, and the search's outcome (peftbench.stages.tuning). Training FLOPs are an estimate from counts, per
 trained token (Kaplan et al. 2020, Sec. 2.1: forward 2N, backward 4N for a model whose N weights all train):
 
     C = (4 N + 2 N_trainable) x tokens
@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import NullFormatter
 
-from . import figures, io
+from peftbench import io
+from peftbench.report import figures
 
 ZERO = "0 (nothing trained)"
 
@@ -220,8 +221,8 @@ def sensitivity_figure(summary, colors, path):
 # ---- the section ------------------------------------------------------------------------------------
 def section(summary, colors, out, Section, Table, Figure):
     """The report's Section: forgetting, equal-compute figures and, when tuning ran, tuned vs paper default.
-    Section/Table/Figure: the report's own classes (passed in: `python -m peftbench.report` runs that module
-    as __main__, whose classes an import here would not be)."""
+    Section/Table/Figure: the report's own classes, passed in so that this module needs no import of
+    peftbench.report.report (which imports it)."""
     items, text = (
         [],
         [

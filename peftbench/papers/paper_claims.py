@@ -1,4 +1,4 @@
-"""The papers' parameter and storage figures that peftbench.paper_scale reproduces, each with the setting
+"""The papers' parameter and storage figures that peftbench.costs.paper_scale reproduces, each with the setting
 the paper states, the paper's own closed form at that setting, and how we count it.
 
 d = d_model, L = transformer layers. Sources (see /work/shared/DESIGN.md; LoRA's numbering is arXiv v2's):
@@ -81,7 +81,7 @@ def loreft(d, r, layers):
 # ---- methods with no directory under methods/ --------------------------------------------------------
 def bitfit(model, hp):
     """Bias-only / BitFit (Zaken et al. 2021; LoRA Sec. 5.1): every weight frozen except the bias vectors."""
-    from .methods import freeze
+    from peftbench.methods import freeze
 
     freeze(model)
     for name, p in model.named_parameters():
@@ -91,7 +91,7 @@ def bitfit(model, hp):
 
 
 def bitfit_state(model):
-    from .methods import trained_state
+    from peftbench.methods import trained_state
 
     return trained_state(model)
 

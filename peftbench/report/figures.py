@@ -14,7 +14,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from . import io, tables
+from peftbench import io
+from peftbench.report import tables
 
 ZERO_SHOT = "zero-shot"  # the base model alone: the latency reference, and the 0-parameter point
 MARKERS = "os^Dvx"

@@ -1,6 +1,6 @@
 """lm-eval's model "peftbench": a finished run of any method, through lm-eval's own HF model class.
 
-    python -m peftbench.lm_eval_cli --model peftbench --model_args run=results/.../qa/houlsby/seed0 --tasks <task>
+    python -m peftbench.model.lm_eval_cli --model peftbench --model_args run=results/.../qa/houlsby/seed0 --tasks <task>
 
 `run=` is the run folder (`base=` overrides the base model folder); every other model_arg is HFLM's
 (batch_size, max_length, ...). The model is `peftbench.load_run(run)`, the one the DAG evaluates, so any
@@ -12,7 +12,7 @@ import torch
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
-from . import runs
+from peftbench import runs
 
 
 @register_model("peftbench")

@@ -24,7 +24,8 @@ import traceback
 
 import torch
 
-from . import base_model, io, methods
+from peftbench import io, methods
+from peftbench.model import base_model
 
 
 def _ms(since):
@@ -103,7 +104,7 @@ def run(base_dir, specs, states, tasks, out_csv, repeats=10, cold_repeats=2):
 
     import pandas as pd
 
-    from . import identity
+    from peftbench import identity
 
     for name, paths in states.items():  # the stored states are the trained ones (checked once, untimed)
         for path in paths:
@@ -130,11 +131,11 @@ def run(base_dir, specs, states, tasks, out_csv, repeats=10, cold_repeats=2):
 
 
 def main(argv=None):
-    """python -m peftbench.task_switch: the rule's measurement on an existing run's stored task states."""
+    """python -m peftbench.costs.task_switch: the rule's measurement on an existing run's stored task states."""
     import argparse
     from pathlib import Path
 
-    from . import config
+    from peftbench import config
 
     ap = argparse.ArgumentParser(description="Time to switch a loaded model between two tasks, per method.")
     ap.add_argument("--run", default="results/smollm2-135m-instruct", help="results/<model> of a finished run")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import fairness, io
+from peftbench import io
+from peftbench.report import fairness
 
 COLUMNS = [
     "model",
@@ -77,7 +78,7 @@ RUN_FILES = ("train.json", "lm_eval.json", "latency.json", "task_state.safetenso
 def check(run_dir):
     """Raise ValueError naming the file when a run's files disagree: the stored state is not the one its
     train.json recorded, or the evaluation (lm_eval.json, latency.json) was made from another training."""
-    from .identity import sha256_file
+    from peftbench.identity import sha256_file
 
     run_dir = Path(run_dir)
     tr = _json(run_dir / "train.json")

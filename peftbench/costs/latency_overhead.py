@@ -27,7 +27,9 @@ from pathlib import Path
 
 import torch
 
-from . import base_model, config, io, latency, methods
+from peftbench import config, io, methods
+from peftbench.model import base_model
+from peftbench.stages import latency
 
 # Hu et al. 2021, Table 1: GPT-2 medium forward ms (RTX8000, mean of 100 trials); (batch, seq) -> |Theta|, ms
 PAPER_TABLE1 = {
@@ -422,7 +424,7 @@ COLUMNS = [
 
 
 def main(argv=None):
-    """python -m peftbench.latency_overhead [--settings 1x128 16x256] [--base results/<model>/base_model]"""
+    """python -m peftbench.costs.latency_overhead [--settings 1x128 16x256] [--base results/<model>/base_model]"""
     import pandas as pd
 
     ap = argparse.ArgumentParser(description="Latency overhead of each method vs the base model, side by side.")

@@ -12,20 +12,9 @@ from pathlib import Path
 
 import torch
 
-from . import (
-    base_model,
-    checkpoint,
-    config,
-    evaluate,
-    identity,
-    io,
-    latency,
-    methods,
-    provenance,
-    reload_check,
-    runs,
-    train,
-)
+from peftbench import config, identity, io, methods, provenance, runs
+from peftbench.model import base_model
+from peftbench.stages import checkpoint, evaluate, latency, reload_check, train
 
 
 def _threads(n):
@@ -47,7 +36,7 @@ def build_data(task_name, sizes, out_dir, tasks_dir=config.TASKS, base_dir=None,
     """The task's splits; with the base model's tokenizer, every train/validation record is checked to fit
     `max_seq_len` (the profile's training.max_seq_len) here, not minutes into fine-tuning.
     `tasks_dir`: the workflow's tasks/ (a copy of the workflow may hold task folders this checkout lacks)."""
-    from .data import build
+    from peftbench.data import build
 
     counts = build.build(config.load_task(task_name, tasks_dir), sizes, out_dir, source=sizes.get("source"))
     if base_dir and max_seq_len:
@@ -177,13 +166,13 @@ def evaluate_job(
 ):
     """lm-eval scores, then generation latency, on one loaded model (one model load, one process).
     `train_file`: where a few-shot method draws its demonstrations (seeded with the run's `seed`);
-    `forgetting`: (general text sample, base model's loss JSON, output JSON), peftbench.forgetting."""
+    `forgetting`: (general text sample, base model's loss JSON, output JSON), peftbench.stages.forgetting."""
     _threads(threads)
     trained = io.read_json(Path(state_path).parent / "train.json")  # what fine-tuning stored, and its sha256
     sha = identity.check_state(state_path, trained.get("task_state_sha256"), "evaluation")
     model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path), device=device(cfg))
     if forgetting:
-        from . import forgetting as fg
+        from peftbench.stages import forgetting as fg
 
         fg.measure(cfg, model, tok, *forgetting)
     task = config.load_task(task_name, tasks_dir)

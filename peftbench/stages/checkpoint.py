@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import io
+from peftbench import io
 
 PREFIX = "step"
 

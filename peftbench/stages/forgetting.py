@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
-from . import config, io, train
-from .data import text, wiki
+from peftbench import config, io
+from peftbench.data import text, wiki
+from peftbench.stages import train
 
 GENERAL = "wiki_leads.jsonl"  # under {results}/data/general/
 
@@ -59,7 +60,7 @@ def text_loss(model, tokenizer, texts, batch_size=8, precision="fp32", max_len=3
 
 def base_job(cfg, base_dir, general_file, out_json):
     """The base model's loss on the sample: the reference every run's forgetting.json is set against."""
-    from . import base_model
+    from peftbench.model import base_model
 
     model, tok = base_model.load(base_dir)
     loss, tokens = text_loss(

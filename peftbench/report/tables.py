@@ -4,7 +4,7 @@ and the papers' figures beside ours. Written as CSV (numbers) and LaTeX (booktab
 import numpy as np
 import pandas as pd
 
-from . import papers
+from peftbench.papers import papers
 
 FULL = "full"  # the method whose stored state is a full checkpoint: the storage and step-time reference
 COSTS = ["latency_ms_per_token", "train_wall_s", "tokens_per_s", "peak_memory_bytes", "step_time_s"]

@@ -123,7 +123,7 @@ def run(
     import lm_eval
     import lm_eval.tasks  # noqa: F401  (must be imported before TaskManager)
 
-    from .train import autocast
+    from peftbench.stages.train import autocast
 
     device = "cuda" if next(model.parameters()).is_cuda else "cpu"
     if target_end == "eos":

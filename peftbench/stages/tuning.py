@@ -13,7 +13,7 @@ import math
 import shutil
 from pathlib import Path
 
-from . import config, io
+from peftbench import config, io
 
 EVALUATED = ("lm_eval.json", "samples.jsonl", "latency.json", "forgetting.json")
 
@@ -43,7 +43,8 @@ def finetune_candidate(
     cfg, base_dir, task, spec, seed, data_dir, factor, out_state, out_train, threads=None, tasks_dir=config.TASKS
 ):
     """One candidate's fine-tuning; a diverged one is recorded (val_loss_after: null) and loses."""
-    from . import methods, pipeline
+    from peftbench import methods
+    from peftbench.stages import pipeline
 
     cand = candidate_config(cfg, spec, factor)
     try:
@@ -115,7 +116,7 @@ def evaluate_tuned(
     tasks_dir=config.TASKS,
 ):
     """Evaluate the winner into out_dir; when the paper default wins, its evaluation is the answer (copied)."""
-    from . import pipeline
+    from peftbench.stages import pipeline
 
     chosen = io.read_json(tuning_json)
     out = Path(out_dir)

@@ -3,7 +3,7 @@ meta device (shapes only: GPT-3 175B costs no memory, nothing is downloaded), ea
 paper's setting through its own methods/<name>/method.py, and the trainable parameters and the bytes of a
 task checkpoint counted beside the figure the paper prints.
 
-    python -m peftbench.paper_scale --out results/costs/paper_scale.csv     # writes the CSV, prints the table
+    python -m peftbench.costs.paper_scale --out results/costs/paper_scale.csv     # writes the CSV, prints the table
 
 The figures, settings, closed forms and explanations are in paper_claims.py; the architectures in
 config/paper_architectures.yaml. What it takes to run the methods on the meta device:
@@ -31,10 +31,11 @@ import yaml
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.multiprocessing.reductions import StorageWeakRef
 
-from . import ROOT, fused_qkv, io
-from .fused_qkv import SplitQKV  # noqa: F401  (re-exported: tests and notebooks use ps.SplitQKV)
-from .methods import count_parameters, load_module
-from .paper_claims import CLAIMS, INLINE, RATIOS
+from peftbench import ROOT, io
+from peftbench.methods import count_parameters, load_module
+from peftbench.model import fused_qkv
+from peftbench.model.fused_qkv import SplitQKV  # noqa: F401  (re-exported: tests and notebooks use ps.SplitQKV)
+from peftbench.papers.paper_claims import CLAIMS, INLINE, RATIOS
 
 ARCHITECTURES = ROOT / "config" / "paper_architectures.yaml"
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
@@ -66,7 +67,7 @@ def build(name):
 
 
 def split_qkv(model):
-    """GPT-2's fused c_attn as W_q, W_k, W_v (peftbench.fused_qkv), so that LoRA can adapt W_q and W_v alone."""
+    """GPT-2's fused c_attn as W_q, W_k, W_v (peftbench.model.fused_qkv), so that LoRA can adapt W_q and W_v alone."""
     return fused_qkv.split(model, "attn.c_attn")
 
 
@@ -258,7 +259,7 @@ def display(df):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(
-        prog="python -m peftbench.paper_scale",
+        prog="python -m peftbench.costs.paper_scale",
         description=(
             "Trainable parameters and task-checkpoint bytes of the papers' methods on the papers' architectures, "
             "built on the meta device, beside the papers' figures."

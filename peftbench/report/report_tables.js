@@ -1,5 +1,5 @@
 // report.html's tables, explorable without a server: click a header to sort by that column (again to reverse),
-// type in the box above a table to keep only the rows that contain the text. Embedded by peftbench/report.py.
+// type in the box above a table to keep only the rows that contain the text. Embedded by peftbench/report/report.py.
 (() => {
   const UNIT = {B: 1, KB: 1e3, MB: 1e6, GB: 1e9, M: 1e6};       // as tables.py prints sizes and counts
   const value = text => {                                      // "1.86 MB" -> 1860000, "47.4 ± 1.2" -> 47.4, "4.2%" -> 4.2

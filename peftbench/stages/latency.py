@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from .train import autocast
+from peftbench.stages.train import autocast
 
 
 def generate(model, tokenizer, enc, new_tokens):

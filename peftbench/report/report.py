@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import ROOT, aggregate, config, fairness, figures, io, preflight, provenance, tables, timing
-from .stats import claims as claims_mod
-from .stats import task as task_stats
+from peftbench import ROOT, config, io, preflight, provenance
+from peftbench.report import aggregate, fairness, figures, tables, timing
+from peftbench.stats import claims as claims_mod
+from peftbench.stats import task as task_stats
 
 RUN_FILES = ("train.json", "lm_eval.json", "latency.json")
 TABLES_JS = (Path(__file__).parent / "report_tables.js").read_text()  # sort / filter the tables in the browser
@@ -582,11 +583,3 @@ def main(argv=None):
         f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "
         f"in {time.perf_counter() - start:.1f} s"
     )
-
-
-if __name__ == "__main__":
-    # run the package's module, not this __main__ copy: report sections built elsewhere (peftbench.fairness)
-    # import Figure/Table/Section from peftbench.report, and isinstance must see one set of classes
-    from peftbench.report import main as package_main
-
-    package_main()
