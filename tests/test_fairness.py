@@ -5,6 +5,7 @@ import builtins
 import io as pyio
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -247,3 +248,53 @@ def test_when_the_paper_default_wins_its_evaluation_is_the_tuned_one(tmp_path):
     io.write_json(run / "tuning.json", {"chosen_factor": 1.0, "chosen_run": str(run)})
     tuning.evaluate_tuned({}, None, "qa", {}, run / "tuning.json", run, None, None, 0, None, run / "tuned")
     assert all((run / "tuned" / n).read_text() == f"{n} of the default run\n" for n in tuning.EVALUATED)
+
+
+def write_samples(run, values):
+    io.write_jsonl(
+        run / "samples.jsonl",
+        [
+            {"doc_id": i, "target": "", "filtered_resps": [""], "metrics": {"f1": float(v), "exact_match": 0.0}}
+            for i, v in enumerate(values)
+        ],
+    )
+
+
+def test_tuned_scores_carry_paired_intervals_and_a_swap_says_whether_it_is_decided(tmp_path):
+    """Two arms on the same test examples: full and lora at the papers' rates, then each method's winner.
+    lora's search gains +12 F1 (decided: tuned - paper > 0) and overtakes full by a decided margin; full's
+    winner is the paper default (its tuned folder holds a copy of the same scores: difference exactly 0)."""
+    rng = np.random.default_rng(0)
+    difficulty = rng.uniform(20, 80, 400)
+    per_example = {
+        ("full", ""): difficulty + 5,
+        ("full", "tuned"): difficulty + 5,
+        ("lora", ""): difficulty + rng.normal(0, 3, 400),
+        ("lora", "tuned"): difficulty + 12 + rng.normal(0, 3, 400),
+    }
+    run_dirs = {}
+    for (method, arm), values in per_example.items():
+        run = tmp_path / method / "seed0"
+        write_samples(run / arm if arm else run, np.clip(values, 0, 100))
+        run_dirs[("qa", method, 0)] = run
+    arms = fairness.tuned_run_dirs(run_dirs)
+    assert arms[("qa", "lora (tuned)", 0)] == tmp_path / "lora/seed0/tuned"
+    analyses = report.analyses_of({"qa": config.load_task("qa")}, ["qa"], arms)
+    summary = pd.DataFrame(
+        [
+            {"task": "qa", "method": m, "main_metric": "f1", "learning_rate": 1e-4, "main_score": paper}
+            | {"tuned_lr_factor": f, "tuned_learning_rate": 1e-4 * f, "tuned_main_score": tuned}
+            for m, paper, f, tuned in [
+                ("full", analyses["qa"].score("full").value, 1.0, analyses["qa"].score("full (tuned)").value),
+                ("lora", analyses["qa"].score("lora").value, 3.0, analyses["qa"].score("lora (tuned)").value),
+            ]
+        ]
+    )
+    table = fairness.tuning_table(summary, analyses).set_index("method")
+    assert table.loc["full", "tuned - paper"] == 0.0 and table.loc["full", "tuning changed the score"].startswith("no")
+    assert table.loc["lora", "tuning changed the score"] == "better" and table.loc["lora", "diff ci low"] > 0
+    assert table.loc["lora", "tuned ci low"] < table.loc["lora", "score (tuned)"] < table.loc["lora", "tuned ci high"]
+    lines = fairness.rank_changes(table.reset_index(), analyses)
+    assert lines[0].startswith("qa: ") and "lora 2 -> 1" in lines[0]
+    (swap,) = lines[1:]
+    assert swap.startswith("qa: lora now ahead of full") and swap.endswith(": decided.")

@@ -24,6 +24,7 @@ from peftbench import io
 from peftbench.report import figures
 
 ZERO = "0 (nothing trained)"
+TUNED = " (tuned)"  # the search's winner of a method, beside the method at its paper rate, in the statistics
 
 
 def train_flops(total_params, trainable_params, tokens):
@@ -88,9 +89,23 @@ def forgetting_table(summary):
     return t.round(4).reset_index().rename_axis(columns=None)
 
 
-def tuning_table(summary):
+def tuned_run_dirs(run_dirs):
+    """Both arms of the search, for paired statistics on the same test examples: every run at the paper's
+    rate as `method`, and the search's winner as `method (tuned)` (the same run where nothing was tuned:
+    zero-shot, few-shot, or a search whose winner was never evaluated)."""
+    out = {}
+    for (task, method, seed), d in run_dirs.items():
+        winner = Path(d) / "tuned"
+        out[(task, method, seed)] = d
+        out[(task, method + TUNED, seed)] = winner if (winner / "samples.jsonl").is_file() else d
+    return out
+
+
+def tuning_table(summary, analyses=None):
     """Per task and method: the paper-default score, the search's chosen rate and the tuned score, and
-    the rank of each (1 = best) so a ranking that changes once every method is tuned shows."""
+    the rank of each (1 = best) so a ranking that changes once every method is tuned shows. With
+    `analyses` ({task: TaskAnalysis} over both arms, `tuned_run_dirs`): the tuned score's 95% interval and
+    the paired difference tuned - paper with its interval and verdict."""
     rows = (
         summary.groupby(["task", "method"])
         .agg(
@@ -107,6 +122,9 @@ def tuning_table(summary):
     rows["tuned"] = rows.tuned.fillna(rows.paper)  # their own score stands in both columns
     rows["rank_paper"] = rows.groupby("task").paper.rank(ascending=False, method="min").astype(int)
     rows["rank_tuned"] = rows.groupby("task").tuned.rank(ascending=False, method="min").astype(int)
+    if analyses:
+        stats = [_tuned_stats(analyses.get(r.task), r.method) for r in rows.itertuples()]
+        rows = pd.concat([rows, pd.DataFrame(stats, index=rows.index)], axis=1)
     rows = rows.sort_values(["task", "rank_tuned", "method"])
     return rows.rename(
         columns={
@@ -118,27 +136,72 @@ def tuning_table(summary):
             "rank_paper": "rank (paper lr)",
             "rank_tuned": "rank (tuned)",
         }
-    ).round({"score (paper lr)": 2, "score (tuned)": 2})
+    ).round(
+        {
+            "score (paper lr)": 2,
+            "score (tuned)": 2,
+            **dict.fromkeys(["tuned ci low", "tuned ci high", "tuned - paper", "diff ci low", "diff ci high"], 2),
+        }
+    )
 
 
-def rank_changes(table):
-    """One sentence per task whose ranking changed once every method was tuned, with the numbers."""
+def _tuned_stats(analysis, method):
+    """The tuned score's interval and tuned - paper, paired, from one task's two-arm analysis."""
+    if analysis is None or not (analysis.has(method) and analysis.has(method + TUNED)):
+        return {}
+    score, diff = analysis.score(method + TUNED), analysis.difference(method + TUNED, method)
+    return {
+        "tuned ci low": score.low,
+        "tuned ci high": score.high,
+        "tuned - paper": diff.value,
+        "diff ci low": diff.low,
+        "diff ci high": diff.high,
+        "tuning changed the score": diff.verdict(),
+    }
+
+
+def rank_changes(table, analyses=None):
+    """One sentence per task whose ranking changed once every method was tuned, with the numbers; with
+    `analyses`, one more per pair of methods whose order swapped: is the new order decided (the paired 95%
+    interval of their tuned difference excludes 0) or not at this budget?"""
     out = []
     for task, t in table.groupby("task"):
         moved = t[t["rank (paper lr)"] != t["rank (tuned)"]]
-        if len(moved):
-            out.append(
-                f"{task}: "
-                + "; ".join(
-                    f"{r.method} {int(r['rank (paper lr)'])} -> {int(r['rank (tuned)'])} "
-                    f"({r['score (paper lr)']:.2f} -> {r['score (tuned)']:.2f} {r.metric})"
-                    for _, r in moved.iterrows()
-                )
-                + "."
-            )
-        else:
+        if not len(moved):
             out.append(f"{task}: the same ranking at the papers' rates and tuned.")
+            continue
+        out.append(
+            f"{task}: "
+            + "; ".join(
+                f"{r.method} {int(r['rank (paper lr)'])} -> {int(r['rank (tuned)'])} "
+                f"({r['score (paper lr)']:.2f} -> {r['score (tuned)']:.2f} {r.metric})"
+                for _, r in moved.iterrows()
+            )
+            + "."
+        )
+        if analyses and task in analyses:
+            out += _swaps(task, t, analyses[task])
     return out
+
+
+def _swaps(task, t, analysis):
+    rank = {r.method: (r["rank (paper lr)"], r["rank (tuned)"]) for _, r in t.iterrows()}
+    lines = []
+    for a, (pa, ta) in rank.items():
+        for b, (pb, tb) in rank.items():
+            if not (pa > pb and ta < tb) or not (analysis.has(a + TUNED) and analysis.has(b + TUNED)):
+                continue  # a was behind b at the papers' rates and is ahead once both are tuned
+            d = analysis.difference(a + TUNED, b + TUNED)
+            decided = (
+                "decided"
+                if d.verdict() == "better"
+                else f"not decided at this budget (detectable difference {d.detectable:.1f})"
+            )
+            lines.append(
+                f"{task}: {a} now ahead of {b}, tuned {a} - tuned {b} = {d.value:+.2f} "
+                f"[{d.low:+.2f}, {d.high:+.2f}]: {decided}."
+            )
+    return lines
 
 
 # ---- figures ----------------------------------------------------------------------------------------
@@ -219,7 +282,7 @@ def sensitivity_figure(summary, colors, path):
 
 
 # ---- the section ------------------------------------------------------------------------------------
-def section(summary, colors, out, Section, Table, Figure):
+def section(summary, colors, out, Section, Table, Figure, tuned_analyses=None):
     """The report's Section: forgetting, equal-compute figures and, when tuning ran, tuned vs paper default.
     Section/Table/Figure: the report's own classes, passed in so that this module needs no import of
     peftbench.report.report (which imports it)."""
@@ -280,7 +343,7 @@ def section(summary, colors, out, Section, Table, Figure):
             )
         )
     if tuned(summary) and "tuning_table" in out:
-        table = tuning_table(summary)
+        table = tuning_table(summary, tuned_analyses)
         with io.atomic_path(out["tuning_table"]) as tmp:
             table.to_csv(tmp, index=False)
         factors = sorted({float(c.removeprefix("val_loss_lr_x")) for c in summary if c.startswith("val_loss_lr_x")})
@@ -290,7 +353,7 @@ def section(summary, colors, out, Section, Table, Figure):
             + " on the same steps; the lowest validation loss "
             "picked the winner (the test split is never read), which alone was evaluated again. Ranks: 1 = best."
         )
-        text += rank_changes(table)
+        text += rank_changes(table, tuned_analyses)
         items.append(
             Table("Tuned vs paper default: main score at the paper's learning rate and at the search's choice", table)
         )

@@ -361,7 +361,10 @@ def build(
         _task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out, analyses[t]) for t in tasks
     ]
     sections.append(_cost_section(summary, colors, costs, out))
-    sections.append(fairness.section(summary, colors, out, Section, Table, Figure))
+    tuned_analyses = (
+        analyses_of(task_specs, tasks, fairness.tuned_run_dirs(run_dirs or {})) if fairness.tuned(summary) else None
+    )
+    sections.append(fairness.section(summary, colors, out, Section, Table, Figure, tuned_analyses))
     sections.append(_time_section(jobs if jobs is not None else timing.jobs("/nonexistent", ""), out))
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:
