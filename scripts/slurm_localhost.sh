@@ -39,6 +39,9 @@ fi
 # slurm.conf: the whole machine as one node; memory leaves 1 GiB to the system.
 # MinJobAge keeps finished jobs visible to squeue for 10 min: there is no accounting database
 # (slurmdbd), so the executor queries job states with squeue, not sacct.
+# MessageTimeout 2 s (default 10): every `snakemake` start, whatever its executor, runs `scontrol show config`
+# through the SLURM executor plugin; with this cluster stopped (outside the SLURM test) scontrol then gives up
+# after 1 s instead of 9 s, on every no-op run and every DAG test. Localhost round trips need far less.
 CPUS=$(nproc)
 MEM_MB=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) - 1024 ))
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
@@ -67,6 +70,7 @@ MpiDefault=none
 ReturnToService=2
 MinJobAge=600
 KillWait=5
+MessageTimeout=2
 SchedulerParameters=sched_interval=1
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=local Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
