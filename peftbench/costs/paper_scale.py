@@ -5,8 +5,8 @@ task checkpoint counted beside the figure the paper prints.
 
     python -m peftbench.costs.paper_scale --out results/costs/paper_scale.csv     # writes the CSV, prints the table
 
-The figures, settings, closed forms and explanations are in paper_claims.py; the architectures in
-config/paper_architectures.yaml. What it takes to run the methods on the meta device:
+The figures, settings and explanations are in peftbench/papers/paper_claims.yaml, the closed forms in
+paper_claims.py; the architectures in config/paper_architectures.yaml. What it takes to run the methods on the meta device:
   * `attach` runs as written, under torch.device("meta"), so what it adds (adapters, peft's LoRA matrices,
     a 1.2B-parameter prefix MLP on GPT-3) is shapes too;
   * `task_state` runs as written, except that peft copies a computed prefix to the CPU, which a meta tensor
