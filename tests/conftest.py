@@ -1,3 +1,4 @@
+import copy
 import os
 import shutil
 import subprocess
@@ -87,3 +88,26 @@ def project(tmp_path, project_methods):
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     cfg["methods"] = project_methods
     return tmp_path, cfg
+
+
+# ---- what the method tests share -------------------------------------------------------------------------
+def logits(model, batch):
+    ids, mask = batch
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask).logits
+
+
+def perturb(model):
+    """Stand-in for training: move every trainable parameter (LoRA's B and W_up start at zero)."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+
+
+def spec_with(spec, **hp):
+    """A method spec with some hyperparameters changed (the spec given is left as it is)."""
+    spec = copy.deepcopy(spec)
+    spec["hyperparameters"].update(hp)
+    return spec
