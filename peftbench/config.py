@@ -34,7 +34,7 @@ def _parsed_schema(name):
     return yaml.load((CONFIG / name).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def validate(obj, schema_name, where):
+def validate(obj: object, schema_name: str, where: Path | str) -> None:
     """Raise ConfigError('<file>: <field>: <problem>') for the first schema violation."""
     schema = _schema(schema_name)
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(obj), key=lambda e: list(e.path))
@@ -44,7 +44,7 @@ def validate(obj, schema_name, where):
         raise ConfigError(f"{where}: field '{field}': {e.message}")
 
 
-def load_yaml(path):
+def load_yaml(path: Path | str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
@@ -57,7 +57,7 @@ def load_yaml(path):
     return obj
 
 
-def yaml_error(path, e):
+def yaml_error(path: Path | str, e: yaml.YAMLError) -> str:
     """'<file>:<line>: not valid YAML (<problem>)' from PyYAML's error, which knows where it stopped."""
     mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
     where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -65,7 +65,7 @@ def yaml_error(path, e):
     return f"{where}: not valid YAML ({problem})"
 
 
-def discover_methods(root=METHODS):
+def discover_methods(root: Path | str = METHODS) -> dict[str, dict]:
     """Every methods/<name>/method.yaml, validated; nothing else names the methods."""
     found = {}
     for yml in sorted(Path(root).glob("*/method.yaml")):
@@ -92,7 +92,7 @@ def _validate_training(training, where):
         raise ConfigError(f"{where}: field '{field}': {e.message}")
 
 
-def load_task(name, root=TASKS):
+def load_task(name: str, root: Path | str = TASKS) -> dict:
     yml = Path(root) / name / "task.yaml"
     if not yml.is_file():
         known = sorted(p.parent.name for p in Path(root).glob("*/task.yaml"))
@@ -105,7 +105,7 @@ def load_task(name, root=TASKS):
     return spec
 
 
-def lm_eval_files(task_dir):
+def lm_eval_files(task_dir: Path | str) -> list[Path]:
     """What lm-eval reads to score a task: its utils.py, lm_eval.yaml and every YAML that it `include:`s
     (the shared tasks/lm_eval_*.yaml), so that a change to any of them re-evaluates."""
     loader = type("IncludeLoader", (yaml.SafeLoader,), {})
@@ -121,7 +121,7 @@ def lm_eval_files(task_dir):
     return files
 
 
-def selected_methods(config, available, where="config"):
+def selected_methods(config: dict, available: list[str] | dict, where: str = "config") -> list[str]:
     wanted = config.get("methods", "all")
     if wanted == "all":
         return list(available)
@@ -134,7 +134,7 @@ def selected_methods(config, available, where="config"):
     return list(wanted)
 
 
-def profile_methods(config, root=METHODS):
+def profile_methods(config: dict, root: Path | str = METHODS) -> dict[str, dict]:
     """The methods a profile can run: every methods/<name>/ folder, plus the profile's
     `method_variants` (a new name for an existing method with other hyper-parameters, e.g. Adapter-L
     as houlsby with `placement: mlp_only`), with `method_hyperparameters` laid over method.yaml's
@@ -176,30 +176,30 @@ def profile_methods(config, root=METHODS):
     return specs
 
 
-def run_seeds(config, method):
+def run_seeds(config: dict, method: str) -> list[int]:
     """The seeds a method runs: the profile's `method_seeds[method]`, else `seeds`."""
     return list(config.get("method_seeds", {}).get(method, config["seeds"]))
 
 
-def selected_tasks(config):
+def selected_tasks(config: dict) -> list[str]:
     """Task names in profile order; a task set to null is dropped (profiles overlay config/config.yaml,
     whose tasks a paper profile does not want)."""
     return [name for name, sizes in config["tasks"].items() if sizes is not None]
 
 
-def rule_resources(config, rule):
+def rule_resources(config: dict, rule: str) -> dict:
     """Scheduler resources for one rule (gpu, mem_mb, runtime, ...): the profile's `resources.default`
     under `resources.<rule>`. Empty unless a profile asks, so local runs are unaffected."""
     res = config.get("resources", {})
     return {**res.get("default", {}), **res.get(rule, {})}
 
 
-def training_defaults():
+def training_defaults() -> dict:
     props = _schema("schema.yaml")["$defs"]["training"]["properties"]
     return {k: v["default"] for k, v in props.items() if "default" in v}
 
 
-def training_settings(config, method_spec):
+def training_settings(config: dict, method_spec: dict) -> dict:
     """Shared defaults < profile `training:` < method.yaml `training:` < profile `method_training:`."""
     return {
         **training_defaults(),
@@ -209,7 +209,9 @@ def training_settings(config, method_spec):
     }
 
 
-def shadowed_training(profile_training, method_specs, methods, method_training=None):
+def shadowed_training(
+    profile_training: dict, method_specs: dict[str, dict], methods: list[str], method_training: dict | None = None
+) -> list[str]:
     """Warnings, one per (method, key), for a profile `training:` value that a method's own `training:`
     (method.yaml, or a variant's) beats: `training_settings` puts method.yaml above the profile, so a paper
     profile's learning rate would silently not reach that method. `method_training.<method>.<key>` states
@@ -255,7 +257,7 @@ def _fill(obj, schema, root):
     return out
 
 
-def apply_defaults(cfg):
+def apply_defaults(cfg: dict) -> dict:
     schema = _schema("schema.yaml")
     out = _fill(cfg, schema, schema)
     # method_training entries are overrides: filling the training defaults into them would undo the
@@ -264,7 +266,7 @@ def apply_defaults(cfg):
     return out
 
 
-def merge(base, overlay):
+def merge(base: dict, overlay: dict) -> dict:
     """Nested dicts merged key by key, anything else replaced: what `snakemake --configfile` does."""
     out = dict(base)
     for key, value in overlay.items():
@@ -272,7 +274,7 @@ def merge(base, overlay):
     return out
 
 
-def load_profile(*paths):
+def load_profile(*paths: Path | str) -> dict:
     """config/config.yaml overlaid by further profiles (as `snakemake --configfile` does), validated."""
     cfg = {}
     for p in paths:

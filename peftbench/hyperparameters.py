@@ -20,7 +20,7 @@ from peftbench.config import ConfigError, load_yaml
 WHERE = "config"
 
 
-def check(cfg, method_specs, methods, where=WHERE):
+def check(cfg: dict, method_specs: dict[str, dict], methods: list[str], where: str = WHERE) -> None:
     """Every selected method (a variant: its parent folder's `accepts:`), and every hyperparameter given for it."""
     variants = cfg.get("method_variants", {})
     for name in methods:
@@ -48,7 +48,7 @@ def check(cfg, method_specs, methods, where=WHERE):
             )
 
 
-def given(hp, accepts, field, folder):
+def given(hp: dict, accepts: dict, field: str, folder: Path) -> None:
     """Each key must be declared in accepts, each value must fit its schema. `field` is the error's prefix."""
     for key, value in hp.items():
         if key not in accepts:
@@ -68,7 +68,7 @@ def given(hp, accepts, field, folder):
             )
 
 
-def declared_reads(path, accepts, yml):
+def declared_reads(path: Path | str, accepts: dict, yml: Path | str) -> None:
     """Keys method.py reads from `hp` (hp["k"], hp.get("k")) must be declared in `accepts:`."""
     undeclared = sorted(reads(path) - set(accepts))
     if undeclared:
@@ -78,7 +78,7 @@ def declared_reads(path, accepts, yml):
         )
 
 
-def reads(path):
+def reads(path: Path | str) -> set[str]:
     """{key} of every hp["key"] and hp.get("key", ...) in a method.py (the contract names the argument hp)."""
     keys = set()
     for node in ast.walk(ast.parse(Path(path).read_text(), str(path))):

@@ -15,7 +15,7 @@ from pathlib import Path
 CHUNK = 1 << 20
 
 
-def sha256_file(path):
+def sha256_file(path: Path | str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(CHUNK):
@@ -23,7 +23,7 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def folder_files(folder):
+def folder_files(folder: Path | str) -> list[Path]:
     """The files of a method or task folder that define it (not caches, not hidden files)."""
     folder = Path(folder)
     return sorted(
@@ -35,7 +35,7 @@ def folder_files(folder):
     )
 
 
-def file_hashes(method_spec, task_dir, data_dir):
+def file_hashes(method_spec: dict, task_dir: Path | str, data_dir: Path | str) -> dict[str, dict[str, str]]:
     """{group: {relative path: sha256}} of what a fine-tuning run reads: its data splits, the method's
     method.py and method.yaml (a profile variant uses its parent's), and every file of the task folder."""
     method_dir, task_dir = Path(method_spec["dir"]), Path(task_dir)
@@ -46,7 +46,9 @@ def file_hashes(method_spec, task_dir, data_dir):
     }
 
 
-def run_identity(cfg, task_name, method_spec, settings, seed, files):
+def run_identity(
+    cfg: dict, task_name: str, method_spec: dict, settings: dict, seed: int, files: dict[str, dict[str, str]]
+) -> dict:
     """The parts whose hash is the run's config hash and its checkpoints' fingerprint. `settings`: the
     training settings less checkpoint_every (how often to save does not change the result)."""
     return {
@@ -63,7 +65,7 @@ def run_identity(cfg, task_name, method_spec, settings, seed, files):
     }
 
 
-def check_state(path, expected, reader="this job"):
+def check_state(path: Path | str, expected: str | None, reader: str = "this job") -> str:
     """Raise unless the task state file at `path` is the one fine-tuning stored (its train.json's sha256)."""
     if not expected:
         raise ValueError(

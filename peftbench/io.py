@@ -4,12 +4,14 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
-def atomic_path(path):
+def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,7 +26,7 @@ def atomic_path(path):
 
 
 @contextmanager
-def atomic_dir(path):
+def atomic_dir(path: Path | str) -> Iterator[Path]:
     """Yield a temporary folder next to `path`; rename it to `path` only if the block succeeds. The rename
     fails (OSError) where `path` already exists as a non-empty folder; the temporary folder never stays."""
     path = Path(path)
@@ -37,24 +39,24 @@ def atomic_dir(path):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_text(path, text):
+def write_text(path: Path | str, text: str) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
 
 
-def write_json(path, obj):
+def write_json(path: Path | str, obj: object) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def read_json(path):
+def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def write_jsonl(path, rows):
+def write_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
     write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def read_jsonl(path, required=()):
+def read_jsonl(path: Path | str, required: Iterable[str] = ()) -> list[dict]:
     """Read a JSON-lines file; a bad line or a missing field is an error naming file, line and field."""
     rows = []
     with open(path) as f:

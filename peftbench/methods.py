@@ -19,7 +19,9 @@ them through `prompt_lengths()`, never through the training loop's internals.
 import contextlib
 import contextvars
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -48,13 +50,13 @@ class Method(Protocol):
 _PROMPT_LENGTHS = contextvars.ContextVar("peftbench_prompt_lengths", default=None)
 
 
-def prompt_lengths():
+def prompt_lengths() -> torch.Tensor | None:
     """The running batch's prompt length per row (a LongTensor), or None outside a training forward."""
     return _PROMPT_LENGTHS.get()
 
 
 @contextlib.contextmanager
-def running_prompts(lengths):
+def running_prompts(lengths: torch.Tensor | None) -> Iterator[None]:
     """Set by the shared loop around every forward it makes (peftbench.stages.train)."""
     token = _PROMPT_LENGTHS.set(lengths)
     try:
@@ -63,7 +65,7 @@ def running_prompts(lengths):
         _PROMPT_LENGTHS.reset(token)
 
 
-def load_module(method_dir):
+def load_module(method_dir: Path | str) -> ModuleType:
     """Import methods/<name>/method.py as its own module; check it fulfils the contract."""
     path = Path(method_dir) / "method.py"
     if not path.is_file():
@@ -77,13 +79,14 @@ def load_module(method_dir):
     return module
 
 
-def count_parameters(model):
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
 
 
-def save_state(state, path):
+def save_state(state: dict[str, torch.Tensor], path: Path | str) -> None:
     """Task state -> safetensors (no pickle). Tensors sharing storage (tied weights) are stored once;
     the key kept is the first in order and `load` re-ties."""
     seen, out = set(), {}
@@ -97,21 +100,21 @@ def save_state(state, path):
         save_file(out, str(tmp), metadata={"format": "pt"})
 
 
-def load_state(path):
+def load_state(path: Path | str) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
-def state_bytes(state):
+def state_bytes(state: dict[str, torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in state.values())
 
 
-def freeze(model):
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)
     return model
 
 
-def seed_everything(seed):
+def seed_everything(seed: int) -> None:
     import random
 
     import numpy as np
@@ -121,12 +124,12 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
-def trained_state(model):
+def trained_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The task state of a method that stores exactly its trainable parameters."""
     return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def load_trained_state(model, state, method):
+def load_trained_state(model: torch.nn.Module, state: dict[str, torch.Tensor], method: str) -> torch.nn.Module:
     """Load a `trained_state` into a freshly attached model; the keys must match exactly."""
     expected = set(trained_state(model))
     if set(state) != expected:
@@ -143,7 +146,7 @@ def _few(keys, n=3):
     return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
 
 
-def copy_mismatch(model, state):
+def copy_mismatch(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:
     """Why `copy_task_state` cannot move `model` to `state` (None when it can): a key the loaded model lacks
     (a merged method's adapter keys, once merged away), or a tensor of another shape."""
     from peft import PeftModel, get_peft_model_state_dict
@@ -168,7 +171,7 @@ def copy_mismatch(model, state):
     return None
 
 
-def copy_task_state(model, state):
+def copy_task_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> torch.nn.Module:
     """Swap in another task's state by copying its tensors into the loaded model, in place: the default
     `switch` for a method whose stored keys are the model's own parameter names (full, houlsby, ...) or
     a peft model's (its adapter weights, not merged). The keys must match; nothing else is touched."""
@@ -187,7 +190,13 @@ def copy_task_state(model, state):
     return model
 
 
-def switch(module, model, old_state, new_state, hp):
+def switch(
+    module: ModuleType,
+    model: torch.nn.Module,
+    old_state: dict[str, torch.Tensor],
+    new_state: dict[str, torch.Tensor],
+    hp: dict,
+) -> torch.nn.Module:
     """Switch a model that `module.load` (or an earlier switch) set up for old_state to new_state, without
     reloading the base ("weights in adapter layers can be swapped out as needed", Hu et al. 2021, Sec. 4.1)."""
     if callable(getattr(module, "switch", None)):

@@ -12,16 +12,23 @@
     model, tokenizer = load_run("results/smoke/tiny-random-llama/qa/lora/seed0")   # a transformers model
 """
 
+from __future__ import annotations
+
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from peftbench import ROOT, io
+
+if TYPE_CHECKING:  # hints only: `import peftbench` stays free of torch
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 ADAPTER = "adapter"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")  # what PeftModel.from_pretrained reads
 
 
-def save_adapter(model, run_dir):
+def save_adapter(model: torch.nn.Module, run_dir: Path | str) -> tuple[list[str], int] | None:
     """Write a peft model's adapter folder with peft's own `save_pretrained` (renamed into place whole).
     Returns (files, bytes) of what a user ships, or None for a model peft did not build."""
     from peft import PeftModel
@@ -36,7 +43,7 @@ def save_adapter(model, run_dir):
     return [f"{ADAPTER}/{f}" for f in ADAPTER_FILES], sum((out / f).stat().st_size for f in ADAPTER_FILES)
 
 
-def method_spec(run_dir, methods_root=None):
+def method_spec(run_dir: Path | str, methods_root: Path | str | None = None) -> dict:
     """{dir, name, hyperparameters} of a run's method, from its train.json: a profile's variant (e.g. Adapter-L)
     runs its parent folder's method.py with the recorded hyper-parameters."""
     run_dir = Path(run_dir)
@@ -52,12 +59,14 @@ def method_spec(run_dir, methods_root=None):
     return {"name": train["method"], "dir": str(folder), "hyperparameters": train["hyperparameters"]}
 
 
-def base_dir(run_dir):
+def base_dir(run_dir: Path | str) -> Path:
     """results/{model}/base_model, three levels above results/{model}/{task}/{method}/seed{s}."""
     return Path(run_dir).resolve().parents[2] / "base_model"
 
 
-def load_run(run_dir, base=None, device="cpu"):
+def load_run(
+    run_dir: Path | str, base: Path | str | None = None, device: str = "cpu"
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """(model, tokenizer) of a finished run of any method: the base model (`base`, default the run's
     results/{model}/base_model) with the stored task state loaded by the method's own `load` (LoRA and
     (IA)^3 merged, prefix/prompt tuning as peft models, houlsby/loreft/... with their modules), in eval mode.
@@ -72,7 +81,7 @@ def load_run(run_dir, base=None, device="cpu"):
     return model, tok
 
 
-def record(run_dir, method=None):
+def record(run_dir: Path | str, method: str | None = None) -> dict[str, str]:
     """What lm_eval.json's config adds about the run it evaluated (lm-eval's own "model"/"model_args" say
     how: `peftbench` with `run=<run folder>`)."""
     return {"peftbench_run": str(run_dir), "peftbench_method": method or method_spec(run_dir)["name"]}

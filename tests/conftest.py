@@ -1,4 +1,10 @@
+import copy
 import os
+import shutil
+import subprocess
+import sys
+
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -7,7 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from peftbench import config
+from peftbench import ROOT, config  # noqa: E402
 from peftbench.model import base_model  # noqa: E402
 
 TINY = {
@@ -48,3 +54,60 @@ def batch(tiny):
         padding=True,
     )
     return ids.input_ids, ids.attention_mask
+
+
+# ---- a copy of the project, to edit and run apart from the checkout ------------------------------------
+def copy_project(dest, subs=("workflow", "config", "methods", "tasks")):
+    """The checkout's `subs` copied into `dest`, with the Snakefile when the workflow is among them."""
+    if "workflow" in subs:
+        shutil.copy(ROOT / "Snakefile", dest)
+    for sub in subs:
+        shutil.copytree(ROOT / sub, dest / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def snakemake(workdir, *args, configfiles=("config/smoke.yaml",)):
+    """`python -m snakemake` in `workdir` on one core; its output, or the failure with its tail."""
+    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "1", "--configfile", *configfiles]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-4000:]
+    return res.stdout + res.stderr
+
+
+@pytest.fixture
+def project_methods():
+    """The methods of `project`'s profile; a test module overrides this fixture to check others."""
+    return ["lora", "zero-shot"]
+
+
+@pytest.fixture
+def project(tmp_path, project_methods):
+    """A copy of methods/ and tasks/ and the default profile (its methods: `project_methods`), to break one thing."""
+    copy_project(tmp_path, ("methods", "tasks"))
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    cfg["methods"] = project_methods
+    return tmp_path, cfg
+
+
+# ---- what the method tests share -------------------------------------------------------------------------
+def logits(model, batch):
+    ids, mask = batch
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask).logits
+
+
+def perturb(model):
+    """Stand-in for training: move every trainable parameter (LoRA's B and W_up start at zero)."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+
+
+def spec_with(spec, **hp):
+    """A method spec with some hyperparameters changed (the spec given is left as it is)."""
+    spec = copy.deepcopy(spec)
+    spec["hyperparameters"].update(hp)
+    return spec

@@ -4,7 +4,6 @@ Each test breaks one thing in a copy of the project's methods/ and tasks/."""
 
 import json
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -13,15 +12,6 @@ from safetensors.numpy import save_file
 
 from peftbench import ROOT, preflight
 from peftbench.config import ConfigError
-
-
-@pytest.fixture
-def project(tmp_path):
-    for sub in ("methods", "tasks"):
-        shutil.copytree(ROOT / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    cfg["methods"] = ["lora", "zero-shot"]
-    return tmp_path, cfg
 
 
 def fails(project, cfg, pattern):

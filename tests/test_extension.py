@@ -4,14 +4,12 @@ hyperparameters are refused against method.yaml's `accepts:`, and a merged peft 
 is still measured by the task-switch cost rule (rebuilt from the base), never sinking the run."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
 import yaml
+from conftest import copy_project, snakemake
 
 from peftbench import ROOT, config, hyperparameters, identity, io, methods, preflight
 from peftbench.config import ConfigError
@@ -92,27 +90,11 @@ def test_data_inputs_are_the_task_yaml_and_every_local_file_it_reads(tmp_path):
 
 
 def dry_run(workdir, *targets):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *targets,
-        "--cores",
-        "1",
-        "--configfile",
-        "config/smoke.yaml",
-        "config/local.yaml",
-    ]
-    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return res.stdout + res.stderr
+    return snakemake(workdir, *targets, configfiles=("config/smoke.yaml", "config/local.yaml"))
 
 
 def test_an_edited_record_reschedules_the_data_and_every_run(tmp_path):
-    shutil.copy(ROOT / "Snakefile", tmp_path)
-    for sub in ("workflow", "config", "methods", "tasks"):
-        shutil.copytree(ROOT / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_project(tmp_path)
     local_qa(tmp_path)
     (tmp_path / "config/local.yaml").write_text(
         yaml.safe_dump(
@@ -145,12 +127,8 @@ def test_an_edited_record_reschedules_the_data_and_every_run(tmp_path):
 
 # ---- hyperparameters a method accepts -----------------------------------------------------------------
 @pytest.fixture
-def project(tmp_path):
-    for sub in ("methods", "tasks"):
-        shutil.copytree(ROOT / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    cfg["methods"] = ["lora", "houlsby", "zero-shot"]
-    return tmp_path, cfg
+def project_methods():  # conftest's `project`, with houlsby's hyperparameters checked too
+    return ["lora", "houlsby", "zero-shot"]
 
 
 def edit_yaml(path, **changes):

@@ -1,35 +1,13 @@
 """Houlsby adapters (Houlsby et al. 2019, Sec. 2.1 / Fig. 2) and the Adapter-L placement (Hu et al. 2021)."""
 
-import copy
-
 import pytest
 import torch
+from conftest import logits, perturb, spec_with
 from test_train import RECORDS, settings
 
 from peftbench import methods
 from peftbench.stages import train
 from peftbench.stages.pipeline import method_model
-
-
-def logits(model, batch):
-    ids, mask = batch
-    with torch.no_grad():
-        return model(input_ids=ids, attention_mask=mask).logits
-
-
-def spec_with(spec, **hp):
-    spec = copy.deepcopy(spec)
-    spec["hyperparameters"].update(hp)
-    return spec
-
-
-def perturb(model):
-    """Stand-in for training: move every trainable parameter (W_up starts at zero)."""
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.05 * torch.randn_like(p))
 
 
 def houlsby_count(config, hp):

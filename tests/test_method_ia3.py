@@ -4,12 +4,10 @@ they fold into W_k, W_v, W_2."""
 import copy
 
 import torch
-from test_method_prefix import PROMPTS, assert_generation_matches_forward, logits, perturb
-from test_train import RECORDS, settings
+from conftest import logits, perturb
+from test_method_prefix import PROMPTS, assert_generation_matches_forward
 
-from peftbench import config, methods
-from peftbench.data import build
-from peftbench.stages import evaluate, train
+from peftbench import methods
 from peftbench.stages.pipeline import method_model
 
 
@@ -44,18 +42,3 @@ def test_ia3_count_identity_round_trip_and_merge(tiny_dir, method_specs, tmp_pat
     assert not any("ia3_" in n for n, _ in merged.named_parameters())  # folded into the weights
     torch.testing.assert_close(logits(merged, batch), trained, atol=1e-5, rtol=1e-5)
     assert_generation_matches_forward(merged, tok, PROMPTS)
-
-
-def test_ia3_trains_and_lm_eval_scores_the_loaded_model(tiny_dir, method_specs, tmp_path):
-    spec = method_specs["ia3"]
-    model, tok, module, _ = method_model(tiny_dir, spec)
-    stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(**spec["training"]), seed=0)  # lr 3e-3
-    assert stats["val_loss_after"] < stats["val_loss_before"]
-
-    loaded, tok, *_ = method_model(tiny_dir, spec, module.task_state(model))
-    build.build(config.load_task("qa"), {"train": 4, "validation": 2, "test": 2}, tmp_path / "qa")
-    results, samples = evaluate.run(
-        loaded, tok, config.load_task("qa")["dir"], tmp_path / "qa" / "test.jsonl", batch_size=2
-    )
-    assert set(evaluate.scores(results, "qa")) == {"exact_match", "f1"}
-    assert len(samples["peftbench_qa"]) == 2

@@ -1,11 +1,9 @@
 """Prefix tuning (Li & Liang 2021): MLP-reparameterised training, prefix-only storage and inference."""
 
 import torch
-from test_train import RECORDS, settings
+from conftest import logits, perturb
 
-from peftbench import config, methods
-from peftbench.data import build
-from peftbench.stages import evaluate, train
+from peftbench import methods
 from peftbench.stages.pipeline import method_model
 
 PROMPTS = ["Translate English to Spanish.\nEnglish: In the beginning\nSpanish:", "Q: why?\nA:"]
@@ -30,20 +28,6 @@ def trained_count(cfg, hp):
 def stored_count(cfg, hp):
     """P: n x (L x 2 x kv), one key and one value vector per layer and prefix position."""
     return hp["num_virtual_tokens"] * cfg.num_hidden_layers * 2 * kv_dim(cfg)
-
-
-def logits(model, batch):
-    ids, mask = batch
-    with torch.no_grad():
-        return model(input_ids=ids, attention_mask=mask).logits
-
-
-def perturb(model):
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.05 * torch.randn_like(p))
 
 
 def generated_logits(model, tok, prompts, new=3):
@@ -112,18 +96,3 @@ def test_prefix_counts_prefix_only_state_exact_round_trip_and_generation(tiny_di
     with loaded.disable_adapter():
         _, base_gen = generated_logits(loaded, tok, PROMPTS)
     assert not torch.allclose(gen, base_gen)  # the prefix is used while generating
-
-
-def test_prefix_trains_and_lm_eval_scores_the_loaded_model(tiny_dir, method_specs, tmp_path):
-    spec = method_specs["prefix"]
-    model, tok, module, _ = method_model(tiny_dir, spec)
-    stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(**spec["training"]), seed=0)  # lr 5e-5
-    assert stats["val_loss_after"] < stats["val_loss_before"]
-
-    loaded, tok, *_ = method_model(tiny_dir, spec, module.task_state(model))
-    build.build(config.load_task("qa"), {"train": 4, "validation": 2, "test": 2}, tmp_path / "qa")
-    results, samples = evaluate.run(
-        loaded, tok, config.load_task("qa")["dir"], tmp_path / "qa" / "test.jsonl", batch_size=2
-    )
-    assert set(evaluate.scores(results, "qa")) == {"exact_match", "f1"}
-    assert len(samples["peftbench_qa"]) == 2

@@ -1,12 +1,12 @@
 """Prompt tuning (Lester et al. 2021): a soft prompt P prepended to the embedded input, P alone stored."""
 
 import torch
-from test_method_prefix import PROMPTS, assert_generation_matches_forward, generated_logits, logits, perturb
-from test_train import RECORDS, settings
+from conftest import logits, perturb
+from test_method_prefix import PROMPTS, assert_generation_matches_forward, generated_logits
+from test_train import RECORDS
 
-from peftbench import config, methods
-from peftbench.data import build
-from peftbench.stages import evaluate, train
+from peftbench import methods
+from peftbench.stages import train
 from peftbench.stages.pipeline import method_model
 
 
@@ -55,18 +55,3 @@ def test_train_loss_skips_the_virtual_positions(tiny_dir, method_specs):
             real.reshape(-1, real.size(-1)), labels[:, 1:].reshape(-1), ignore_index=-100
         )
         torch.testing.assert_close(train.target_loss(model, ids, labels, mask), reference)
-
-
-def test_prompt_tuning_trains_and_lm_eval_scores_the_loaded_model(tiny_dir, method_specs, tmp_path):
-    spec = method_specs["prompt-tuning"]
-    model, tok, module, _ = method_model(tiny_dir, spec)
-    stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(**spec["training"]), seed=0)  # lr 3e-2
-    assert stats["val_loss_after"] < stats["val_loss_before"]
-
-    loaded, tok, *_ = method_model(tiny_dir, spec, module.task_state(model))
-    build.build(config.load_task("qa"), {"train": 4, "validation": 2, "test": 2}, tmp_path / "qa")
-    results, samples = evaluate.run(
-        loaded, tok, config.load_task("qa")["dir"], tmp_path / "qa" / "test.jsonl", batch_size=2
-    )
-    assert set(evaluate.scores(results, "qa")) == {"exact_match", "f1"}
-    assert len(samples["peftbench_qa"]) == 2

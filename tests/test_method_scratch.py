@@ -1,18 +1,12 @@
 """Training from scratch: the base architecture re-initialised, every parameter trained and stored."""
 
 import torch
+from conftest import logits
 from test_train import RECORDS, settings
 
 from peftbench import methods
 from peftbench.stages import train
 from peftbench.stages.pipeline import method_model
-
-
-def logits(model, batch):
-    ids, mask = batch
-    with torch.no_grad():
-        return model(input_ids=ids, attention_mask=mask).logits
-
 
 # The tiny test base is itself transformers' init under torch.manual_seed(0), and method_model seeds with the
 # run's seed before attach, so seed 0 would redraw the very same weights; seed 1 gives a genuinely new draw.

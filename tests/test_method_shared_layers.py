@@ -1,26 +1,13 @@
 """Shared lower layers, FT-Top2 (Hu et al. 2021, Sec. 5.1, after Li & Liang 2021): only the top k blocks train."""
 
-import copy
-
 import pytest
 import torch
+from conftest import logits, spec_with
 from test_train import RECORDS, settings
 
 from peftbench import methods
 from peftbench.stages import train
 from peftbench.stages.pipeline import method_model
-
-
-def logits(model, batch):
-    ids, mask = batch
-    with torch.no_grad():
-        return model(input_ids=ids, attention_mask=mask).logits
-
-
-def spec_with(spec, **hp):
-    spec = copy.deepcopy(spec)
-    spec["hyperparameters"].update(hp)
-    return spec
 
 
 def block_count(config):

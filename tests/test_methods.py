@@ -2,30 +2,20 @@
 
 import copy
 
+import pytest
 import torch
+from conftest import logits, perturb
+from test_train import RECORDS, settings
 
-from peftbench import ROOT, methods
+from peftbench import ROOT, config, methods
+from peftbench.data import build
+from peftbench.stages import evaluate, train
 from peftbench.stages.pipeline import method_model
-
-
-def logits(model, batch):
-    ids, mask = batch
-    with torch.no_grad():
-        return model(input_ids=ids, attention_mask=mask).logits
 
 
 def setup(tiny_dir, spec, state=None):
     model, tok, module, base_params = method_model(tiny_dir, spec, state)
     return model, module
-
-
-def perturb(model):
-    """Stand-in for training: move every trainable parameter (LoRA's B starts at zero)."""
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.05 * torch.randn_like(p))
 
 
 def test_methods_are_discovered_from_their_folders(method_specs):
@@ -105,3 +95,19 @@ def test_every_method_module_follows_the_typed_contract():
 
     for folder in sorted((ROOT / "methods").glob("*/method.py")):
         assert isinstance(load_module(folder.parent), Method), f"{folder} lacks attach/task_state/load"
+
+
+@pytest.mark.parametrize("method", ["ia3", "prefix", "prompt-tuning"])
+def test_a_peft_method_trains_and_lm_eval_scores_the_loaded_model(tiny_dir, method_specs, tmp_path, method):
+    spec = method_specs[method]
+    model, tok, module, _ = method_model(tiny_dir, spec)
+    stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(**spec["training"]), seed=0)  # method.yaml's lr
+    assert stats["val_loss_after"] < stats["val_loss_before"]
+
+    loaded, tok, *_ = method_model(tiny_dir, spec, module.task_state(model))
+    build.build(config.load_task("qa"), {"train": 4, "validation": 2, "test": 2}, tmp_path / "qa")
+    results, samples = evaluate.run(
+        loaded, tok, config.load_task("qa")["dir"], tmp_path / "qa" / "test.jsonl", batch_size=2
+    )
+    assert set(evaluate.scores(results, "qa")) == {"exact_match", "f1"}
+    assert len(samples["peftbench_qa"]) == 2

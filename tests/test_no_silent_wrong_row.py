@@ -4,7 +4,6 @@ sinks nor writes outside the project, a pickle is never loaded, and bad records 
 No model is trained here: runs are written as the DAG writes them, the DAG is checked with dry runs."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -13,10 +12,12 @@ import sys
 import pytest
 import torch
 import yaml
+from conftest import copy_project
+from conftest import snakemake as run_snakemake
 from test_report import TASKS, write_run
 from test_workflow import job_counts
 
-from peftbench import ROOT, io
+from peftbench import io
 from peftbench.data import build
 from peftbench.model import base_model
 from peftbench.report import aggregate
@@ -25,31 +26,14 @@ from peftbench.stages import pipeline
 
 # ---- the DAG: every file a row is built from is an input, a missing one is rebuilt ------------------
 def snakemake(workdir, *args):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *args,
-        "--cores",
-        "1",
-        "--configfile",
-        "config/smoke.yaml",
-        "config/one.yaml",
-    ]
-    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
-    assert res.returncode == 0, res.stderr[-4000:]
-    return res.stdout + res.stderr
+    return run_snakemake(workdir, *args, configfiles=("config/smoke.yaml", "config/one.yaml"))
 
 
 @pytest.fixture(scope="module")
 def done_tree(tmp_path_factory):
     """A copy of the workflow whose every output exists and is up to date (files made, then `--touch`ed in
     DAG order): what a finished smoke run looks like to Snakemake, without running it."""
-    d = tmp_path_factory.mktemp("stale")
-    shutil.copy(ROOT / "Snakefile", d)
-    for sub in ("workflow", "config", "methods", "tasks"):
-        shutil.copytree(ROOT / sub, d / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    d = copy_project(tmp_path_factory.mktemp("stale"))
     (d / "config/one.yaml").write_text(
         yaml.safe_dump(
             {

@@ -5,8 +5,8 @@ task checkpoint counted beside the figure the paper prints.
 
     python -m peftbench.costs.paper_scale --out results/costs/paper_scale.csv     # writes the CSV, prints the table
 
-The figures, settings, closed forms and explanations are in paper_claims.py; the architectures in
-config/paper_architectures.yaml. What it takes to run the methods on the meta device:
+The figures, settings and explanations are in peftbench/papers/paper_claims.yaml, the closed forms in
+paper_claims.py; the architectures in config/paper_architectures.yaml. What it takes to run the methods on the meta device:
   * `attach` runs as written, under torch.device("meta"), so what it adds (adapters, peft's LoRA matrices,
     a 1.2B-parameter prefix MLP on GPT-3) is shapes too;
   * `task_state` runs as written, except that peft copies a computed prefix to the CPU, which a meta tensor
@@ -35,7 +35,7 @@ from peftbench import ROOT, io
 from peftbench.methods import count_parameters, load_module
 from peftbench.model import fused_qkv
 from peftbench.model.fused_qkv import SplitQKV  # noqa: F401  (re-exported: tests and notebooks use ps.SplitQKV)
-from peftbench.papers.paper_claims import CLAIMS, INLINE, RATIOS
+from peftbench.papers.paper_claims import CLAIMS, INLINE, RATIOS, Claim, Ratio
 
 ARCHITECTURES = ROOT / "config" / "paper_architectures.yaml"
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
@@ -49,7 +49,7 @@ UNITS = {
 }
 
 
-def architectures():
+def architectures() -> dict[str, dict]:
     return yaml.safe_load(ARCHITECTURES.read_text())["architectures"]
 
 
@@ -61,17 +61,17 @@ def _template(name):
         return getattr(transformers, arch["auto_class"]).from_config(cfg)
 
 
-def build(name):
+def build(name: str) -> torch.nn.Module:
     """A fresh meta-device model of a config/paper_architectures.yaml architecture (methods modify theirs)."""
     return copy.deepcopy(_template(name))
 
 
-def split_qkv(model):
+def split_qkv(model: torch.nn.Module) -> torch.nn.Module:
     """GPT-2's fused c_attn as W_q, W_k, W_v (peftbench.model.fused_qkv), so that LoRA can adapt W_q and W_v alone."""
     return fused_qkv.split(model, "attn.c_attn")
 
 
-def stored_numel(state):
+def stored_numel(state: dict[str, torch.Tensor]) -> int:
     """Elements of a task state as saved: a tensor under two names (tied weights) is stored once, as
     peftbench.methods.save_state stores it."""
     seen, n = set(), 0
@@ -83,7 +83,7 @@ def stored_numel(state):
     return n
 
 
-def method_hp(method, arch, overrides):
+def method_hp(method: str, arch: dict, overrides: dict) -> dict:
     """method.yaml's hyperparameters, then the architecture's module names, then the claim's setting."""
     spec = yaml.safe_load((ROOT / "methods" / method / "method.yaml").read_text())
     return {**(spec.get("hyperparameters") or {}), **arch.get("method_hp", {}).get(method, {}), **overrides}
@@ -111,7 +111,7 @@ def _apply(claim, arch, model):
     return trainable, stored_numel(state)
 
 
-def measure(claim):
+def measure(claim: Claim) -> dict:
     """One claim -> our trainable and stored counts, the base model's size and what a percentage is of."""
     arch = architectures()[claim.model]
     model = build(claim.model)
@@ -146,7 +146,7 @@ def measure(claim):
     }
 
 
-def parse_printed(text):
+def parse_printed(text: str) -> tuple[str, float, float]:
     """'0.35M' -> ('params', 350000.0, 5000.0): the quantity, its value and half a unit of its last printed
     digit (for an integer, of its last non-zero digit: '350 GB' is 345-355 GB, '10,000×' is 5,000-15,000×)."""
     match = re.fullmatch(r"([\d,]*\.?\d+)\s*(K|M|%|MB|GB|×)", text.strip())
@@ -176,7 +176,7 @@ def _row(source, model, method, setting, paper, our, note, **more):
     }
 
 
-def table(claims=CLAIMS, ratios=RATIOS):
+def table(claims: list[Claim] = CLAIMS, ratios: list[Ratio] = RATIOS) -> pd.DataFrame:
     """Every claim measured: one row per paper figure, ours beside it (numbers, for the CSV)."""
     rows, storage = [], {}
     for c in claims:
@@ -237,7 +237,7 @@ def _fmt(quantity, v):
     return f"{v:,.0f}×"
 
 
-def display(df):
+def display(df: pd.DataFrame) -> pd.DataFrame:
     """The table people read: ours in the paper's unit, the relative difference, the formula, why.
     Works on `table()` or on the CSV read back (pd.read_csv)."""
     df = df.fillna({"formula": "", "note": ""})
@@ -257,7 +257,7 @@ def display(df):
     )
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(
         prog="python -m peftbench.costs.paper_scale",
         description=(

@@ -1,16 +1,26 @@
 """The report's tables: per task, one row per method (numbers as data, then formatted for reading),
 and the papers' figures beside ours. Written as CSV (numbers) and LaTeX (booktabs) for papers."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from peftbench.papers import papers
 
+if TYPE_CHECKING:
+    from peftbench.stats.bootstrap import Estimate
+    from peftbench.stats.task import TaskAnalysis
+
 FULL = "full"  # the method whose stored state is a full checkpoint: the storage and step-time reference
 COSTS = ["latency_ms_per_token", "train_wall_s", "tokens_per_s", "peak_memory_bytes", "step_time_s"]
 
 
-def pareto_front(params, scores):
+def pareto_front(params: Sequence[float], scores: Sequence[float]) -> np.ndarray:
     """True where no other method has at most as many trainable parameters and at least the score,
     and is strictly better in one of the two (the methods worth considering at their budget)."""
     p, s = np.asarray(params, float), np.asarray(scores, float)
@@ -18,7 +28,7 @@ def pareto_front(params, scores):
     return ~np.array(dominated, dtype=bool)
 
 
-def full_checkpoint_bytes(runs):
+def full_checkpoint_bytes(runs: pd.DataFrame) -> float:
     """Bytes of one full checkpoint: what full fine-tuning stored, else the base model in fp32."""
     full = runs[runs.method == FULL]
     return float(full.storage_bytes.mean()) if len(full) else float(runs.base_params.iloc[0]) * 4
@@ -28,7 +38,7 @@ def _metrics(spec):
     return [spec["main_metric"]] + [m for m in spec["metrics"] if m != spec["main_metric"]]
 
 
-def method_stats(runs, spec):
+def method_stats(runs: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """One task's runs (summary rows) -> one numeric row per method, mean and std over seeds, sorted by
     the main metric (best first)."""
     g = runs.groupby("method", sort=False)
@@ -47,11 +57,11 @@ def method_stats(runs, spec):
 
 
 # ---- formatting: every cell reads as a number with its unit -------------------------------------
-def fmt_params(n):
+def fmt_params(n: float) -> str:
     return f"{n / 1e6:,.2f}M" if n >= 1e5 else f"{int(n):,}"
 
 
-def fmt_pct(x):
+def fmt_pct(x: float) -> str:
     """4 significant digits, never in exponent notation (0.00000743%, not 7.43e-06%)."""
     return np.format_float_positional(float(x), precision=4, unique=True, fractional=False, trim="-") + "%"
 
@@ -60,14 +70,14 @@ def _unit(b):
     return next(((u, s) for u, s in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)) if b >= s), ("B", 1))
 
 
-def fmt_bytes(b, std=np.nan):
+def fmt_bytes(b: float, std: float = np.nan) -> str:
     unit, size = _unit(b)
     if size == 1:
         return f"{int(b)} B"
     return f"{b / size:,.1f}" + (f" ± {std / size:.1f}" if std == std else "") + f" {unit}"
 
 
-def fmt_mean_std(mean, std, digits=2):
+def fmt_mean_std(mean: float, std: float, digits: int = 2) -> str:
     if mean != mean:
         return "n/a"
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std == std else "")
@@ -76,7 +86,7 @@ def fmt_mean_std(mean, std, digits=2):
 MARK = {"better": "better", "worse": "worse", "no detectable difference": "≈"}
 
 
-def fmt_interval(e, digits=2, sign=""):
+def fmt_interval(e: Estimate, digits: int = 2, sign: str = "") -> str:
     """value [low, high]: a score or a paired difference with its 95% interval."""
     return f"{e.value:{sign}.{digits}f} [{e.low:{sign}.{digits}f}, {e.high:{sign}.{digits}f}]"
 
@@ -95,7 +105,7 @@ def _diff_cell(method, ref, analysis):
     return f"{fmt_interval(d, 1, '+')} {MARK[d.verdict()]}"
 
 
-def display(stats, spec, analysis=None):
+def display(stats: pd.DataFrame, spec: dict, analysis: TaskAnalysis | None = None) -> pd.DataFrame:
     """The table people read: strings, main metric first and marked (each score with its 95% bootstrap
     interval when per-example scores are there), the paired differences to full fine-tuning and to
     zero-shot, then the costs."""
@@ -134,7 +144,7 @@ def display(stats, spec, analysis=None):
     return pd.DataFrame(rows)
 
 
-def markdown(df):
+def markdown(df: pd.DataFrame) -> str:
     cells = lambda values: "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
     return "\n".join(
         [
@@ -145,7 +155,7 @@ def markdown(df):
     )
 
 
-def latex(df, caption, label, prose=False):
+def latex(df: pd.DataFrame, caption: str, label: str, prose: bool = False) -> str:
     """booktabs (\\toprule/\\midrule/\\bottomrule) through pandas' Styler. Numbers right-aligned; prose
     columns wrap (p{} columns sharing the line). ±, ×, > and -> in math mode: a bare > prints as ¿ in
     LaTeX's default OT1 font encoding."""
@@ -177,7 +187,7 @@ def _group_scores(runs, tasks, task_specs):
     return pd.concat(per_task, axis=1).dropna().mean(axis=1)
 
 
-def paper_orderings(summary, task_specs):
+def paper_orderings(summary: pd.DataFrame, task_specs: dict[str, dict]) -> pd.DataFrame:
     """Each paper's ranking beside ours: on the paper's own task when it ran, else on the closest of
     ours. Paper rows whose methods did not run are left out; a comparison needs two."""
     rows = []
@@ -219,7 +229,7 @@ def paper_orderings(summary, task_specs):
     return pd.DataFrame(rows)
 
 
-def paper_budgets(summary):
+def paper_budgets(summary: pd.DataFrame) -> pd.DataFrame:
     """Trainable share (and stored share) of the base model: the paper's figure beside ours."""
     rows = []
     full = full_checkpoint_bytes(summary)
@@ -242,7 +252,7 @@ def paper_budgets(summary):
     return pd.DataFrame(rows)
 
 
-def fmt_number(v):
+def fmt_number(v: float) -> str:
     """A measurement as people read it: 354,823,168 not 3.548e+08; 4 significant digits below 10,000."""
     if v != v:
         return "--"
@@ -251,7 +261,7 @@ def fmt_number(v):
     return f"{v:.4g}"
 
 
-def read_cost_table(path):
+def read_cost_table(path: Path | str) -> pd.DataFrame:
     """Any CSV of the cost measurements, shown as it is (numbers formatted for reading)."""
     df = pd.read_csv(path)
     for col in df.select_dtypes("number").columns:

@@ -4,8 +4,15 @@ The YAML is loaded with lm-eval's own loader (so `!function utils.process_result
 it), its data_files pointed at this profile's test.jsonl, and handed to `simple_evaluate` as a dict.
 Every method, peft-wrapped or hooked, goes through the same HFLM path and the same prompts."""
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # hints only: evaluation imports torch and lm-eval when it runs
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -16,13 +23,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 BOOTSTRAP_ITERS = 1000
 
 
-def task_name(task):
+def task_name(task: Path | str) -> str:
     """lm-eval's name for tasks/<task>/: always derived from the folder, so a copied task folder
     (`cp -r tasks/e2e tasks/e2e-local`) is scored and read back under its own name."""
     return f"peftbench_{Path(task).name}"
 
 
-def task_config(task_dir, test_file, train_file=None, num_fewshot=0, tokenizer=None):
+def task_config(
+    task_dir: Path | str,
+    test_file: Path | str,
+    train_file: Path | str | None = None,
+    num_fewshot: int = 0,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> dict:
     """The task's lm_eval.yaml as a dict, reading this profile's test.jsonl. With `num_fewshot` the
     demonstrations come from train.jsonl only (lm-eval's `fewshot_split`), never from the test split.
     With `tokenizer`, the answer-start protocol (`answer_start_suppressed`) joins the generation settings."""
@@ -77,7 +90,7 @@ def _hflm():
     return PeftbenchHFLM
 
 
-def answer_start_suppressed(tokenizer, until):
+def answer_start_suppressed(tokenizer: PreTrainedTokenizerBase, until: list[str] | str) -> list[int]:
     """One protocol for every method: the first generated token may not end the answer before it starts.
 
     An instruct model often opens its reply with a line break; with the tasks' stop sequence `until: ["\n"]`
@@ -92,25 +105,25 @@ def answer_start_suppressed(tokenizer, until):
     return sorted(set(ids) | {tid for tid in (tokenizer.eos_token_id,) if tid is not None})
 
 
-def uses_chat_template(prompting, tokenizer):
+def uses_chat_template(prompting: dict | None, tokenizer: PreTrainedTokenizerBase) -> bool:
     """Chat template on when the method asks for it and the model has one (a chat/instruct model)."""
     return bool((prompting or {}).get("chat_template")) and getattr(tokenizer, "chat_template", None) is not None
 
 
 def run(
-    model,
-    tokenizer,
-    task_dir,
-    test_file,
-    batch_size=8,
-    precision="fp32",
-    limit=None,
-    target_end="newline",
-    prompting=None,
-    train_file=None,
-    seed=0,
-    add_bos=False,
-):
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    task_dir: Path | str,
+    test_file: Path | str,
+    batch_size: int = 8,
+    precision: str = "fp32",
+    limit: int | None = None,
+    target_end: str = "newline",
+    prompting: dict | None = None,
+    train_file: Path | str | None = None,
+    seed: int = 0,
+    add_bos: bool = False,
+) -> tuple[dict, dict[str, list[dict]]]:
     """lm-eval's results dict (as lm-eval returns it), plus the per-sample outputs separately.
 
     target_end="eos": the task's targets were trained to end with the tokenizer's EOS, which decoding stops at.
@@ -153,13 +166,13 @@ def run(
     return results, samples
 
 
-def scores(results, task):
+def scores(results: dict, task: Path | str) -> dict[str, float]:
     """{metric: value} from lm-eval's results for peftbench_<task>, dropping the ',none' filter suffix."""
     raw = results["results"][task_name(task)]
     return {k.split(",")[0]: v for k, v in raw.items() if k.endswith(",none") and "_stderr" not in k}
 
 
-def sample_record(sample):
+def sample_record(sample: dict) -> dict:
     """One line of samples.jsonl: the output, the target and every per-example metric value lm-eval
     logged (a number for mean metrics, a [reference, hypothesis] pair for corpus metrics), so the
     statistics can be recomputed from this file alone."""
@@ -172,7 +185,7 @@ def sample_record(sample):
     }
 
 
-def prompt_of(sample):
+def prompt_of(sample: dict) -> str | None:
     """The exact context lm-eval generated from (chat template and demonstrations included)."""
     args = sample.get("arguments") or [[None]]
     if isinstance(args, dict):  # lm-eval's saved-sample layout {gen_args_0: {arg_0: ...}}

@@ -5,10 +5,14 @@ task data ──┼─> finetune (task_state.safetensors, train.json) ─> evalu
             └──────────────────────────────────────────────────> summary.csv ─> report
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -16,13 +20,17 @@ from peftbench import config, identity, io, methods, provenance, runs
 from peftbench.model import base_model
 from peftbench.stages import checkpoint, evaluate, latency, reload_check, train
 
+if TYPE_CHECKING:
+    from snakemake.script import Snakemake
+    from transformers import PreTrainedTokenizerBase
+
 
 def _threads(n):
     if n:
         torch.set_num_threads(int(n))
 
 
-def device(cfg):
+def device(cfg: dict) -> str:
     """The profile's `device`; auto = cuda when a GPU is visible. Asking for cuda without one is an error."""
     wanted = cfg.get("device", "auto")
     if wanted == "auto":
@@ -32,7 +40,14 @@ def device(cfg):
     return wanted
 
 
-def build_data(task_name, sizes, out_dir, tasks_dir=config.TASKS, base_dir=None, max_seq_len=None):
+def build_data(
+    task_name: str,
+    sizes: dict,
+    out_dir: Path | str,
+    tasks_dir: Path = config.TASKS,
+    base_dir: Path | str | None = None,
+    max_seq_len: int | None = None,
+) -> dict[str, int]:
     """The task's splits; with the base model's tokenizer, every train/validation record is checked to fit
     `max_seq_len` (the profile's training.max_seq_len) here, not minutes into fine-tuning.
     `tasks_dir`: the workflow's tasks/ (a copy of the workflow may hold task folders this checkout lacks)."""
@@ -49,7 +64,14 @@ def build_data(task_name, sizes, out_dir, tasks_dir=config.TASKS, base_dir=None,
     return counts
 
 
-def method_model(base_dir, method_spec, state=None, seed=0, device="cpu", base_dropout=None):
+def method_model(
+    base_dir: Path | str,
+    method_spec: dict,
+    state: dict[str, torch.Tensor] | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    base_dropout: float | None = None,
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase, ModuleType, int]:
     """Base model + method: attached for training (state=None) or loaded from a task state.
     Seeded before attach: a method's random initialisation (LoRA's A) depends on the seed alone.
     `base_dropout` (training.base_dropout) sets the base model's own dropout before the method's modules exist."""
@@ -65,8 +87,19 @@ def method_model(base_dir, method_spec, state=None, seed=0, device="cpu", base_d
 
 
 def finetune(
-    cfg, base_dir, task_name, method_spec, seed, data_dir, out_state, out_train, threads=None, tasks_dir=config.TASKS
-):
+    cfg: dict,
+    base_dir: Path | str,
+    task_name: str,
+    method_spec: dict,
+    seed: int,
+    data_dir: Path | str,
+    out_state: Path | str,
+    out_train: Path | str,
+    threads: int | None = None,
+    tasks_dir: Path = config.TASKS,
+) -> None:
+    """Train one method on one task with one seed: the task state, and train.json (its statistics, the reload
+    check, the run's identity and provenance)."""
     _threads(threads)
     settings = config.training_settings(cfg, method_spec)
     where = device(cfg)
@@ -149,21 +182,21 @@ def finetune(
 
 
 def evaluate_job(
-    cfg,
-    base_dir,
-    task_name,
-    method_spec,
-    state_path,
-    test_file,
-    out_json,
-    out_samples,
-    out_latency,
-    threads=None,
-    tasks_dir=config.TASKS,
-    train_file=None,
-    seed=0,
-    forgetting=None,
-):
+    cfg: dict,
+    base_dir: Path | str,
+    task_name: str,
+    method_spec: dict,
+    state_path: Path | str,
+    test_file: Path | str,
+    out_json: Path | str,
+    out_samples: Path | str,
+    out_latency: Path | str,
+    threads: int | None = None,
+    tasks_dir: Path = config.TASKS,
+    train_file: Path | str | None = None,
+    seed: int = 0,
+    forgetting: tuple | None = None,
+) -> None:
     """lm-eval scores, then generation latency, on one loaded model (one model load, one process).
     `train_file`: where a few-shot method draws its demonstrations (seeded with the run's `seed`);
     `forgetting`: (general text sample, base model's loss JSON, output JSON), peftbench.stages.forgetting."""
@@ -223,7 +256,7 @@ def _evaluated(trained, sha):
     return {"task_state_sha256": sha, "config_hash": (trained.get("provenance") or {}).get("config_hash")}
 
 
-def workflow_tasks(snakemake):
+def workflow_tasks(snakemake: Snakemake) -> Path:
     """The task folders of the workflow a job runs in (a copy of the workflow may hold tasks this checkout lacks)."""
     return Path(os.path.normpath(snakemake.scriptdir)).parents[1] / "tasks"
 
@@ -231,7 +264,7 @@ def workflow_tasks(snakemake):
 class logged:
     """Run a job with stdout/stderr in the rule's log file; the traceback lands there too."""
 
-    def __init__(self, snakemake):
+    def __init__(self, snakemake: Snakemake):
         import contextlib
 
         self.stack, self.path = contextlib.ExitStack(), (snakemake.log[0] if snakemake.log else None)

@@ -4,25 +4,35 @@ Causal LM on prompt + " " + target + "\\n" (or + EOS, for a task with `target_en
 target tokens only, optionally label-smoothed. AdamW, linear warm-up then linear decay, gradient clipping
 (max_grad_norm 0: none), optional bf16 autocast or fp16 autocast with a GradScaler, seeded batch order."""
 
+from __future__ import annotations
+
 import contextlib
 import math
 import random
 import resource
 import time
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
 
 from peftbench import methods
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
-def completion(target, end="newline"):
+    from peftbench.stages.checkpoint import Checkpoints
+
+Encoded = list[tuple[list[int], list[int]]]  # [(input_ids, labels)] of `encode`
+
+
+def completion(target: str, end: str = "newline") -> str:
     """What the model learns to generate after the prompt; lm-eval stops at the newline. With end="eos" the
     text has no newline: `encode` appends the tokenizer's EOS token, which beam search ends a hypothesis at."""
     return " " + target + ("\n" if end == "newline" else "")
 
 
-def target_ids(target, tokenizer, end="newline"):
+def target_ids(target: str, tokenizer: PreTrainedTokenizerBase, end: str = "newline") -> list[int]:
     """Token ids of the completion; end="eos": " " + target + [EOS], as the LoRA repo's E2E data
     (examples/NLG/src/gpt2_encode.py --add_eos) and its decoder's eos_token_id."""
     ids = tokenizer(completion(target, end), add_special_tokens=False).input_ids
@@ -33,7 +43,14 @@ def target_ids(target, tokenizer, end="newline"):
     return ids
 
 
-def encode(records, tokenizer, max_seq_len, where="train.jsonl", end="newline", bos=False):
+def encode(
+    records: list[dict],
+    tokenizer: PreTrainedTokenizerBase,
+    max_seq_len: int,
+    where: str = "train.jsonl",
+    end: str = "newline",
+    bos: bool = False,
+) -> Encoded:
     """[(input_ids, labels)] with labels = -100 on the prompt (and on BOS, with bos=True: the profile's
     model.add_bos, which evaluation passes to lm-eval as add_bos_token). Too long is an error, not a truncation."""
     out = []
@@ -49,7 +66,7 @@ def encode(records, tokenizer, max_seq_len, where="train.jsonl", end="newline", 
     return out
 
 
-def collate(batch, pad_id):
+def collate(batch: Encoded, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-pad to the longest sequence in the batch (no padding waste beyond it)."""
     n = max(len(ids) for ids, _ in batch)
     ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
@@ -60,7 +77,13 @@ def collate(batch, pad_id):
     return ids, labels, mask
 
 
-def target_loss(model, ids, labels, mask, label_smoothing=0.0):
+def target_loss(
+    model: torch.nn.Module,
+    ids: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
     """Mean cross-entropy over target tokens; logits at position t predict token t+1. With label smoothing
     eps: (1 - eps) (-log p_y) + eps mean_c(-log p_c), torch's label_smoothing and the LoRA repo's
     (examples/NLG/src/model.py, --label_smooth 0.1 for E2E).
@@ -81,7 +104,7 @@ def target_loss(model, ids, labels, mask, label_smoothing=0.0):
     )
 
 
-def set_dropout(model, p):
+def set_dropout(model: torch.nn.Module, p: float) -> torch.nn.Module:
     """Every dropout of `model` to p: nn.Dropout modules and the attention-dropout floats that sdpa/eager
     attention read at call time (Llama's `attention_dropout`). The LoRA repo's GPT-2 (examples/NLG/src/model.py)
     has no dropout at all, where Hugging Face's GPT-2 config has 0.1 on embeddings, attention and residuals."""
@@ -93,13 +116,13 @@ def set_dropout(model, p):
     return model
 
 
-def autocast(precision, device="cpu"):
+def autocast(precision: str, device: str = "cpu") -> contextlib.AbstractContextManager:
     if precision in ("bf16", "fp16"):
         return torch.autocast(device_type=device, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
 
 
-def batches(n_examples, batch_size, steps, seed):
+def batches(n_examples: int, batch_size: int, steps: int, seed: int) -> list[list[int]]:
     """Indices for `steps` batches: reshuffled every epoch with a seeded RNG."""
     rng, order = random.Random(seed), []
     while len(order) < steps * batch_size:
@@ -109,14 +132,14 @@ def batches(n_examples, batch_size, steps, seed):
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(steps)]
 
 
-def peak_memory_bytes(device):
+def peak_memory_bytes(device: str) -> int:
     if device == "cuda":
         return torch.cuda.max_memory_allocated()
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 @torch.no_grad()
-def evaluate_loss(model, data, batch_size, pad_id, precision):
+def evaluate_loss(model: torch.nn.Module, data: Encoded, batch_size: int, pad_id: int, precision: str) -> float:
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
@@ -129,7 +152,7 @@ def evaluate_loss(model, data, batch_size, pad_id, precision):
     return total / max(count, 1)
 
 
-def schedule(opt, steps, warmup_ratio):
+def schedule(opt: torch.optim.Optimizer, steps: int, warmup_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up over ceil(warmup_ratio x steps) steps, then linear decay to 0 at `steps`."""
     warmup = math.ceil(warmup_ratio * steps)
     return torch.optim.lr_scheduler.LambdaLR(
@@ -138,17 +161,17 @@ def schedule(opt, steps, warmup_ratio):
 
 
 def train(
-    model,
-    tokenizer,
-    train_records,
-    val_records,
-    settings,
-    seed,
-    precision="fp32",
-    checkpoints=None,
-    target_end="newline",
-    add_bos=False,
-):
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    train_records: list[dict],
+    val_records: list[dict],
+    settings: dict,
+    seed: int,
+    precision: str = "fp32",
+    checkpoints: Checkpoints | None = None,
+    target_end: str = "newline",
+    add_bos: bool = False,
+) -> dict:
     """Run the loop; returns the statistics for train.json. `model` is trained in place.
 
     With `checkpoints` (peftbench.stages.checkpoint.Checkpoints) the loop saves every N steps and first

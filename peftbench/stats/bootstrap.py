@@ -6,6 +6,9 @@ every method: a difference between two methods is computed replicate by replicat
 intervals. Intervals are percentile intervals. With several seeds a method's score on a replicate is
 the mean over its seeds on that replicate."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,14 +20,14 @@ LEVEL = 95
 DETECTABLE = 2.8
 
 
-def counts(n, resamples=RESAMPLES, seed=SEED):
+def counts(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
     """B x n matrix: how often each of n examples is drawn in each replicate (rows sum to n)."""
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
     return np.bincount(drawn.ravel(), minlength=resamples * n).reshape(resamples, n)
 
 
-def percentile_interval(replicates, level=LEVEL):
+def percentile_interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     lo, hi = np.percentile(replicates, [(100 - level) / 2, 100 - (100 - level) / 2])
     return float(lo), float(hi)
 
@@ -39,15 +42,15 @@ class Estimate:
     se: float
 
     @classmethod
-    def of(cls, value, replicates):
+    def of(cls, value: float, replicates: np.ndarray) -> Estimate:
         return cls(float(value), *percentile_interval(replicates), float(np.std(replicates, ddof=1)))
 
     @property
-    def detectable(self):
+    def detectable(self) -> float:
         """The smallest true difference this test size detects with 80% power at the 5% level."""
         return DETECTABLE * self.se
 
-    def verdict(self, margin=0.0):
+    def verdict(self, margin: float = 0.0) -> str:
         """For a difference: 'better' when the whole interval is above the margin, 'worse' when it is
         all below, else 'no detectable difference'."""
         if self.low > margin:
@@ -68,7 +71,7 @@ class SeedSpread:
     high: float
 
 
-def seed_spread(per_seed):
+def seed_spread(per_seed: Sequence[float]) -> SeedSpread:
     x = np.asarray(per_seed, float)
     if len(x) < 2:
         return SeedSpread(len(x), float(x.mean()), float("nan"), float("nan"), float("nan"))
@@ -84,19 +87,19 @@ class TaskStats:
 
     runs: {method: [statistic per seed]} (peftbench.stats.scores statistics on the same test examples)."""
 
-    def __init__(self, runs, n, resamples=RESAMPLES, seed=SEED):
+    def __init__(self, runs: dict[str, list], n: int, resamples: int = RESAMPLES, seed: int = SEED):
         self.n, self.counts = n, counts(n, resamples, seed)
         self.point = {m: float(np.mean([s.full() for s in stats])) for m, stats in runs.items()}
         self.per_seed = {m: [s.full() for s in stats] for m, stats in runs.items()}
         self.replicates = {m: np.mean([s.resampled(self.counts) for s in stats], axis=0) for m, stats in runs.items()}
 
-    def score(self, method):
+    def score(self, method: str) -> Estimate:
         return Estimate.of(self.point[method], self.replicates[method])
 
-    def seeds(self, method):
+    def seeds(self, method: str) -> SeedSpread:
         return seed_spread(self.per_seed[method])
 
-    def difference(self, method, reference):
+    def difference(self, method: str, reference: str) -> Estimate:
         """method - reference, paired on the same resampled examples."""
         return Estimate.of(
             self.point[method] - self.point[reference], self.replicates[method] - self.replicates[reference]

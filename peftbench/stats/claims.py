@@ -5,12 +5,18 @@ whole 95% interval lies on the claim's side of the margin, *contradicted* when i
 other side, *inconclusive at this budget* otherwise (with the smallest difference the test could have
 detected); *not run* when the methods it needs are not in the results."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from peftbench import ROOT, config
+
+if TYPE_CHECKING:
+    from peftbench.stats.task import TaskAnalysis
 
 CLAIMS_FILE = ROOT / "config" / "claims.yaml"
 REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = "reproduced", "contradicted", "inconclusive at this budget", "not run"
@@ -32,7 +38,7 @@ class Check:
     verdict: str
 
 
-def load(path=CLAIMS_FILE):
+def load(path: Path | str = CLAIMS_FILE) -> list[dict]:
     """The claims, validated: a missing or mistyped field is an error naming the file, claim and field."""
     claims = config.load_yaml(path).get("claims")
     if not isinstance(claims, list):
@@ -160,7 +166,12 @@ def _latency(c, latency_csv):
     return rows
 
 
-def evaluate(claims, analyses, summary, latency_csv=None):
+def evaluate(
+    claims: list[dict],
+    analyses: dict[str, TaskAnalysis],
+    summary: pd.DataFrame | None,
+    latency_csv: Path | str | None = None,
+) -> list[Check]:
     """[Check] for every claim: one per task (score claims), method (storage) or setting (latency)."""
     out = []
     for c in claims:
@@ -173,7 +184,7 @@ def evaluate(claims, analyses, summary, latency_csv=None):
     return out
 
 
-def overall(checks):
+def overall(checks: list[Check]) -> str:
     """One verdict per claim: the common verdict, or how it splits ('reproduced on 2, inconclusive on 1')."""
     kinds = [c.verdict.split(" (")[0].split(":")[0] for c in checks]
     if len(set(kinds)) == 1:

@@ -6,7 +6,10 @@ hypothesis) for sacrebleu's BLEU and chrF). A resample is given as counts: count
 example i is drawn in replicate b (a B x n integer matrix), so a statistic of a resample is a weighted
 sum for means and for sacrebleu's sufficient statistics alike."""
 
+from __future__ import annotations
+
 import importlib.util
+from collections.abc import Callable, Sequence
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -19,13 +22,13 @@ from peftbench import io
 class Mean:
     """F1, EM, ROUGE, accuracy: the mean of per-example scores."""
 
-    def __init__(self, values):
+    def __init__(self, values: Sequence[float]):
         self.values = np.asarray(values, dtype=float)
 
-    def full(self):
+    def full(self) -> float:
         return float(self.values.mean())
 
-    def resampled(self, counts):
+    def resampled(self, counts: np.ndarray) -> np.ndarray:
         return counts @ self.values / counts.sum(1)
 
 
@@ -42,7 +45,7 @@ class Sacrebleu:
     totals, lengths): exact, and cheap (Koehn 2004's paired bootstrap, as sacrebleu's own significance
     tests do it)."""
 
-    def __init__(self, name, items):
+    def __init__(self, name: str, items: Sequence):
         self.metric = _sacrebleu_metric(name)
         # lm-eval's items are (reference or references, hypothesis); sacrebleu wants reference streams
         refs = [[r] if isinstance(r, str) else list(r) for r, _ in items]
@@ -52,10 +55,10 @@ class Sacrebleu:
     def _score(self, summed):
         return self.metric._compute_score_from_stats([int(x) for x in summed]).score
 
-    def full(self):
+    def full(self) -> float:
         return self._score(self.stats.sum(0))
 
-    def resampled(self, counts):
+    def resampled(self, counts: np.ndarray) -> np.ndarray:
         return np.array([self._score(s) for s in counts @ self.stats])
 
 
@@ -63,13 +66,13 @@ class Aggregation:
     """Any other corpus metric (the E2E metrics: NIST, METEOR, CIDEr, ...): the task's own aggregation
     function recomputed on the items of each resample. Correct for any metric, and as slow as it is."""
 
-    def __init__(self, fn, items):
+    def __init__(self, fn: Callable, items: Sequence):
         self.fn, self.items = fn, list(items)
 
-    def full(self):
+    def full(self) -> float:
         return float(self.fn(self.items))
 
-    def resampled(self, counts):
+    def resampled(self, counts: np.ndarray) -> np.ndarray:
         return np.array([self.fn([self.items[i] for i in np.repeat(np.arange(len(c)), c)]) for c in counts])
 
 
@@ -105,13 +108,16 @@ def _read_task_yaml(path):
     return cfg
 
 
-def aggregations(task_dir):
+def aggregations(task_dir: Path | str) -> dict[str, str | Callable]:
     """{metric: aggregation} from the task's lm_eval.yaml: 'mean', 'bleu', 'chrf', or a callable."""
     cfg = _read_task_yaml(Path(task_dir) / "lm_eval.yaml")
     return {m["metric"]: m.get("aggregation", "mean") for m in cfg.get("metric_list", [])}
 
 
-def statistic(aggregation, values, name=""):
+Statistic = Mean | Sacrebleu | Aggregation
+
+
+def statistic(aggregation: str | Callable, values: Sequence, name: str = "") -> Statistic:
     if aggregation == "mean":
         return Mean(values)
     if aggregation in ("bleu", "chrf"):
@@ -121,7 +127,9 @@ def statistic(aggregation, values, name=""):
     raise ValueError(f"metric {name!r}: no bootstrap for lm-eval aggregation {aggregation!r}")
 
 
-def load_run(samples_path, aggregation_of):
+def load_run(
+    samples_path: Path | str, aggregation_of: dict[str, str | Callable]
+) -> tuple[list[int], dict[str, Statistic]] | None:
     """samples.jsonl -> (doc_ids, {metric: statistic}); None when the file predates per-example metrics."""
     rows = sorted(io.read_jsonl(samples_path), key=lambda r: r["doc_id"])
     if not rows or "metrics" not in rows[0]:

@@ -1,6 +1,8 @@
 """One task's statistics for the report: every method's scores with intervals, the seed spread, and
 the paired differences against the reference methods (full fine-tuning, zero-shot)."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,17 +21,17 @@ class TaskAnalysis:
     by_metric: dict = field(default_factory=dict)  # metric -> bootstrap.TaskStats
     notes: list = field(default_factory=list)  # runs left out of the statistics, and why
 
-    def has(self, method, metric=None):
+    def has(self, method: str, metric: str | None = None) -> bool:
         ts = self.by_metric.get(metric or self.main_metric)
         return ts is not None and method in ts.point
 
-    def score(self, method, metric=None):
+    def score(self, method: str, metric: str | None = None) -> bootstrap.Estimate:
         return self.by_metric[metric or self.main_metric].score(method)
 
-    def difference(self, method, reference, metric=None):
+    def difference(self, method: str, reference: str, metric: str | None = None) -> bootstrap.Estimate:
         return self.by_metric[metric or self.main_metric].difference(method, reference)
 
-    def detectable(self, reference):
+    def detectable(self, reference: str) -> float | None:
         """Median over methods of the smallest difference to `reference` the test size can detect."""
         ts = self.by_metric.get(self.main_metric)
         if ts is None or reference not in ts.point:
@@ -37,7 +39,7 @@ class TaskAnalysis:
         d = [ts.difference(m, reference).detectable for m in ts.point if m != reference]
         return float(pd.Series(d).median()) if d else None
 
-    def frame(self):
+    def frame(self) -> pd.DataFrame:
         """Numbers, one row per (method, metric): score, interval, se, seed spread, differences."""
         rows = []
         for metric, ts in self.by_metric.items():
@@ -73,7 +75,14 @@ class TaskAnalysis:
         return pd.DataFrame(rows)
 
 
-def analyse(task, task_dir, main_metric, runs, resamples=bootstrap.RESAMPLES, seed=bootstrap.SEED):
+def analyse(
+    task: str,
+    task_dir: Path | str,
+    main_metric: str,
+    runs: dict[tuple[str, int], Path | str],
+    resamples: int = bootstrap.RESAMPLES,
+    seed: int = bootstrap.SEED,
+) -> TaskAnalysis:
     """runs: {(method, seed): run folder with samples.jsonl} of one task -> TaskAnalysis. A run whose
     samples.jsonl lacks per-example metrics, or was scored on other test examples, is left out of the
     statistics with a note (its score stays in the table, without an interval)."""

@@ -23,6 +23,7 @@ rule paper_scale:
         PB_ROOT / "config" / "paper_architectures.yaml",
         PB_ROOT / "peftbench" / "costs" / "paper_scale.py",
         PB_ROOT / "peftbench" / "papers" / "paper_claims.py",
+        PB_ROOT / "peftbench" / "papers" / "paper_claims.yaml",
         [PB_ROOT / "methods" / m / f for m in paper_claims.counted_methods() for f in ("method.yaml", "method.py")],
     output: f"{COSTS}/paper_scale.csv"                     # written atomically by peftbench.costs.paper_scale
     benchmark: f"{R}/benchmarks/paper_scale.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
