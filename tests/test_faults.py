@@ -21,7 +21,15 @@ from peftbench import io
 pytestmark = pytest.mark.slow
 RUN = "tiny-random-llama/qa/lora/seed0"
 # Measurements, not results: they differ between any two runs on a shared machine.
-TIMINGS = ["train_wall_s", "tokens_per_s", "step_time_s", "peak_memory_bytes", "latency_ms_per_token", "eval_wall_s"]
+TIMINGS = [
+    "train_wall_s",
+    "tokens_per_s",
+    "train_gflop_per_s",
+    "step_time_s",
+    "peak_memory_bytes",
+    "latency_ms_per_token",
+    "eval_wall_s",
+]
 
 
 @pytest.fixture(scope="module")

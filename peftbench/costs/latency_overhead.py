@@ -30,6 +30,7 @@ import torch
 from peftbench import config, io, methods
 from peftbench.model import base_model
 from peftbench.stages import latency
+from peftbench.stages.train import autocast
 
 # Hu et al. 2021, Table 1: GPT-2 medium forward ms (RTX8000, mean of 100 trials); (batch, seq) -> |Theta|, ms
 PAPER_TABLE1 = {
@@ -259,14 +260,19 @@ def op_time_delta(base, model, ids, repeats=3):
     return pd.DataFrame(rows).sort_values("self_ms", key=abs, ascending=False).reset_index(drop=True)
 
 
-def forward_rows(base, variants, batch, seq_len, repeats, seed=0, clock="wall"):
-    """Table 1 at one setting: one row per variant (the base and its control first)."""
+def forward_rows(base, variants, batch, seq_len, repeats, seed=0, clock="wall", device="cpu", precision="fp32"):
+    """Table 1 at one setting: one row per variant (the base and its control first). On a GPU each forward
+    is timed to its kernels' end (synchronized), under the profile's autocast precision."""
     ids = torch.randint(0, base.config.vocab_size, (batch, seq_len), generator=torch.Generator().manual_seed(seed))
     models = {"base": base, CONTROL: base, **{k: v[0] for k, v in variants.items()}}
-    with torch.no_grad():
-        times = interleaved_ms({n: (lambda m=m: m(input_ids=ids)) for n, m in models.items()}, repeats, clock=clock)
+    flops = {n: forward_flops(m, ids) for n, m in models.items()}  # on fake CPU tensors, before any move
+    models = {n: m.to(device) for n, m in models.items()}
+    ids = ids.to(device)
+    done = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    with torch.no_grad(), autocast(precision, device):
+        fns = {n: (lambda m=m: (m(input_ids=ids), done())) for n, m in models.items()}
+        times = interleaved_ms(fns, repeats, clock=clock)
     stats = ratio_stats(times)
-    flops = {n: forward_flops(m, ids) for n, m in models.items()}
     paper_params, paper_ms = PAPER_TABLE1.get((batch, seq_len), (None, {}))
     rows = []
     for n, m in models.items():
@@ -380,13 +386,13 @@ def generation_rows(base_dir, specs, prompts, new_tokens, repeats, seed=0, clock
     ] + failed
 
 
-def forward_table(settings, repeats, arch=None, seed=0, clock="wall"):
+def forward_table(settings, repeats, arch=None, seed=0, clock="wall", device="cpu", precision="fp32"):
     """(a) at every setting {batch, seq_len, adapter_params (default: Table 1's |Theta| there, else 11M)}."""
     rows = []
     for s in settings:
         params = s.get("adapter_params") or PAPER_TABLE1.get((s["batch"], s["seq_len"]), (11e6,))[0]
         base, variants = build_gpt2(arch, params, seed)
-        rows += forward_rows(base, variants, s["batch"], s["seq_len"], repeats, seed, clock)
+        rows += forward_rows(base, variants, s["batch"], s["seq_len"], repeats, seed, clock, device, precision)
         del base, variants
     return rows
 
@@ -437,6 +443,8 @@ def main(argv=None):
         default="wall",
         help="cpu: process CPU time (use with --threads 1 on a shared machine)",
     )
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where (a) runs (b stays on the CPU)")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="(a)'s autocast dtype")
     ap.add_argument("--tiny", action="store_true", help="a 2-layer, 64-wide GPT-2 (seconds: checks the plumbing)")
     ap.add_argument("--base", help="also (b): ms per generated token on this base model folder, every method")
     ap.add_argument("--prompts", default="results/data/qa/test.jsonl", help="JSONL with a 'prompt' field, for (b)")
@@ -458,7 +466,9 @@ def main(argv=None):
     for text in args.settings:
         batch, seq_len = map(int, text.split("x"))
         setting = {"batch": batch, "seq_len": seq_len, **({"adapter_params": 5000} if args.tiny else {})}
-        new = forward_table([setting], args.repeats, arch, clock=args.clock)
+        new = forward_table(
+            [setting], args.repeats, arch, clock=args.clock, device=args.device, precision=args.precision
+        )
         print(pd.DataFrame(new)[COLUMNS].to_string(index=False), "\n", flush=True)
         rows += new
         if args.csv:

@@ -25,6 +25,7 @@ COLUMNS = [
     "latency_ms_per_token",
     "train_wall_s",
     "tokens_per_s",
+    "train_gflop_per_s",
     "step_time_s",
     "peak_memory_bytes",
     "final_train_loss",
@@ -57,6 +58,7 @@ def row(run_dir):
         "latency_ms_per_token": lat["ms_per_token_median"],
         "train_wall_s": tr["wall_time_s"],
         "tokens_per_s": tr["tokens_per_s"],
+        "train_gflop_per_s": tr.get("gflop_per_s"),  # runs written before it was measured: empty
         "step_time_s": tr["step_time_s"],
         "peak_memory_bytes": tr["peak_memory_bytes"],
         "final_train_loss": tr["loss_curve"][-1] if tr["loss_curve"] else None,

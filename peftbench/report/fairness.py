@@ -21,15 +21,11 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from peftbench import io
+from peftbench.costs.flops import train_flops  # C = (4 N + 2 N_trainable) x tokens, the docstring's estimate
 from peftbench.report import figures
 
 ZERO = "0 (nothing trained)"
 TUNED = " (tuned)"  # the search's winner of a method, beside the method at its paper rate, in the statistics
-
-
-def train_flops(total_params, trainable_params, tokens):
-    """C = (4 N + 2 N_trainable) x tokens (see the module docstring); 0 when nothing trained."""
-    return float((4 * total_params + 2 * trainable_params) * tokens) if trainable_params and tokens else 0.0
 
 
 def summary_columns(run_dir):

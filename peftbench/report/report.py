@@ -3,8 +3,8 @@ CSV and LaTeX (booktabs) under reports/tables/, the figures as PNG under reports
 
 Per task: one row per method with its scores (main metric first), trainable parameters (count and % of
 the base model), storage (bytes of the stored task state, and % of one full checkpoint), latency (median
-ms per generated token, batch 1), training time, step time relative to full fine-tuning, tokens/s and
-peak memory; mean ± std when there are several seeds. Then the figures, the papers' figures beside
+ms per generated token, batch 1), training time, step time relative to full fine-tuning, tokens/s, achieved
+GFLOP/s and peak memory; mean ± std when there are several seeds. Then the figures, the papers' figures beside
 ours, and any cost tables given.
 
 Regenerate from existing results, never training or evaluating (reads results/, writes reports/):
@@ -41,8 +41,10 @@ INTRO = (
     "otherwise the task state's safetensors), and its share of one full "
     "checkpoint (what full fine-tuning stores); latency = median ms per generated token, greedy, "
     "batch 1, the same prompts for every method; train s = training wall time; step time × full = "
-    "seconds per optimisation step relative to full fine-tuning; peak memory = the training process's "
-    "peak. Mean ± std (sample std) over seeds when there are several. "
+    "seconds per optimisation step relative to full fine-tuning; tokens/s = trained (non-padding) tokens per "
+    "second of the training loop (checkpoint writes and validation left out); GFLOP/s = the training FLOPs "
+    "estimate, (4N + 2N_trainable) x tokens, per second of the loop (benchmarks/gemm_fraction.py sets it against "
+    "the machine's GEMM rate); peak memory = the training process's peak. Mean ± std (sample std) over seeds when there are several. "
     "Scores: value [95% interval], a seeded percentile bootstrap over the test examples (2,000 resamples; "
     "corpus metrics recomputed on each resample), covering test-set sampling with the trained models fixed; "
     "with several seeds the value is the seed mean and 'seed std' adds the spread over seeds (t interval). "

@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from peftbench.stats.task import TaskAnalysis
 
 FULL = "full"  # the method whose stored state is a full checkpoint: the storage and step-time reference
-COSTS = ["latency_ms_per_token", "train_wall_s", "tokens_per_s", "peak_memory_bytes", "step_time_s"]
+COSTS = [
+    "latency_ms_per_token",
+    "train_wall_s",
+    "tokens_per_s",
+    "train_gflop_per_s",
+    "peak_memory_bytes",
+    "step_time_s",
+]
 
 
 def pareto_front(params: Sequence[float], scores: Sequence[float]) -> np.ndarray:
@@ -44,7 +51,7 @@ def method_stats(runs: pd.DataFrame, spec: dict) -> pd.DataFrame:
     g = runs.groupby("method", sort=False)
     metrics = [m for m in _metrics(spec) if f"score_{m}" in runs.columns]  # a metric added after the runs: absent
     out = pd.DataFrame({"seeds": g.size()})
-    for col in [f"score_{m}" for m in metrics] + COSTS:
+    for col in [f"score_{m}" for m in metrics] + [c for c in COSTS if c in runs.columns]:  # a cost added later: absent
         out[col.removeprefix("score_")] = g[col].mean()
         out[col.removeprefix("score_") + "_std"] = g[col].std(ddof=1)  # NaN for one seed
     for col in ("trainable_params", "trainable_percent", "storage_bytes", "base_params"):
@@ -136,6 +143,7 @@ def display(stats: pd.DataFrame, spec: dict, analysis: TaskAnalysis | None = Non
                 "train s": fmt_mean_std(r.train_wall_s, r.train_wall_s_std, 1),
                 "step time × full": fmt_mean_std(r.step_time_vs_full, np.nan),
                 "tokens/s": fmt_mean_std(r.tokens_per_s, r.tokens_per_s_std, 1),
+                "GFLOP/s": fmt_mean_std(r.get("train_gflop_per_s", np.nan), r.get("train_gflop_per_s_std", np.nan), 1),
                 "peak memory": fmt_bytes(r.peak_memory_bytes, r.peak_memory_bytes_std),
                 "seeds": str(int(r.seeds)),
             }

@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from peftbench import methods
+from peftbench.costs import flops
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -185,7 +186,14 @@ def train(
     pad_id = tokenizer.pad_token_id
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
-    progress = {"loss_curve": [], "train_tokens": 0, "target_tokens": 0, "elapsed_s": 0.0, "val_loss_before": None}
+    progress = {
+        "loss_curve": [],
+        "train_tokens": 0,
+        "target_tokens": 0,
+        "elapsed_s": 0.0,
+        "checkpoint_s": 0.0,  # writing checkpoints: in the wall time, not in the loop's rates
+        "val_loss_before": None,
+    }
     start_step, resumed_from = 0, None
     start = time.perf_counter()
     if steps and params:
@@ -224,20 +232,31 @@ def train(
             progress["target_tokens"] += int((labels != -100).sum())
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if checkpoints and checkpoints.due(step, steps):
+                saving = time.perf_counter()
                 checkpoints.save(
                     step,
                     model,
                     opt,
                     sched,
-                    {**progress, "elapsed_s": progress["elapsed_s"] + time.perf_counter() - start},
+                    {**progress, "elapsed_s": progress["elapsed_s"] + saving - start},
                 )
+                progress["checkpoint_s"] = progress.get("checkpoint_s", 0.0) + time.perf_counter() - saving
         model.eval()
+    if device.type == "cuda":
+        torch.cuda.synchronize()  # the last step's kernels belong to the loop's time
     wall = progress.pop("elapsed_s") + time.perf_counter() - start  # training time over all attempts
+    loop = wall - progress.pop("checkpoint_s", 0.0)  # the steps alone: what the rates below divide by
     stats = {"steps": steps, "batch_size": bs, **progress, "resumed_from_step": resumed_from}
+    # trained tokens = non-padding tokens of every step's batch; FLOPs estimated from them (peftbench.costs.flops)
+    trainable, total = methods.count_parameters(model)
+    work = flops.train_flops(total, trainable, stats["train_tokens"])
     stats.update(
         wall_time_s=round(wall, 3),
-        tokens_per_s=round(stats["train_tokens"] / wall, 2) if stats["train_tokens"] else 0.0,
-        step_time_s=round(wall / steps, 4) if steps and params else 0.0,
+        train_loop_s=round(loop, 3),
+        tokens_per_s=round(stats["train_tokens"] / loop, 2) if stats["train_tokens"] else 0.0,
+        step_time_s=round(loop / steps, 4) if steps and params else 0.0,
+        train_flops=work,
+        gflop_per_s=round(work / loop / 1e9, 3) if work else 0.0,
         val_loss_after=evaluate_loss(model, val_data, bs, pad_id, precision)
         if stats["loss_curve"]
         else stats["val_loss_before"],

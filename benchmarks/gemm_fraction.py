@@ -1,0 +1,250 @@
+"""This machine's matrix-multiply rate, and how much of it the shared training loop and generation reach.
+
+In one process, in this order (each a median over --repeats after a warm-up):
+  gemm     torch.matmul at 2048 x 2048 x 2048 (the limit: every fraction is of this rate;
+           --limit-n 8192 on a GPU, which 2048 does not fill) and at the base
+           model's own shapes, d_model and d_ff read from its config: tokens x d x d (attention projections),
+           tokens x d x d_ff (MLP) with tokens = one training batch's padded tokens, and batch x d x d_ff (a decode
+           step: one token per sequence);
+  train    peftbench.stages.train.train() itself (full fine-tuning and LoRA by default): tokens/s and GFLOP/s as
+           train.json records them, trained (non-padding) tokens and (4N + 2N_trainable) x tokens over the loop;
+  prefill  generate() of one token at --gen-batch prompts (peftbench.stages.latency's greedy call): 2N x prompt tokens;
+  decode   generate() of 1 + --new-tokens tokens minus the one-token call, per step: 2N x batch.
+
+FLOPs are peftbench.costs.flops' estimates from parameter counts (its docstring says what they leave out).
+
+    python benchmarks/gemm_fraction.py                        # the default run's base model, one thread (a DAG job's)
+    python benchmarks/gemm_fraction.py --base tiny --repeats 1 --steps 1     # the tests' tiny random model: seconds
+    python benchmarks/gemm_fraction.py --device cuda --precision bf16 --out gemm.json
+"""
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/train_loop.py
+
+from train_loop import SIZES, records  # noqa: E402
+
+from peftbench import config, io, methods  # noqa: E402
+from peftbench.costs import flops  # noqa: E402
+from peftbench.model import base_model  # noqa: E402
+from peftbench.stages import latency, train  # noqa: E402
+
+DEFAULT_BASE = "results/smollm2-135m-instruct/base_model"  # what `make benchmark` writes first
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def median_s(fn, repeats, device, min_s=0.0):
+    """Median seconds per call of fn over `repeats` after a warm-up call; a repeat calls fn as often as needed
+    to last about min_s (short GEMMs), its time divided by the calls."""
+    sync(device)
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    calls = max(1, math.ceil(min_s / max(time.perf_counter() - t, 1e-9)))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        sync(device)
+        times.append((time.perf_counter() - t) / calls)
+    return statistics.median(times)
+
+
+def load(base, device):
+    """(model, tokenizer, label): a base model folder, or "tiny" for the tests' tiny random Llama."""
+    if base == "tiny":
+        tok = base_model.smollm2_tokenizer()
+        tok.pad_token = tok.pad_token or tok.eos_token
+        return base_model.tiny_random_llama(tok, SIZES["tiny"]).eval().to(device), tok, "tiny-random-llama"
+    if not (Path(base) / "config.json").is_file():
+        sys.exit(
+            f"gemm_fraction: no base model folder at {base}. Build the default one with `make benchmark` (its first "
+            f"job) or `.venv/bin/snakemake --cores 1 {DEFAULT_BASE}`, pass --base <folder>, or --base tiny for "
+            "the tests' tiny random model"
+        )
+    model, tok = base_model.load(base)
+    return model.to(device), tok, Path(base).parent.name
+
+
+def dims(cfg):
+    """(d_model, d_ff) of a Llama- or GPT-2-style config."""
+    d = getattr(cfg, "hidden_size", None) or cfg.n_embd
+    return d, getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or 4 * d
+
+
+def row(measure, shape, seconds, tokens, work):
+    return {
+        "measure": measure,
+        "shape": shape,
+        "median_s": seconds,
+        "tokens_per_s": tokens / seconds,
+        "flop_per_s": work / seconds,
+    }
+
+
+def gemm_rows(shapes, dtype, device, repeats):
+    out = []
+    for label, (m, k, n) in shapes:
+        a, b = (torch.randn(*s, device=device, dtype=dtype) for s in ((m, k), (k, n)))
+        out.append(
+            row(f"gemm {label}", f"{m}x{k}x{n}", median_s(lambda: a @ b, repeats, device, 0.2), m, 2 * m * k * n)
+        )
+    return out
+
+
+def train_rows(model, tok, recs, names, steps, batch_size, precision, repeats):
+    """train() on fresh copies of the model with each method attached; the rates train.json records, median."""
+    out = []
+    for name in names:
+        spec = config.discover_methods()[name]
+        settings = {**config.training_settings({"training": {}}, spec), "steps": steps, "batch_size": batch_size}
+        methods.seed_everything(0)
+        attached = methods.load_module(spec["dir"]).attach(copy.deepcopy(model), spec["hyperparameters"])
+        train.train(copy.deepcopy(attached), tok, recs, [], {**settings, "steps": 1}, 0, precision)  # warm-up
+        runs = [train.train(copy.deepcopy(attached), tok, recs, [], settings, 0, precision) for _ in range(repeats)]
+        loop = statistics.median(r["train_loop_s"] for r in runs)
+        trainable, total = methods.count_parameters(attached)
+        r = row(f"train {name}", f"{steps} steps x {batch_size}", loop / steps, runs[0]["train_tokens"] / steps, 0)
+        r.update(
+            tokens_per_s=statistics.median(x["tokens_per_s"] for x in runs),
+            flop_per_s=1e9 * statistics.median(x["gflop_per_s"] for x in runs),
+            trainable_params=trainable,
+            total_params=total,
+        )
+        out.append(r)
+        del attached
+    return out
+
+
+@torch.no_grad()
+def generation_rows(model, tok, prompts, new_tokens, precision, device, repeats):
+    """Prefill: generate() of one token; decode: (generate() of 1 + n tokens - that) / n, per repeat."""
+    tok.padding_side = "left"  # a batch of prompts ends where generation starts
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    n_params, batch, prompt_tokens = (
+        sum(p.numel() for p in model.parameters()),
+        len(prompts),
+        int(enc.attention_mask.sum()),
+    )
+
+    def timed(n):
+        sync(device)
+        t = time.perf_counter()
+        latency.generate(model, tok, enc, n)
+        sync(device)
+        return time.perf_counter() - t
+
+    with train.autocast(precision, device):
+        timed(1 + new_tokens)  # warm-up: allocator, kernels
+        pairs = [(timed(1), timed(1 + new_tokens)) for _ in range(repeats)]
+    prefill = statistics.median(a for a, _ in pairs)
+    step = statistics.median((b - a) / new_tokens for a, b in pairs)
+    shape = f"batch {batch}, {prompt_tokens // batch} prompt tokens"
+    return [
+        row("prefill", shape, prefill, prompt_tokens, flops.forward_flops(n_params, prompt_tokens)),
+        row("decode", f"{shape}, {new_tokens} new", step, batch, flops.forward_flops(n_params, batch)),
+    ]
+
+
+def cpu_name():
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def table(rows, device, n):
+    """Plain text: rate in GFLOP/s on a CPU, TFLOP/s on a GPU; every fraction of the first row's (n^3 GEMM)."""
+    unit, scale = ("TFLOP/s", 1e12) if device == "cuda" else ("GFLOP/s", 1e9)
+    limit, head = rows[0]["flop_per_s"], f"of {n}² GEMM"
+    lines = [f"{'measure':<32} {'shape':<34} {'tokens/s':>10} {unit:>9} {head:>14} {'median s':>9}"]
+    for r in rows:
+        lines.append(
+            f"{r['measure']:<32} {r['shape']:<34} {r['tokens_per_s']:>10.1f} {r['flop_per_s'] / scale:>9.2f} "
+            f"{r['flop_per_s'] / limit:>14.1%} {r['median_s']:>9.4f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--base", default=DEFAULT_BASE, help=f"base model folder (default {DEFAULT_BASE}), or 'tiny'")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: one DAG job's)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument(
+        "--precision", choices=sorted(DTYPES), default="fp32", help="GEMM dtype, training/generation autocast"
+    )
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--limit-n", type=int, default=2048, help="the reference GEMM's size (a GPU needs 8192 to fill)")
+    ap.add_argument("--methods", nargs="+", default=["full", "lora"])
+    ap.add_argument("--steps", type=int, default=2, help="training steps per repeat")
+    ap.add_argument("--batch-size", type=int, default=4, help="training batch (the default profile's)")
+    ap.add_argument("--gen-batch", type=int, default=1, help="prompts generated together (latency.json's: 1)")
+    ap.add_argument("--new-tokens", type=int, default=16)
+    ap.add_argument("--data", help="training JSONL (default: the default run's summarization split, else synthetic)")
+    ap.add_argument("--out", help="also write the rows and the setting as JSON here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    model, tok, name = load(args.base, args.device)
+    d, ff = dims(model.config)
+    recs = records(args.data)[: args.steps * args.batch_size]
+    encoded = train.encode(recs, tok, config.training_defaults()["max_seq_len"])
+    tokens = len(recs[: args.batch_size]) * max(len(ids) for ids, _ in encoded[: args.batch_size])  # padded batch
+    shapes = [
+        (f"{args.limit_n}² (the limit)", (args.limit_n,) * 3),
+        ("d x d, train batch", (tokens, d, d)),
+        ("d x d_ff, train batch", (tokens, d, ff)),
+        ("d x d_ff, decode step", (args.gen_batch, d, ff)),
+    ]
+    rows = gemm_rows(shapes, DTYPES[args.precision], args.device, args.repeats)
+    rows += train_rows(model, tok, recs, args.methods, args.steps, args.batch_size, args.precision, args.repeats)
+    prompts = [r["prompt"] for r in recs[: args.gen_batch]]
+    rows += generation_rows(model, tok, prompts, args.new_tokens, args.precision, args.device, args.repeats)
+    for r in rows:
+        r["fraction_of_limit"] = r["flop_per_s"] / rows[0]["flop_per_s"]
+    setting = {
+        "model": name,
+        "params": sum(p.numel() for p in model.parameters()),
+        "d_model": d,
+        "d_ff": ff,
+        "device": args.device,
+        "precision": args.precision,
+        "threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "limit_gemm": f"{args.limit_n}x{args.limit_n}x{args.limit_n}",
+        "cpu": cpu_name(),
+        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+        "torch": torch.__version__,
+        "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],  # was it shared?
+    }
+    print(
+        f"{name} ({setting['params']:,} params, d={d}, d_ff={ff}), {args.device} {args.precision}, "
+        f"{setting['threads']} thread(s), median of {args.repeats}; load average {setting['load_average_before_after']}"
+    )
+    print(table(rows, args.device, args.limit_n), flush=True)
+    if args.out:
+        io.write_text(args.out, json.dumps({"setting": setting, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""train.json's training rates (issue 19): tokens/s and achieved GFLOP/s count the trained (non-padding) tokens
+over the training loop's own time, checkpoint writes left out; written by the fine-tuning job itself."""
+
+import time
+
+import pytest
+from test_run_identity import data, finetune, profile
+from test_train import RECORDS, settings
+
+from peftbench.costs import flops
+from peftbench.stages import checkpoint, train
+from peftbench.stages.pipeline import method_model
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_train_json_rates_are_tokens_and_flops_over_the_loop_time(
+    tiny_dir, method_specs, tmp_path, monkeypatch, method
+):
+    save = checkpoint.Checkpoints.save
+
+    def slow_save(self, *args):  # a checkpoint write that takes visible time: in the wall time, not the loop's
+        save(self, *args)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(checkpoint.Checkpoints, "save", slow_save)
+    # profile(): 6 steps of batch 4, a checkpoint every 2 steps: two writes (none after the last step)
+    tr = finetune(tiny_dir, profile(), method_specs[method], data(tmp_path / "data"), tmp_path / "run")
+    assert tr["train_tokens"] > 0 and tr["tokens_per_s"] > 0 and tr["gflop_per_s"] > 0
+    assert tr["wall_time_s"] - tr["train_loop_s"] >= 2 * 0.5  # the two checkpoint writes
+    # rel=1e-2: train_loop_s is rounded to ms, the rates were computed before rounding
+    assert tr["tokens_per_s"] == pytest.approx(tr["train_tokens"] / tr["train_loop_s"], rel=1e-2)
+    assert tr["step_time_s"] == pytest.approx(tr["train_loop_s"] / 6, rel=1e-2)
+    assert tr["train_flops"] == flops.train_flops(tr["total_params"], tr["trainable_params"], tr["train_tokens"])
+    assert tr["gflop_per_s"] == pytest.approx(tr["train_flops"] / tr["train_loop_s"] / 1e9, rel=1e-2)
+
+
+def test_trained_tokens_are_the_batches_non_padding_tokens(tiny_dir, method_specs):
+    model, tok, *_ = method_model(tiny_dir, method_specs["lora"])
+    stats = train.train(model, tok, RECORDS, [], settings(steps=3), seed=0)
+    encoded = train.encode(RECORDS, tok, 384)
+    plan = train.batches(len(encoded), 4, 3, seed=0)
+    assert stats["train_tokens"] == sum(len(encoded[i][0]) for idx in plan for i in idx)
+    padded = sum(train.collate([encoded[i] for i in idx], tok.pad_token_id)[0].numel() for idx in plan)
+    assert stats["train_tokens"] <= padded
