@@ -288,8 +288,12 @@ def test_study_profile_is_three_seeds_of_every_method_and_task(workdir):
     n = 3 * len(TASKS) * len(list((workdir / "methods").glob("*/method.yaml")))  # with any a test added
     counts = job_counts(snakemake(workdir, "-n", configfiles=("config/study.yaml",)))
     assert counts["finetune"] == n and counts["evaluate"] == n and counts["report"] == 1
-    trained = 3 * len(TASKS) * sum(  # the lr search: two more candidates of every method that trains
-        yaml.safe_load(p.read_text()).get("training", {}).get("steps") != 0
-        for p in (workdir / "methods").glob("*/method.yaml")
+    trained = (
+        3
+        * len(TASKS)
+        * sum(  # the lr search: two more candidates of every method that trains
+            yaml.safe_load(p.read_text()).get("training", {}).get("steps") != 0
+            for p in (workdir / "methods").glob("*/method.yaml")
+        )
     )
     assert counts["finetune_candidate"] == 2 * trained and counts["select_lr"] == trained
