@@ -2,6 +2,7 @@
 uninterrupted run ends (same losses, same trained weights). The SIGKILL test through the real
 `snakemake` command is in test_faults.py."""
 
+import functools
 import json
 
 import pytest
@@ -53,3 +54,25 @@ def test_torn_checkpoint_folder_is_ignored(tiny_dir, method_specs, tmp_path):
     (tmp_path / ".tmp-abc" / "state.json").write_text("{")
     stats, _ = run(tiny_dir, method_specs["lora"], tmp_path, every=0)
     assert stats["resumed_from_step"] is None
+
+
+def test_fp16_run_resumes_with_its_loss_scale(tiny_dir, method_specs, tmp_path, monkeypatch):
+    """fp16 trains with dynamic loss scaling (Micikevicius et al. 2018, Sec. 3.2; the LoRA repo's --fp16): an
+    overflowing step is skipped and the scale halved. Started at 2^24 the scale overflows in the first steps, so
+    a resumed run that began again at 2^24 would skip other steps: the checkpoint carries the scaler's state."""
+    monkeypatch.setattr(torch.amp, "GradScaler", functools.partial(torch.amp.GradScaler, init_scale=2.0**24))
+
+    def fp16_run(folder, every):
+        model, tok, *_ = method_model(tiny_dir, method_specs["lora"])
+        ckpt = checkpoint.Checkpoints(folder, every, "f")
+        stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(steps=6), 0, "fp16", checkpoints=ckpt)
+        return stats, {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    reference, ref_weights = fp16_run(tmp_path / "a", every=0)
+    fp16_run(tmp_path / "b", every=4)
+    saved = json.loads((tmp_path / "b" / "step000004" / "state.json").read_text())["grad_scaler"]
+    assert saved["scale"] < 2.0**24, "the scale never backed off: this test would not see a lost scaler state"
+    resumed, weights = fp16_run(tmp_path / "b", every=4)
+    assert resumed["resumed_from_step"] == 4
+    assert resumed["loss_curve"] == reference["loss_curve"]
+    assert all(torch.equal(weights[n], ref_weights[n]) for n in ref_weights)

@@ -4,7 +4,8 @@
         trainable.safetensors   the trainable parameters (for full FT: all of them)
         optimizer.safetensors   AdamW's per-parameter tensors + the torch RNG state (dropout)
         state.json              step, loss curve so far, counters, optimizer param groups, scheduler
-                                state, and the fingerprint of the run's settings
+                                state, the fp16 GradScaler's state (its loss scale and growth counter)
+                                and the fingerprint of the run's settings
 
 Each checkpoint is written into a temporary folder and renamed into place (atomic on POSIX), so a
 SIGKILL at any moment leaves either the previous checkpoint or the new one, never a torn one. The
@@ -40,7 +41,7 @@ class Checkpoints:
             return []
         return sorted(p for p in self.folder.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
 
-    def save(self, step, model, opt, sched, progress):
+    def save(self, step, model, opt, sched, progress, scaler=None):
         params = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
         names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
         opt_tensors = {"rng.torch": torch.get_rng_state()}
@@ -54,6 +55,8 @@ class Checkpoints:
             "progress": progress,
             "param_groups": groups,
             "scheduler": _jsonable(sched.state_dict()),
+            # fp16's dynamic loss scale: a resumed run that restarted at the initial scale would skip other steps
+            "grad_scaler": scaler.state_dict() if scaler is not None else {},
         }
         with io.atomic_dir(self.folder / f"{PREFIX}{step:06d}") as tmp:
             save_file(params, str(tmp / "trainable.safetensors"))
@@ -62,8 +65,8 @@ class Checkpoints:
         for old in self._complete()[:-1]:  # keep the newest only
             shutil.rmtree(old, ignore_errors=True)
 
-    def restore(self, model, opt, sched):
-        """Load the newest checkpoint into model/opt/sched; returns (step, progress) or None. A checkpoint of
+    def restore(self, model, opt, sched, scaler=None):
+        """Load the newest checkpoint into model/opt/sched (and the fp16 GradScaler); returns (step, progress) or None. A checkpoint of
         another run (fingerprint differs) or one that cannot be read whole is discarded with a warning and the
         run starts from step 0: a bad checkpoint must never make every rerun fail, nor be half applied."""
         found = self._complete()
@@ -83,6 +86,9 @@ class Checkpoints:
                 raise ValueError("its tensors have other shapes, or the RNG state is missing")
             step, progress = int(meta["step"]), meta["progress"]
             groups, sched_state = meta["param_groups"], meta["scheduler"]
+            scaler_state = meta.get("grad_scaler") or {}
+            if scaler is not None and scaler.is_enabled() and not scaler_state:
+                raise ValueError("it holds no GradScaler state, which an fp16 run needs to resume")
         except (OSError, ValueError, KeyError, TypeError, safetensors_error()) as e:
             return self._discard(path, f"unreadable ({type(e).__name__}: {e})")
         with torch.no_grad():  # everything was read: now apply it
@@ -95,6 +101,8 @@ class Checkpoints:
         for group, saved in zip(opt.param_groups, groups):
             group.update(saved)
         sched.load_state_dict(sched_state)
+        if scaler_state and scaler is not None:
+            scaler.load_state_dict(scaler_state)
         torch.set_rng_state(tensors["rng.torch"])
         print(f"resumed from {path} (step {step})")
         return step, progress

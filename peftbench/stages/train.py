@@ -202,7 +202,7 @@ def train(
         # fp16 (the LoRA repo's --fp16, apex amp O1): autocast plus dynamic loss scaling, so small gradients
         # do not underflow; bf16 and fp32 need no scaler (disabled: scale() and step() pass through)
         scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-        restored = checkpoints.restore(model, opt, sched) if checkpoints else None
+        restored = checkpoints.restore(model, opt, sched, scaler) if checkpoints else None
         if restored:
             start_step, progress = restored
             resumed_from = start_step
@@ -239,6 +239,7 @@ def train(
                     opt,
                     sched,
                     {**progress, "elapsed_s": progress["elapsed_s"] + saving - start},
+                    scaler,
                 )
                 progress["checkpoint_s"] = progress.get("checkpoint_s", 0.0) + time.perf_counter() - saving
         model.eval()
