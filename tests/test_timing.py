@@ -26,3 +26,17 @@ def test_fixed_cost_is_job_time_minus_the_useful_part(tmp_path):
     assert table.loc["finetune", "fixed cost"] == "33%"  # (30 - 20) / 30
     assert table.loc["evaluate", "fixed cost"] == "25%" and table.loc["data", "fixed cost"] == "--"
     assert list(table.index) == ["finetune", "evaluate", "data"]  # most time first
+
+
+def test_the_lr_search_jobs_have_their_useful_part_too(tmp_path):
+    """A candidate's training loop is in its own train.json (seedN/tuning/lr_xF/); a tuned evaluation scores in
+    seedN/tuned/, except where the paper's rate won and the job only copied that evaluation: no useful work."""
+    bench(tmp_path / "benchmarks/finetune_candidate/qa/lora/seed0/lr_x3.tsv", 10.0)
+    io.write_json(tmp_path / "m/qa/lora/seed0/tuning/lr_x3/train.json", {"wall_time_s": 6.0})
+    for method, factor, job in (("lora", 3.0, 8.0), ("full", 1.0, 2.0)):
+        bench(tmp_path / f"benchmarks/evaluate_tuned/qa/{method}/seed0.tsv", job)
+        io.write_json(tmp_path / f"m/qa/{method}/seed0/tuning.json", {"chosen_factor": factor})
+        io.write_json(tmp_path / f"m/qa/{method}/seed0/tuned/lm_eval.json", {"peftbench": {"wall_time_s": 6.0}})
+    table = timing.per_rule(timing.jobs(tmp_path, "m")).set_index("rule")
+    assert table.loc["finetune_candidate", "fixed cost"] == "40%"  # (10 - 6) / 10
+    assert table.loc["evaluate_tuned", "fixed cost"] == "40%"  # (8 + 2 - 6 - 0) / 10: the copy did no scoring

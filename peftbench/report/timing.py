@@ -11,12 +11,30 @@ from peftbench import io
 
 USEFUL = {
     "finetune": ("train.json", "wall_time_s", "training loop"),
+    "finetune_candidate": ("train.json", "wall_time_s", "training loop"),
     "evaluate": ("lm_eval.json", ("peftbench", "wall_time_s"), "lm-eval scoring"),
+    "evaluate_tuned": ("lm_eval.json", ("peftbench", "wall_time_s"), "lm-eval scoring"),
 }
+
+
+def _run_dir(results_dir, model, rel):
+    """The folder of a job's run files, from its benchmark file's path (rule/task/method/seedN[/lr_xF])."""
+    run = Path(results_dir) / model / Path(*rel.parts[1:4])
+    if rel.parts[0] == "finetune_candidate":
+        return run / "tuning" / rel.parts[4]
+    if rel.parts[0] == "evaluate_tuned":
+        return run / "tuned"
+    return run
 
 
 def _useful_seconds(rule, run_dir):
     name, key, _ = USEFUL[rule]
+    if rule == "evaluate_tuned":  # the paper-default rate won: the job copied its evaluation, scoring nothing
+        try:
+            if float(io.read_json(Path(run_dir).parent / "tuning.json")["chosen_factor"]) == 1.0:
+                return 0.0
+        except (OSError, ValueError, KeyError, TypeError):
+            return float("nan")
     try:
         data = io.read_json(Path(run_dir) / name)
         for k in key if isinstance(key, tuple) else (key,):
@@ -38,8 +56,8 @@ def jobs(results_dir, model):
         rel = tsv.relative_to(root).with_suffix("")
         rule = rel.parts[0]
         useful = float("nan")
-        if rule in USEFUL and len(rel.parts) == 4:  # rule/task/method/seedN
-            useful = _useful_seconds(rule, Path(results_dir) / model / Path(*rel.parts[1:]))
+        if rule in USEFUL and len(rel.parts) == (5 if rule == "finetune_candidate" else 4):
+            useful = _useful_seconds(rule, _run_dir(results_dir, model, rel))
         rows.append({"rule": rule, "job": "/".join(rel.parts[1:]) or rule, "wall_s": s, "useful_s": useful})
     return pd.DataFrame(rows, columns=["rule", "job", "wall_s", "useful_s"])
 
