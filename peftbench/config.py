@@ -5,6 +5,7 @@ Every error names the file and the field, so a typo fails before any job runs.
 
 import copy
 import functools
+import math
 from pathlib import Path
 
 import jsonschema
@@ -185,6 +186,27 @@ def selected_tasks(config: dict) -> list[str]:
     """Task names in profile order; a task set to null is dropped (profiles overlay config/config.yaml,
     whose tasks a paper profile does not want)."""
     return [name for name, sizes in config["tasks"].items() if sizes is not None]
+
+
+def train_union(config: dict) -> dict | None:
+    """The profile's `train_union` ({name, tasks, seed}) or None: one model per (method, seed) on the union of
+    those tasks' training data, evaluated on each of them (ReFT Table 1 on LLM-Adapters' commonsense_170k)."""
+    return config.get("train_union") or None
+
+
+def union_members(config: dict, name: str) -> list[str]:
+    """The tasks whose data a training called `name` reads: the union's members, or the task itself."""
+    union = train_union(config)
+    return list(union["tasks"]) if union and union["name"] == name else [name]
+
+
+def with_epochs(settings: dict, n_train: int) -> dict:
+    """`epochs` passes over n_train records as steps: ceil(epochs x n_train / batch_size) (the HF Trainer's
+    num_train_epochs that pyreft and LLM-Adapters set, one optimizer step per batch). A method that trains
+    nothing (steps: 0) stays at 0; without `epochs` the settings are returned as they are."""
+    if "epochs" not in settings or settings["steps"] == 0:
+        return settings
+    return {**settings, "steps": math.ceil(settings["epochs"] * n_train / settings["batch_size"])}
 
 
 def rule_resources(config: dict, rule: str) -> dict:

@@ -35,15 +35,26 @@ def folder_files(folder: Path | str) -> list[Path]:
     )
 
 
-def file_hashes(method_spec: dict, task_dir: Path | str, data_dir: Path | str) -> dict[str, dict[str, str]]:
+def file_hashes(
+    method_spec: dict, task_dir: Path | str | list[Path], data_dir: Path | str
+) -> dict[str, dict[str, str]]:
     """{group: {relative path: sha256}} of what a fine-tuning run reads: its data splits, the method's
-    method.py and method.yaml (a profile variant uses its parent's), and every file of the task folder."""
-    method_dir, task_dir = Path(method_spec["dir"]), Path(task_dir)
+    method.py and method.yaml (a profile variant uses its parent's), and every file of the task folder.
+    A union's training (`task_dir` a list: its members' folders) reads every member's, keyed <task>/<path>;
+    its data splits are the concatenation, so their hashes cover every member's records."""
+    method_dir = Path(method_spec["dir"])
     return {
         "data": {f"{s}.jsonl": sha256_file(Path(data_dir) / f"{s}.jsonl") for s in ("train", "validation")},
         "method": {f: sha256_file(method_dir / f) for f in ("method.py", "method.yaml")},
-        "task": {p.relative_to(task_dir).as_posix(): sha256_file(p) for p in folder_files(task_dir)},
+        "task": _task_files(task_dir)
+        if not isinstance(task_dir, list)
+        else {f"{Path(d).name}/{k}": v for d in task_dir for k, v in _task_files(d).items()},
     }
+
+
+def _task_files(task_dir: Path | str) -> dict[str, str]:
+    task_dir = Path(task_dir)
+    return {p.relative_to(task_dir).as_posix(): sha256_file(p) for p in folder_files(task_dir)}
 
 
 def run_identity(
@@ -54,7 +65,7 @@ def run_identity(
     return {
         "model": cfg["model"],
         "task": task_name,
-        "task_profile": (cfg.get("tasks") or {}).get(task_name),
+        "task_profile": _task_profile(cfg, task_name),
         "method": method_spec["name"],
         "hyperparameters": method_spec["hyperparameters"],
         "training": {k: v for k, v in settings.items() if k != "checkpoint_every"},
@@ -63,6 +74,14 @@ def run_identity(
         "seed": seed,
         "files": files,
     }
+
+
+def _task_profile(cfg: dict, task_name: str) -> dict | None:
+    """The profile keys of a task's data; for a union (profile key train_union) the union and its members'."""
+    union, tasks = cfg.get("train_union") or {}, cfg.get("tasks") or {}
+    if union.get("name") == task_name:
+        return {"train_union": union, "tasks": {t: tasks.get(t) for t in union["tasks"]}}
+    return tasks.get(task_name)
 
 
 def check_state(path: Path | str, expected: str | None, reader: str = "this job") -> str:

@@ -61,7 +61,39 @@ def check(cfg, method_specs, task_specs, methods, where="config"):
         if cfg["tasks"][name].get("source"):
             data_source(cfg["tasks"][name]["source"], where, f"tasks.{name}.source")
         local_data(task, cfg["tasks"][name], where)
+    weights_precision(cfg, where)
+    union(cfg, task_specs, where)
     base_model(cfg, [training_settings(cfg, method_specs[m]) for m in methods], where)
+
+
+def union(cfg, task_specs, where):
+    """train_union: members are tasks of this profile that end their targets alike (one training loop for all),
+    its name is no task's (its folders sit beside theirs), and no learning-rate search (which tunes per task)."""
+    spec = pb_config.train_union(cfg)
+    if not spec:
+        return
+    field = f"{where}: field 'train_union"
+    absent = [t for t in spec["tasks"] if t not in task_specs]
+    if absent:
+        raise ConfigError(
+            f"{field}.tasks': {', '.join(absent)} not among the profile's tasks ({', '.join(task_specs)})"
+        )
+    if spec["name"] in cfg["tasks"] or (pb_config.TASKS / spec["name"]).is_dir():
+        raise ConfigError(f"{field}.name': '{spec['name']}' is a task's name; the union needs its own folder")
+    ends = {task_specs[t].get("target_end", "newline") for t in spec["tasks"]}
+    if len(ends) > 1:
+        raise ConfigError(f"{field}.tasks': the members end their targets differently ({', '.join(sorted(ends))})")
+    if cfg.get("tuning", {}).get("lr_factors"):
+        raise ConfigError(f"{field}': the learning-rate search (tuning.lr_factors) tunes per task, not on a union")
+
+
+def weights_precision(cfg, where):
+    """bf16/fp16 weights compute under the same autocast: the fp32 trainable weights would meet them unconverted."""
+    dtype, precision = cfg["model"].get("dtype", "fp32"), cfg.get("precision", "fp32")
+    if dtype != "fp32" and precision != dtype:
+        raise ConfigError(
+            f"{where}: field 'model.dtype': {dtype} weights need precision: {dtype} (autocast), not {precision}"
+        )
 
 
 def inside_project(value, field):

@@ -77,7 +77,8 @@ def load_run(
     run_dir = Path(run_dir)
     spec = method_spec(run_dir)
     state = methods.load_state(run_dir / "task_state.safetensors")
-    model, tok, *_ = pipeline.method_model(base or base_dir(run_dir), spec, state, device=device)
+    dtype = pipeline.DTYPES[io.read_json(run_dir / "train.json").get("weights_dtype", "fp32")]  # as it was stored
+    model, tok, *_ = pipeline.method_model(base or base_dir(run_dir), spec, state, device=device, dtype=dtype)
     return model, tok
 
 

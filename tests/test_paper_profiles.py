@@ -51,8 +51,9 @@ PROFILES = {
 }
 
 
-# runs beyond `seeds`: LoRA Table 3's rows with a +- (LoRA, Adapter-H; LoRA on GPT-2 L) are means of 3 seeds
-EXTRA_SEEDS = {"lora-e2e": 2 * 2, "lora-e2e-large": 2}
+# runs beyond `seeds`: LoRA Table 3's rows with a +- (LoRA, Adapter-H; LoRA on GPT-2 L) are means of 3 seeds;
+# ReFT's LoReFT runs three seeds (pyreft examples/loreft/README.md), on eight tasks
+EXTRA_SEEDS = {"lora-e2e": 2 * 2, "lora-e2e-large": 2, "reft": 2 * 8}
 
 
 def load(files):
@@ -106,6 +107,9 @@ def test_dry_run_builds_the_expected_dag_offline(workdir, name):  # noqa: F811  
         "report": 1,
         "all": 1,
     }
+    if cfg.get("train_union"):  # ReFT Table 1: one training per (method, seed) on the union, evaluated per task
+        trainings = sum(len(config.run_seeds(cfg, m)) for m in wanted)
+        ours.update(finetune=None, finetune_union=trainings, union_data=1, union_member=runs)
     assert {rule: counts.get(rule) for rule in ours} == ours
     assert all(n == 1 for rule, n in counts.items() if rule not in ours), counts  # one job per cost measurement
 

@@ -69,6 +69,8 @@ def row(run_dir):
         "git_dirty": prov["git"]["dirty"],
         "config_hash": prov["config_hash"],
     }
+    if tr.get("trained_on"):  # profile key train_union: this task's score comes from the union's one model
+        out["trained_on"] = tr["trained_on"]["union"]
     out.update({f"score_{k}": v for k, v in ev["scores"].items()})
     out.update(fairness.summary_columns(run_dir))  # forgetting, training FLOPs, the lr search
     return out

@@ -61,8 +61,9 @@ def text_loss(model, tokenizer, texts, batch_size=8, precision="fp32", max_len=3
 def base_job(cfg, base_dir, general_file, out_json):
     """The base model's loss on the sample: the reference every run's forgetting.json is set against."""
     from peftbench.model import base_model
+    from peftbench.stages import pipeline
 
-    model, tok = base_model.load(base_dir)
+    model, tok = base_model.load(base_dir, dtype=pipeline.weights_dtype(cfg))  # as the runs load it
     loss, tokens = text_loss(
         model, tok, _texts(general_file), precision=cfg.get("precision", "fp32"), max_len=_max_len(cfg)
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from types import ModuleType
@@ -64,6 +65,27 @@ def build_data(
     return counts
 
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def weights_dtype(cfg: dict) -> torch.dtype:
+    """The profile's model.dtype: the dtype the base model is loaded in and the task state stored in (fp32)."""
+    return DTYPES[cfg["model"].get("dtype", "fp32")]
+
+
+def place(model: torch.nn.Module, dtype: torch.dtype, training: bool = False) -> torch.nn.Module:
+    """Every weight in `dtype`, except, while training, the trainable ones: they stay fp32, the master copy that
+    AdamW updates and the fp16 GradScaler unscales (it refuses fp16 gradients), as mixed-precision training keeps
+    them (Micikevicius et al. 2018, Sec. 3.1). Once training ends they are rounded to `dtype`: what is stored."""
+    if dtype == torch.float32:
+        return model  # the default: nothing to cast
+    for p in model.parameters():
+        want = torch.float32 if training and p.requires_grad else dtype
+        if p.is_floating_point() and p.dtype != want:
+            p.data = p.data.to(want)
+    return model
+
+
 def method_model(
     base_dir: Path | str,
     method_spec: dict,
@@ -71,11 +93,13 @@ def method_model(
     seed: int = 0,
     device: str = "cpu",
     base_dropout: float | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.nn.Module, PreTrainedTokenizerBase, ModuleType, int]:
     """Base model + method: attached for training (state=None) or loaded from a task state.
     Seeded before attach: a method's random initialisation (LoRA's A) depends on the seed alone.
-    `base_dropout` (training.base_dropout) sets the base model's own dropout before the method's modules exist."""
-    model, tok = base_model.load(base_dir)
+    `base_dropout` (training.base_dropout) sets the base model's own dropout before the method's modules exist.
+    `dtype` (weights_dtype): the base loads in it and so do the method's modules built by a load; see `place`."""
+    model, tok = base_model.load(base_dir, dtype=dtype)
     if base_dropout is not None:
         train.set_dropout(model, base_dropout)
     methods.seed_everything(seed)
@@ -83,7 +107,7 @@ def method_model(
     module = methods.load_module(method_spec["dir"])
     hp = method_spec["hyperparameters"]
     model = module.attach(model, hp) if state is None else module.load(model, state, hp)
-    return model.to(device), tok, module, base_params
+    return place(model, dtype, training=state is None).to(device), tok, module, base_params
 
 
 def finetune(
@@ -101,18 +125,21 @@ def finetune(
     """Train one method on one task with one seed: the task state, and train.json (its statistics, the reload
     check, the run's identity and provenance)."""
     _threads(threads)
+    tasks = [config.load_task(t, tasks_dir) for t in config.union_members(cfg, task_name)]  # a union: its members
     settings = config.training_settings(cfg, method_spec)
-    where = device(cfg)
+    where, dtype = device(cfg), weights_dtype(cfg)
     model, tok, module, base_total = method_model(
-        base_dir, method_spec, seed=seed, device=where, base_dropout=settings.get("base_dropout")
+        base_dir, method_spec, seed=seed, device=where, base_dropout=settings.get("base_dropout"), dtype=dtype
     )
     trainable, total = methods.count_parameters(model)
     records = {
         s: io.read_jsonl(Path(data_dir) / f"{s}.jsonl", required=("id", "prompt", "target"))
         for s in ("train", "validation")
     }
+    settings = config.with_epochs(settings, len(records["train"]))  # training.epochs -> steps
     # the run's identity: what it reads (data, method, task files, by content) and the profile keys that reach it
-    files = identity.file_hashes(method_spec, config.load_task(task_name, tasks_dir)["dir"], data_dir)
+    folders = [t["dir"] for t in tasks] if len(tasks) > 1 else tasks[0]["dir"]
+    files = identity.file_hashes(method_spec, folders, data_dir)
     run_id = identity.run_identity(cfg, task_name, method_spec, settings, seed, files)
     ckpt = checkpoint.Checkpoints(
         Path(out_state).parent / "checkpoints", settings["checkpoint_every"], provenance.config_hash(run_id)
@@ -126,10 +153,10 @@ def finetune(
         seed,
         cfg.get("precision", "fp32"),
         checkpoints=ckpt,
-        target_end=config.load_task(task_name, tasks_dir).get("target_end", "newline"),
+        target_end=tasks[0].get("target_end", "newline"),  # a union's members agree (preflight)
         add_bos=cfg["model"].get("add_bos", False),
     )
-    state = module.task_state(model)
+    state = as_stored(module.task_state(place(model, dtype)), dtype)  # the trained model is the rounded one
     if trainable and not state:
         raise ValueError(
             f"method '{method_spec['name']}': {trainable:,} parameters were trained but task_state() "
@@ -148,13 +175,16 @@ def finetune(
     }
     del model, state  # one model in memory at a time, even for a 7B full fine-tuning
     # the evaluated model is the trained model: the stored file, through the method's own load, reproduces it
-    reloaded, *_ = method_model(base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where)
+    reloaded, *_ = method_model(
+        base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where, dtype=dtype
+    )
     check = reload_check.check(method_spec["name"], trained_logits, reload_check.logits(reloaded, *batch), trainable)
     io.write_json(
         out_train,
         {
             "model": cfg["model"]["name"],
             "task": task_name,
+            **({"trained_on": {"union": task_name, "tasks": [t["name"] for t in tasks]}} if len(tasks) > 1 else {}),
             "method": method_spec["name"],
             "seed": seed,
             "trainable_params": trainable,
@@ -174,11 +204,60 @@ def finetune(
             "training": settings,
             "hyperparameters": method_spec["hyperparameters"],
             "precision": cfg.get("precision", "fp32"),
+            "weights_dtype": cfg["model"].get("dtype", "fp32"),  # peftbench.load_run loads the run in it
             "device": where,
             "provenance": provenance.record([run_id], seed, files),
         },
     )
     ckpt.clear()  # the outputs are complete: the checkpoints are spent
+
+
+def union_data(members: list[str], data_root: Path | str, out_dir: Path | str, seed: int) -> dict[str, int]:
+    """A union's train/validation splits: its members' (as the data rule built them) concatenated, then shuffled
+    with `seed`, as LLM-Adapters' commonsense_170k concatenates the eight training sets. Each record keeps its
+    task in `task` and gets the id <task>/<id>, so ids stay unique; test splits stay per task."""
+    import random
+
+    counts = {}
+    for split in ("train", "validation"):
+        rows = [
+            {**r, "id": f"{task}/{r['id']}", "task": task}
+            for task in members
+            for r in io.read_jsonl(Path(data_root) / task / f"{split}.jsonl", required=("id", "prompt", "target"))
+        ]
+        random.Random(seed).shuffle(rows)
+        io.write_jsonl(Path(out_dir) / f"{split}.jsonl", rows)
+        counts[split] = len(rows)
+    return counts
+
+
+def union_member(
+    union_state: Path | str, union_train: Path | str, task_name: str, out_state: Path | str, out_train: Path | str
+) -> None:
+    """A member task's run folder from its union's training: a relative symlink to the one task state (and to
+    peft's adapter/), and a train.json naming this task and where it was trained. Evaluation, the summary and
+    load_run then read the folder as any run's; `ls -l` shows where the state lives. A symlink, not a hard link:
+    Snakemake dates a symlink by itself, so the member's files stay newer than the union's and nothing reruns."""
+
+    def link(src, dst):
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        if Path(dst).is_dir() and not Path(dst).is_symlink():  # left by an earlier attempt
+            shutil.rmtree(dst)
+        Path(dst).unlink(missing_ok=True)
+        Path(dst).symlink_to(os.path.relpath(src, Path(dst).parent))
+
+    trained = io.read_json(union_train)
+    link(union_state, out_state)
+    adapter = Path(union_state).parent / runs.ADAPTER
+    if adapter.is_dir():
+        link(adapter, Path(out_state).parent / runs.ADAPTER)
+    trained_on = {**trained["trained_on"], "run": str(Path(union_train).parent)}
+    io.write_json(out_train, {**trained, "task": task_name, "trained_on": trained_on})
+
+
+def as_stored(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The task state as stored: its floating tensors in the weights' dtype (integer tensors as they are)."""
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
 
 
 def evaluate_job(
@@ -203,7 +282,9 @@ def evaluate_job(
     _threads(threads)
     trained = io.read_json(Path(state_path).parent / "train.json")  # what fine-tuning stored, and its sha256
     sha = identity.check_state(state_path, trained.get("task_state_sha256"), "evaluation")
-    model, tok, *_ = method_model(base_dir, method_spec, methods.load_state(state_path), device=device(cfg))
+    model, tok, *_ = method_model(
+        base_dir, method_spec, methods.load_state(state_path), device=device(cfg), dtype=weights_dtype(cfg)
+    )
     if forgetting:
         from peftbench.stages import forgetting as fg
 

@@ -23,10 +23,23 @@ RUN = f"{R}/{MODEL}/{{task}}/{{method}}/seed{{seed}}"
 REPORT_MD = f"{config['reports']}/report.md"
 REPORT_HTML = f"{config['reports']}/report.html"
 
+# train_union (ReFT Table 1): one training per (method, seed) on the members' data, evaluated per member
+UNION = pb_config.train_union(config)
+UNION_TASKS = UNION["tasks"] if UNION else []
+SOLO_TASKS = [t for t in TASKS if t not in UNION_TASKS]      # tasks that train their own runs
+UNION_RUN = f"{R}/{MODEL}/{{union}}/{{method}}/seed{{seed}}"
+
+
+def one_of(names):
+    """A wildcard pattern matching exactly these names (none: a pattern that matches nothing)."""
+    return "|".join(names) or "(?!)"
+
+
 wildcard_constraints:
     task="|".join(TASKS),
     method="|".join(METHODS),
     seed=r"\d+",
+    union=one_of([UNION["name"]] if UNION else []),
 
 
 RUN_FILES = ["task_state.safetensors", "train.json", "lm_eval.json", "samples.jsonl", "latency.json"]   # one run's outputs
@@ -49,4 +62,4 @@ def rule_resources(rule):
 
 
 # Cheap aggregation runs where Snakemake runs, not as a cluster job (a no-op for local runs).
-localrules: summary, report
+localrules: summary, report, union_data, union_member

@@ -17,3 +17,14 @@ rule data:
     benchmark: f"{R}/benchmarks/data/{{task}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/data_{{task}}.log"
     script: "../scripts/build_data.py"
+
+
+rule union_data:
+    """train_union: the members' train/validation splits concatenated and shuffled (LLM-Adapters'
+    commonsense_170k is the eight training sets in one file); each member's test split stays its own."""
+    input: expand(f"{R}/data/{{task}}/{{split}}.jsonl", task=UNION_TASKS, split=["train", "validation"])
+    output: expand(f"{R}/data/{{{{union}}}}/{{split}}.jsonl", split=["train", "validation"])
+    params: tasks=UNION_TASKS, seed=UNION.get("seed", 1234) if UNION else None
+    benchmark: f"{R}/benchmarks/data/{{union}}.tsv"
+    log: f"{R}/logs/data_{{union}}.log"
+    script: "../scripts/union_data.py"

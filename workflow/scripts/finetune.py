@@ -4,7 +4,7 @@ with pipeline.logged(snakemake):
     pipeline.finetune(
         snakemake.config,
         snakemake.input.base,
-        snakemake.wildcards.task,
+        getattr(snakemake.wildcards, "union", None) or snakemake.wildcards.task,  # finetune_union: the union
         snakemake.params.spec,
         int(snakemake.wildcards.seed),
         snakemake.input.train.rsplit("/", 1)[0],
