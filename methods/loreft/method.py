@@ -239,8 +239,12 @@ def _set_state(model, state, hp):
                         f"loreft state: {key}.{name} has shape {tuple(value.shape)}, expected {tuple(target.shape)}"
                     )
                 target.copy_(value)
+            # orthonormal up to the stored dtype's rounding (bf16 weights, model.dtype: a few of its eps)
+            tol = max(1e-3, 4 * torch.finfo(f.R.weight.dtype).eps)
             R = f.R.weight.double()
             err = (R @ R.t() - torch.eye(R.shape[0], dtype=R.dtype, device=R.device)).abs().max().item()
-            if err > 1e-3:
-                raise ValueError(f"loreft state: {key}.R rows are not orthonormal (max |R R^T - I| = {err:.2e})")
+            if err > tol:
+                raise ValueError(
+                    f"loreft state: {key}.R rows are not orthonormal (max |R R^T - I| = {err:.2e} > {tol:.1e})"
+                )
     return model.eval()

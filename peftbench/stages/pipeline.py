@@ -76,9 +76,19 @@ def weights_dtype(cfg: dict) -> torch.dtype:
 def place(model: torch.nn.Module, dtype: torch.dtype, training: bool = False) -> torch.nn.Module:
     """Every weight in `dtype`, except, while training, the trainable ones: they stay fp32, the master copy that
     AdamW updates and the fp16 GradScaler unscales (it refuses fp16 gradients), as mixed-precision training keeps
-    them (Micikevicius et al. 2018, Sec. 3.1). Once training ends they are rounded to `dtype`: what is stored."""
+    them (Micikevicius et al. 2018, Sec. 3.1). Once training ends they are rounded to `dtype`: what is stored.
+    A parametrised weight (LoReFT's orthogonal R) is then first fixed at its trained value: what is rounded is the
+    weight the model computes with, not its parametrisation's input (torch has no bf16 householder product)."""
     if dtype == torch.float32:
         return model  # the default: nothing to cast
+    from torch.nn.utils import parametrize
+
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            module.parametrizations.float()  # its input and buffers (orthogonal's base) part of the fp32 weight
+            if not training:
+                for name in list(module.parametrizations):
+                    parametrize.remove_parametrizations(module, name, leave_parametrized=True)
     for p in model.parameters():
         want = torch.float32 if training and p.requires_grad else dtype
         if p.is_floating_point() and p.dtype != want:
@@ -178,7 +188,9 @@ def finetune(
     reloaded, *_ = method_model(
         base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where, dtype=dtype
     )
-    check = reload_check.check(method_spec["name"], trained_logits, reload_check.logits(reloaded, *batch), trainable)
+    check = reload_check.check(
+        method_spec["name"], trained_logits, reload_check.logits(reloaded, *batch), trainable, dtype
+    )
     io.write_json(
         out_train,
         {

@@ -6,7 +6,9 @@ on a fixed batch are compared with the trained model's:
 
 A `task_state` that forgets tensors or a `load` that ignores the state would otherwise evaluate the
 untrained base and produce a row that looks right. The tolerance allows the rounding of a merged
-method (LoRA's W0 + BA folded into W0 in fp32 differs from the unmerged sum in the last bits)."""
+method (LoRA's W0 + BA folded into W0 in fp32 differs from the unmerged sum in the last bits). In bf16/fp16
+weights (model.dtype) the fold rounds to that dtype's last bit: RTOL becomes 2 of its eps (bf16: 2^-6); methods
+that fold nothing still reload to equal logits (train.json's max_abs_logit_diff 0)."""
 
 import torch
 
@@ -34,7 +36,7 @@ def logits(model, ids, mask):
     return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().cpu()
 
 
-def check(method, expected, reloaded, trainable):
+def check(method, expected, reloaded, trainable, dtype=torch.float32):
     """Compare the reloaded model's logits with the trained model's; returns what train.json records."""
     if reloaded.shape != expected.shape:
         raise ReloadMismatch(
@@ -43,7 +45,8 @@ def check(method, expected, reloaded, trainable):
             f"{tuple(expected.shape)}: load() does not rebuild the trained model"
         )
     diff = (reloaded - expected).abs().max().item()
-    tol = ATOL + RTOL * expected.abs().max().item()
+    rtol = RTOL if dtype == torch.float32 else max(RTOL, 2 * torch.finfo(dtype).eps)
+    tol = ATOL + rtol * expected.abs().max().item()
     if not diff <= tol:  # also catches NaN
         raise ReloadMismatch(
             f"method '{method}': the model rebuilt by its load() from the stored task state does not reproduce "
