@@ -37,13 +37,13 @@ def workflow(config, code):
     method_specs = pb_config.profile_methods(config, code / "methods")
     methods = pb_config.selected_methods(config, method_specs)
     task_specs = {t: pb_config.load_task(t, code / "tasks") for t in pb_config.selected_tasks(config)}
-    check(config, method_specs, task_specs, methods, WHERE)
+    check(config, method_specs, task_specs, methods, WHERE, code / "tasks")
     for line in pb_config.shadowed_training(raw_training, method_specs, methods, config.get("method_training")):
         print(f"peftbench: WARNING: {line}", file=sys.stderr)  # visible while Snakemake builds the DAG
     return config, method_specs, methods, task_specs
 
 
-def check(cfg, method_specs, task_specs, methods, where="config"):
+def check(cfg, method_specs, task_specs, methods, where="config", tasks_dir=pb_config.TASKS):
     for key in ("results", "reports"):
         inside_project(cfg[key], f"{where}: field '{key}'")
     no_duplicates(cfg["seeds"], f"{where}: field 'seeds'", "seed")
@@ -62,13 +62,14 @@ def check(cfg, method_specs, task_specs, methods, where="config"):
             data_source(cfg["tasks"][name]["source"], where, f"tasks.{name}.source")
         local_data(task, cfg["tasks"][name], where)
     weights_precision(cfg, where)
-    union(cfg, task_specs, where)
+    union(cfg, task_specs, where, tasks_dir)
     base_model(cfg, [training_settings(cfg, method_specs[m]) for m in methods], where)
 
 
-def union(cfg, task_specs, where):
+def union(cfg, task_specs, where, tasks_dir=pb_config.TASKS):
     """train_union: members are tasks of this profile that end their targets alike (one training loop for all),
-    its name is no task's (its folders sit beside theirs), and no learning-rate search (which tunes per task)."""
+    its name is no task's (its folders sit beside theirs; `tasks_dir`: the workflow's task folders, which a copied
+    workflow may have more of than this checkout), and no learning-rate search (which tunes per task)."""
     spec = pb_config.train_union(cfg)
     if not spec:
         return
@@ -78,7 +79,7 @@ def union(cfg, task_specs, where):
         raise ConfigError(
             f"{field}.tasks': {', '.join(absent)} not among the profile's tasks ({', '.join(task_specs)})"
         )
-    if spec["name"] in cfg["tasks"] or (pb_config.TASKS / spec["name"]).is_dir():
+    if spec["name"] in cfg["tasks"] or (Path(tasks_dir) / spec["name"]).is_dir():
         raise ConfigError(f"{field}.name': '{spec['name']}' is a task's name; the union needs its own folder")
     ends = {task_specs[t].get("target_end", "newline") for t in spec["tasks"]}
     if len(ends) > 1:

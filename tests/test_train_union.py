@@ -9,7 +9,7 @@ import torch
 from test_run_identity import data, profile
 from test_train import RECORDS
 
-from peftbench import config, identity, io, preflight, runs
+from peftbench import config, identity, io, methods, preflight, runs
 from peftbench.report import aggregate
 from peftbench.stages import pipeline, reload_check
 
@@ -40,11 +40,11 @@ def test_union_splits_are_the_members_concatenated_and_shuffled(tmp_path):
         members = {t: io.read_jsonl(root / t / f"{split}.jsonl") for t in MEMBERS}
         assert counts[split] == len(union) == sum(map(len, members.values()))
         assert len({r["id"] for r in union}) == len(union), "ids stay unique across members"
-        for task, recs in members.items():  # every member record, once, tagged with its task
-            assert sorted((r["prompt"], r["target"]) for r in union if r["task"] == task) == sorted(
-                (r["prompt"], r["target"]) for r in recs
+        for task, recs in members.items():  # every member record, once, tagged with its task, id <task>/<id>
+            assert sorted((r["id"], r["prompt"], r["target"]) for r in union if r["task"] == task) == sorted(
+                (f"{task}/{r['id']}", r["prompt"], r["target"]) for r in recs
             )
-            assert all(r["id"].startswith(f"{task}/") for r in union if r["task"] == task)
+        assert {r["task"] for r in union} == set(MEMBERS)
     first = io.read_jsonl(root / "both" / "train.jsonl")
     assert [r["task"] for r in first] != sorted(r["task"] for r in first), "shuffled, not member after member"
     pipeline.union_data(MEMBERS, root, root / "again", seed=3)
@@ -88,6 +88,47 @@ def _outputs(run):
     return run / "task_state.safetensors", run / "train.json"
 
 
+def _fake_union_run(run, **train):
+    """A union's run folder as finetune leaves it: a state, peft's adapter/, train.json with its sha256."""
+    run.mkdir(parents=True)
+    methods.save_state({"w": torch.ones(2)}, run / "task_state.safetensors")
+    (run / "adapter").mkdir()
+    trained = {"task": "both", "trained_on": {"union": "both", "tasks": MEMBERS}}
+    trained["task_state_sha256"] = identity.sha256_file(run / "task_state.safetensors")
+    io.write_json(run / "train.json", {**trained, **train})
+    return run
+
+
+@pytest.mark.parametrize(
+    "broken,message",
+    [
+        ({"trained_on": None}, r"not a union's training with member 'qa'"),  # a task's own run, not a union's
+        ({"task_state_sha256": "0" * 64}, r"differs from the 0000"),  # the state was replaced after training
+    ],
+)
+def test_a_member_folder_is_all_or_nothing(tmp_path, broken, message):
+    union_run = _fake_union_run(tmp_path / "both" / "lora" / "seed0", **broken)
+    member = tmp_path / "qa" / "lora" / "seed0"
+    with pytest.raises(ValueError, match=message):
+        pipeline.union_member(*_outputs(union_run), "qa", *_outputs(member))
+    assert not member.exists() or not any(member.iterdir()), "nothing half-written"
+
+
+def test_a_failed_member_write_removes_its_links(tmp_path, monkeypatch):
+    union_run, member = _fake_union_run(tmp_path / "both" / "lora" / "seed0"), tmp_path / "qa" / "lora" / "seed0"
+
+    def disk_full(path, obj):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pipeline.io, "write_json", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        pipeline.union_member(*_outputs(union_run), "qa", *_outputs(member))
+    assert list(member.iterdir()) == [], "the state and adapter links it made are gone"
+    monkeypatch.undo()
+    pipeline.union_member(*_outputs(union_run), "qa", *_outputs(member))  # a rerun completes the folder
+    assert sorted(p.name for p in member.iterdir()) == ["adapter", "task_state.safetensors", "train.json"]
+
+
 def test_summary_rows_stay_per_member_and_name_the_union(tiny_dir, method_specs, tmp_path, monkeypatch):
     train = {"task": "qa", "trained_on": {"union": "both", "tasks": MEMBERS}}
     monkeypatch.setattr(aggregate, "_json", lambda path: _fake_run(path.name, train))
@@ -125,6 +166,18 @@ def test_preflight_refuses_a_union_it_cannot_build(change, message):
     cfg["train_union"] = {"name": "both", "tasks": ["qa", "summarization"], **change}
     with pytest.raises(config.ConfigError, match=message):
         preflight.union(cfg, {t: config.load_task(t) for t in config.selected_tasks(cfg)}, "config")
+
+
+def test_preflight_reads_the_workflows_task_folders(tmp_path):
+    """A copied workflow may hold task folders this checkout lacks: the union's name is checked against its own."""
+    cfg = config.load_profile(config.CONFIG / "config.yaml")
+    cfg["train_union"] = {"name": "both", "tasks": ["qa", "summarization"]}
+    specs = {t: config.load_task(t) for t in config.selected_tasks(cfg)}
+    assert not (config.TASKS / "both").exists()
+    preflight.union(cfg, specs, "config", tmp_path)  # no task folder 'both' in this workflow: accepted
+    (tmp_path / "both").mkdir()
+    with pytest.raises(config.ConfigError, match=r"train_union.name': 'both' is a task's name"):
+        preflight.union(cfg, specs, "config", tmp_path)
 
 
 def test_preflight_refuses_a_learning_rate_search_on_a_union():

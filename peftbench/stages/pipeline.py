@@ -249,22 +249,32 @@ def union_member(
     """A member task's run folder from its union's training: a relative symlink to the one task state (and to
     peft's adapter/), and a train.json naming this task and where it was trained. Evaluation, the summary and
     load_run then read the folder as any run's; `ls -l` shows where the state lives. A symlink, not a hard link:
-    Snakemake dates a symlink by itself, so the member's files stay newer than the union's and nothing reruns."""
-
-    def link(src, dst):
-        Path(dst).parent.mkdir(parents=True, exist_ok=True)
-        if Path(dst).is_dir() and not Path(dst).is_symlink():  # left by an earlier attempt
-            shutil.rmtree(dst)
-        Path(dst).unlink(missing_ok=True)
-        Path(dst).symlink_to(os.path.relpath(src, Path(dst).parent))
-
+    Snakemake dates a symlink by itself, so the member's files stay newer than the union's and nothing reruns.
+    All or nothing: the union's train.json must name its members and its state's sha256 (checked before anything
+    is written), and a failure while linking removes what this call made, so no member folder is half-written."""
     trained = io.read_json(union_train)
-    link(union_state, out_state)
-    adapter = Path(union_state).parent / runs.ADAPTER
-    if adapter.is_dir():
-        link(adapter, Path(out_state).parent / runs.ADAPTER)
+    if task_name not in (trained.get("trained_on") or {}).get("tasks", ()):
+        raise ValueError(f"{union_train}: not a union's training with member '{task_name}' (its trained_on)")
+    identity.check_state(union_state, trained.get("task_state_sha256"), f"union member {task_name}")
     trained_on = {**trained["trained_on"], "run": str(Path(union_train).parent)}
-    io.write_json(out_train, {**trained, "task": task_name, "trained_on": trained_on})
+    adapter = Path(union_state).parent / runs.ADAPTER
+    links = [(union_state, Path(out_state))]
+    if adapter.is_dir():
+        links.append((adapter, Path(out_state).parent / runs.ADAPTER))
+    made = []
+    try:
+        for src, dst in links:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.is_dir() and not dst.is_symlink():  # left by an earlier attempt
+                shutil.rmtree(dst)
+            dst.unlink(missing_ok=True)
+            dst.symlink_to(os.path.relpath(src, dst.parent))
+            made.append(dst)
+        io.write_json(out_train, {**trained, "task": task_name, "trained_on": trained_on})  # atomic: last
+    except BaseException:
+        for dst in made:
+            dst.unlink(missing_ok=True)
+        raise
 
 
 def as_stored(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
