@@ -297,3 +297,56 @@ def test_study_profile_is_three_seeds_of_every_method_and_task(workdir):
         )
     )
     assert counts["finetune_candidate"] == 2 * trained and counts["select_lr"] == trained
+
+
+UNION_PROFILE = """\
+results: results/union
+reports: reports/union
+methods: [zero-shot, lora, loreft]
+costs: []
+model: {dtype: bf16}          # bf16 weights end to end: stored, evaluated, summarised
+precision: bf16
+training: {epochs: 0.25}      # (24 + 24) records / batch 4 / 4 = 3 steps on the union
+train_union: {name: both, tasks: [qa, summarization], seed: 5}
+"""
+
+
+def test_a_union_profile_trains_once_per_method_and_reports_every_member(workdir):
+    """ReFT Table 1's setup on the smoke profile, through the real command line: qa and summarization train
+    one model per method on their concatenated data, translation its own; every member's run folder links the
+    union's state, is evaluated on its own test split and is a summary row naming the union."""
+    (workdir / "config/union.yaml").write_text(UNION_PROFILE)
+    profile = ("config/smoke.yaml", "config/union.yaml")
+    counts = job_counts(snakemake(workdir, "-n", configfiles=profile))
+    assert {r: counts.get(r) for r in ("union_data", "finetune_union", "union_member", "finetune", "evaluate")} == {
+        "union_data": 1,
+        "finetune_union": 3,  # one per method, not per member
+        "union_member": 2 * 3,
+        "finetune": 3,  # translation's own runs
+        "evaluate": 3 * 3,
+    }
+    snakemake(workdir, configfiles=profile)
+    results = workdir / "results/union"
+    union_train = io.read_jsonl(results / "data/both/train.jsonl")
+    assert sorted(r["id"] for r in union_train) == sorted(
+        f"{t}/{r['id']}" for t in ("qa", "summarization") for r in io.read_jsonl(results / f"data/{t}/train.jsonl")
+    )
+    summary = pd.read_csv(results / "summary.csv").set_index(["task", "method"])
+    assert len(summary) == 3 * 3
+    for method in ("lora", "loreft"):
+        union_run = results / "tiny-random-llama/both" / method / "seed0"
+        trained = io.read_json(union_run / "train.json")
+        assert trained["steps"] == len(trained["loss_curve"]) == 3
+        assert trained["stored_dtypes"] == ["bfloat16"] and trained["weights_dtype"] == "bf16"
+        assert trained["trained_on"] == {"union": "both", "tasks": ["qa", "summarization"]}
+        for task in ("qa", "summarization"):
+            run = results / "tiny-random-llama" / task / method / "seed0"
+            assert (run / "task_state.safetensors").resolve() == (union_run / "task_state.safetensors").resolve()
+            lm = io.read_json(run / "lm_eval.json")["peftbench"]
+            assert lm["task_state_sha256"] == trained["task_state_sha256"], "the member evaluated the union's state"
+            assert summary.loc[(task, method), "trained_on"] == "both"
+            assert len(io.read_jsonl(run / "samples.jsonl")) == 6, "its own test split"
+        assert pd.isna(summary.loc[("translation", method), "trained_on"])
+    assert (results / "tiny-random-llama/translation/lora/seed0/task_state.safetensors").is_file()
+    assert (workdir / "reports/union/report.md").is_file()
+    assert "Nothing to be done" in snakemake(workdir, "-n", configfiles=profile), "the links date after the union"
