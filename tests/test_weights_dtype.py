@@ -27,7 +27,7 @@ def _outputs(run):
     return run / "task_state.safetensors", run / "train.json"
 
 
-@pytest.mark.parametrize("method", ["full", "loreft"])  # every weight; a native module built by attach/load
+@pytest.mark.parametrize("method", ["full", "loreft", "houlsby", "prefix"])  # every weight; native modules; peft
 def test_a_bf16_profile_stores_bf16_tensors_and_reloads_them_exactly(tiny_dir, method_specs, tmp_path, method):
     spec = method_specs[method]
     run, trained = finetune(tiny_dir, bf16_profile(), spec, tmp_path)
