@@ -8,6 +8,8 @@ In one process, in this order (each a median over --repeats after a warm-up):
            step: one token per sequence);
   train    peftbench.stages.train.train() itself (full fine-tuning and LoRA by default): tokens/s and GFLOP/s as
            train.json records them, trained (non-padding) tokens and (4N + 2N_trainable) x tokens over the loop;
+           unpadded (the default) and padded ("(padded)": one forward per batch), repeats interleaved, and the
+           ratio of their median loop times;
   prefill  generate() of one token at --gen-batch prompts (peftbench.stages.latency's greedy call): 2N x prompt tokens;
   decode   generate() of 1 + --new-tokens tokens minus the one-token call, per step: 2N x batch.
 
@@ -111,28 +113,46 @@ def gemm_rows(shapes, dtype, device, repeats):
     return out
 
 
-def train_rows(model, tok, recs, names, steps, batch_size, precision, repeats):
-    """train() on fresh copies of the model with each method attached; the rates train.json records, median."""
+def train_rows(model, tok, recs, names, steps, batch_size, precision, repeats, variants=(True, False)):
+    """train() on fresh copies of the model with each method attached; the rates train.json records, median.
+    Each method unpadded (training.unpadded, the default) and padded (one forward per batch, the loop before it),
+    their repeats interleaved so that both see the same machine."""
     out = []
     for name in names:
         spec = config.discover_methods()[name]
-        settings = {**config.training_settings({"training": {}}, spec), "steps": steps, "batch_size": batch_size}
+        base = {**config.training_settings({"training": {}}, spec), "steps": steps, "batch_size": batch_size}
         methods.seed_everything(0)
         attached = methods.load_module(spec["dir"]).attach(copy.deepcopy(model), spec["hyperparameters"])
-        train.train(copy.deepcopy(attached), tok, recs, [], {**settings, "steps": 1}, 0, precision)  # warm-up
-        runs = [train.train(copy.deepcopy(attached), tok, recs, [], settings, 0, precision) for _ in range(repeats)]
-        loop = statistics.median(r["train_loop_s"] for r in runs)
+        runs = {u: [] for u in variants}
+        for unpadded in variants:  # warm-up: allocator, kernels
+            train.train(
+                copy.deepcopy(attached), tok, recs, [], {**base, "steps": 1, "unpadded": unpadded}, 0, precision
+            )
+        for _ in range(repeats):
+            for unpadded in variants:
+                settings = {**base, "unpadded": unpadded}
+                runs[unpadded].append(train.train(copy.deepcopy(attached), tok, recs, [], settings, 0, precision))
         trainable, total = methods.count_parameters(attached)
-        r = row(f"train {name}", f"{steps} steps x {batch_size}", loop / steps, runs[0]["train_tokens"] / steps, 0)
-        r.update(
-            tokens_per_s=statistics.median(x["tokens_per_s"] for x in runs),
-            flop_per_s=1e9 * statistics.median(x["gflop_per_s"] for x in runs),
-            trainable_params=trainable,
-            total_params=total,
-        )
-        out.append(r)
+        for unpadded in variants:
+            loop = loop_of(runs[unpadded])
+            label = f"train {name}" + ("" if unpadded else " (padded)")
+            r = row(label, f"{steps} steps x {batch_size}", loop / steps, runs[unpadded][0]["train_tokens"] / steps, 0)
+            r.update(
+                tokens_per_s=statistics.median(x["tokens_per_s"] for x in runs[unpadded]),
+                flop_per_s=1e9 * statistics.median(x["gflop_per_s"] for x in runs[unpadded]),
+                trainable_params=trainable,
+                total_params=total,
+                unpadded=unpadded,
+            )
+            out.append(r)
+        if len(variants) == 2:  # the unpadded row: how much faster than the padded loop, side by side
+            out[-2]["speedup_vs_padded"] = loop_of(runs[False]) / loop_of(runs[True])
         del attached
     return out
+
+
+def loop_of(runs):
+    return statistics.median(r["train_loop_s"] for r in runs)
 
 
 @torch.no_grad()
@@ -242,6 +262,11 @@ def main(argv=None):
         f"{setting['threads']} thread(s), median of {args.repeats}; load average {setting['load_average_before_after']}"
     )
     print(table(rows, args.device, args.limit_n), flush=True)
+    for r in rows:
+        if "speedup_vs_padded" in r:
+            print(
+                f"{r['measure']}: unpadded / padded loop time = 1 / {r['speedup_vs_padded']:.3f} (median, interleaved)"
+            )
     if args.out:
         io.write_text(args.out, json.dumps({"setting": setting, "rows": rows}, indent=2) + "\n")
 

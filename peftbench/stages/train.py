@@ -2,7 +2,8 @@
 
 Causal LM on prompt + " " + target + "\\n" (or + EOS, for a task with `target_end: eos`); the loss counts
 target tokens only, optionally label-smoothed. AdamW, linear warm-up then linear decay, gradient clipping
-(max_grad_norm 0: none), optional bf16 autocast or fp16 autocast with a GradScaler, seeded batch order."""
+(max_grad_norm 0: none), optional bf16 autocast or fp16 autocast with a GradScaler, seeded batch order.
+By default each sequence of a batch goes through the model alone (`unpadded`): no padding is computed."""
 
 from __future__ import annotations
 
@@ -105,6 +106,44 @@ def target_loss(
     )
 
 
+def n_targets(example: tuple[list[int], list[int]]) -> int:
+    """Target tokens of one encoded example that carry loss (the first label has no context)."""
+    return sum(1 for y in example[1][1:] if y != -100)
+
+
+def backward(
+    model: torch.nn.Module,
+    batch: Encoded,
+    pad_id: int,
+    smoothing: float,
+    precision: str,
+    scaler: torch.amp.GradScaler,
+    unpadded: bool,
+    step: int,
+) -> torch.Tensor:
+    """Forward and backward of one batch; returns its loss, the mean over the batch's target tokens.
+
+    unpadded: each sequence alone (no padding computed), its loss weighted by its share of the batch's
+    target tokens, so the gradients accumulate to the padded batch's:
+
+        L = sum_i (n_i / N) L_i,   L_i = mean target loss of sequence i,   n_i its target tokens, N = sum_i n_i
+    """
+    device = next(model.parameters()).device
+    parts = [[x] for x in batch] if unpadded else [batch]
+    total = max(sum(n_targets(x) for x in batch), 1)
+    loss_sum = torch.zeros((), device=device)
+    for part in parts:
+        ids, labels, mask = (t.to(device) for t in collate(part, pad_id))
+        with autocast(precision, device.type):
+            loss = target_loss(model, ids, labels, mask, smoothing)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {step}: training diverged")
+        share = sum(n_targets(x) for x in part) / total if unpadded else 1.0
+        scaler.scale(loss * share).backward()
+        loss_sum += loss.detach() * share
+    return loss_sum
+
+
 def set_dropout(model: torch.nn.Module, p: float) -> torch.nn.Module:
     """Every dropout of `model` to p: nn.Dropout modules and the attention-dropout floats that sdpa/eager
     attention read at call time (Llama's `attention_dropout`). The LoRA repo's GPT-2 (examples/NLG/src/model.py)
@@ -140,12 +179,16 @@ def peak_memory_bytes(device: str) -> int:
 
 
 @torch.no_grad()
-def evaluate_loss(model: torch.nn.Module, data: Encoded, batch_size: int, pad_id: int, precision: str) -> float:
+def evaluate_loss(
+    model: torch.nn.Module, data: Encoded, batch_size: int, pad_id: int, precision: str, unpadded: bool = False
+) -> float:
+    """Mean target loss over `data` (the validation split); unpadded: one sequence per forward."""
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
-    for i in range(0, len(data), batch_size):
-        ids, labels, mask = (t.to(device) for t in collate(data[i : i + batch_size], pad_id))
+    size = 1 if unpadded else batch_size
+    for i in range(0, len(data), size):
+        ids, labels, mask = (t.to(device) for t in collate(data[i : i + size], pad_id))
         with autocast(precision, device.type):
             loss = target_loss(model, ids, labels, mask)
         n = int((labels[:, 1:] != -100).sum())
@@ -183,6 +226,7 @@ def train(
     train_data = encode(train_records, tokenizer, settings["max_seq_len"], end=target_end, bos=add_bos)
     val_data = encode(val_records, tokenizer, settings["max_seq_len"], "validation.jsonl", end=target_end, bos=add_bos)
     smoothing, clip = settings.get("label_smoothing", 0.0), settings["max_grad_norm"]
+    unpadded = settings.get("unpadded", True)
     pad_id = tokenizer.pad_token_id
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
@@ -207,19 +251,15 @@ def train(
             start_step, progress = restored
             resumed_from = start_step
     if progress["val_loss_before"] is None:
-        progress["val_loss_before"] = evaluate_loss(model, val_data, bs, pad_id, precision)
+        progress["val_loss_before"] = evaluate_loss(model, val_data, bs, pad_id, precision, unpadded)
         start = time.perf_counter()
     if steps and params:
         model.train()
         plan = batches(len(train_data), bs, steps, seed)
         bar = tqdm(plan[start_step:], desc="fine-tune", unit="step", initial=start_step, total=steps)
         for step, idx in enumerate(bar, start_step + 1):
-            ids, labels, mask = (t.to(device) for t in collate([train_data[i] for i in idx], pad_id))
-            with autocast(precision, device.type):
-                loss = target_loss(model, ids, labels, mask, smoothing)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at step {step}: training diverged")
-            scaler.scale(loss).backward()
+            batch = [train_data[i] for i in idx]
+            loss = backward(model, batch, pad_id, smoothing, precision, scaler, unpadded, step)
             if clip > 0:  # 0: no clipping (the LoRA repo's --clip 0.0)
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(params, clip)
@@ -228,8 +268,8 @@ def train(
             sched.step()
             opt.zero_grad(set_to_none=True)
             progress["loss_curve"].append(round(loss.item(), 6))
-            progress["train_tokens"] += int(mask.sum())
-            progress["target_tokens"] += int((labels != -100).sum())
+            progress["train_tokens"] += sum(len(ids) for ids, _ in batch)
+            progress["target_tokens"] += sum(sum(1 for y in labels if y != -100) for _, labels in batch)
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if checkpoints and checkpoints.due(step, steps):
                 saving = time.perf_counter()
@@ -258,7 +298,7 @@ def train(
         step_time_s=round(loop / steps, 4) if steps and params else 0.0,
         train_flops=work,
         gflop_per_s=round(work / loop / 1e9, 3) if work else 0.0,
-        val_loss_after=evaluate_loss(model, val_data, bs, pad_id, precision)
+        val_loss_after=evaluate_loss(model, val_data, bs, pad_id, precision, unpadded)
         if stats["loss_curve"]
         else stats["val_loss_before"],
     )
