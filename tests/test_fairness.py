@@ -45,10 +45,45 @@ def test_zero_shot_forgetting_loss_equals_the_base_models_exactly(tiny_dir, meth
         forgetting.measure(CFG, model, tok, general, tmp_path / "base.json", tmp_path / f"{name}.json")
         got = io.read_json(tmp_path / f"{name}.json")
         assert got["loss"] == got["base_loss"] == io.read_json(tmp_path / "base.json")["loss"] and got["delta"] == 0.0
+        assert got["per_text"]["loss_sums"] == got["base_loss_sums"] and len(got["base_loss_sums"]) == 6
     with torch.no_grad():  # a changed model is seen: the test can fail
         next(model.parameters()).add_(0.05)
     forgetting.measure(CFG, model, tok, general, tmp_path / "base.json", tmp_path / "changed.json")
     assert io.read_json(tmp_path / "changed.json")["delta"] != 0.0
+
+
+def test_each_texts_loss_is_its_own_whatever_the_batch(tiny_dir, method_specs, general):
+    """Batched by length with padding, a text's loss sum is the one it gets alone (no padding at all)."""
+    model, tok, *_ = method_model(tiny_dir, method_specs["lora"])
+    texts = [r["text"] for r in io.read_jsonl(general)]
+    sums, counts = forgetting.text_losses(model, tok, texts, batch_size=4, max_len=128)
+    for text, got, n in zip(texts, sums, counts):
+        (alone,), (n_alone,) = forgetting.text_losses(model, tok, [text], batch_size=1, max_len=128)
+        assert got == pytest.approx(alone, rel=1e-5) and n == n_alone
+    assert len(set(counts)) > 1  # the sample has texts of different lengths: padding was exercised
+
+
+def test_forgetting_interval_is_a_paired_bootstrap_over_texts(tmp_path):
+    """Every text a bit less likely: the interval excludes 0; half up, half down: it holds 0; unchanged: [0, 0]."""
+    rng = np.random.default_rng(0)
+    base, tokens = rng.uniform(100, 300, 32), rng.integers(40, 120, 32)
+    shifts = {
+        "worse": 0.02 * tokens,
+        "mixed": np.where(np.arange(32) % 2, 1.0, -1.0) * 0.05 * tokens,
+        "same": 0 * tokens,
+    }
+    run_dirs = {}
+    for name, shift in shifts.items():
+        d = tmp_path / name
+        io.write_json(
+            d / "forgetting.json",
+            {"per_text": {"loss_sums": list(base + shift), "tokens": tokens.tolist()}, "base_loss_sums": list(base)},
+        )
+        run_dirs[("qa", name, 0)] = d
+    est = fairness.forgetting_intervals(run_dirs)
+    assert est[("qa", "worse")].value == pytest.approx(0.02) and est[("qa", "worse")].low > 0
+    assert est[("qa", "mixed")].low < 0 < est[("qa", "mixed")].high
+    assert est[("qa", "same")].low == est[("qa", "same")].high == 0.0
 
 
 @pytest.mark.parametrize("name", ["lora", "prompt-tuning", "prefix", "loreft", "ia3", "houlsby"])

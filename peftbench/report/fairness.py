@@ -23,6 +23,7 @@ from matplotlib.ticker import NullFormatter
 from peftbench import io
 from peftbench.costs.flops import train_flops  # C = (4 N + 2 N_trainable) x tokens, the docstring's estimate
 from peftbench.report import figures
+from peftbench.stats import bootstrap
 
 ZERO = "0 (nothing trained)"
 TUNED = " (tuned)"  # the search's winner of a method, beside the method at its paper rate, in the statistics
@@ -76,13 +77,49 @@ def output_files(reports_dir, tasks, tuning=False):
 
 
 # ---- tables -----------------------------------------------------------------------------------------
-def forgetting_table(summary):
-    """method x task: loss on the held-out general text minus the base model's (mean over seeds)."""
+def forgetting_table(summary, run_dirs=None):
+    """method x task: loss on the held-out general text minus the base model's (mean over seeds), and beside
+    each task its 95% interval where the runs' forgetting.json have per-text losses (`forgetting_intervals`)."""
     if "forgetting_delta" not in summary or summary.forgetting_delta.isna().all():
         return pd.DataFrame()
     t = summary.pivot_table(index="method", columns="task", values="forgetting_delta", aggfunc="mean")
-    t = t.loc[t.mean(axis=1).sort_values().index]
-    return t.round(4).reset_index().rename_axis(columns=None)
+    t = t.loc[t.mean(axis=1).sort_values().index].round(4)
+    intervals = forgetting_intervals(run_dirs or {})
+    for task in list(t.columns):
+        if any(k[0] == task for k in intervals):
+            t.insert(
+                t.columns.get_loc(task) + 1,
+                f"{task} 95% interval",
+                [_interval(intervals.get((task, m))) for m in t.index],
+            )
+    return t.reset_index().rename_axis(columns=None)
+
+
+def forgetting_intervals(run_dirs):
+    """{(task, method): Estimate} of the forgetting delta, a paired bootstrap over the sample's texts: every
+    run is resampled on the same replicates of the same texts as the base model (peftbench.stats.bootstrap),
+
+        delta_r = sum_i w_ri (loss_i - base_loss_i) / sum_i w_ri tokens_i,
+
+    the mean over seeds on each replicate. Runs without per-text losses (older forgetting.json) are left out."""
+    per_method = {}
+    for (task, method, _seed), d in run_dirs.items():
+        fg = _read(Path(d) / "forgetting.json")
+        per_text, base = fg.get("per_text"), fg.get("base_loss_sums")
+        if per_text and base and len(base) == len(per_text["loss_sums"]):
+            diff = np.asarray(per_text["loss_sums"], float) - np.asarray(base, float)
+            per_method.setdefault((task, method), []).append((diff, np.asarray(per_text["tokens"], float)))
+    out = {}
+    for key, runs in per_method.items():
+        w = bootstrap.counts(len(runs[0][0]))
+        reps = np.mean([(w @ diff) / (w @ tokens) for diff, tokens in runs], axis=0)
+        value = float(np.mean([diff.sum() / tokens.sum() for diff, tokens in runs]))
+        out[key] = bootstrap.Estimate.of(value, reps)
+    return out
+
+
+def _interval(e):
+    return f"[{e.low:+.4f}, {e.high:+.4f}]" if e is not None else ""
 
 
 def tuned_run_dirs(run_dirs):
@@ -278,7 +315,7 @@ def sensitivity_figure(summary, colors, path):
 
 
 # ---- the section ------------------------------------------------------------------------------------
-def section(summary, colors, out, Section, Table, Figure, tuned_analyses=None):
+def section(summary, colors, out, Section, Table, Figure, tuned_analyses=None, run_dirs=None):
     """The report's Section: forgetting, equal-compute figures and, when tuning ran, tuned vs paper default.
     Section/Table/Figure: the report's own classes, passed in so that this module needs no import of
     peftbench.report.report (which imports it)."""
@@ -287,13 +324,15 @@ def section(summary, colors, out, Section, Table, Figure, tuned_analyses=None):
         [
             "Forgetting: each run's loss on a fixed held-out sample of general text (Wikipedia leads that no task "
             "uses), minus the base model's loss on the same sample (nats per token; zero-shot is 0 by construction; "
-            "> 0 means the fine-tune made general text less likely).",
+            "> 0 means the fine-tune made general text less likely). Its 95% interval is a paired bootstrap over the "
+            "sample's texts (the same resampling as the base model's loss): an interval that holds 0 is no detectable "
+            "forgetting at this sample size.",
             "Training cost: wall time as measured, and FLOPs estimated as (4N + 2N_trainable) x trained tokens, with "
             "N every parameter of the trained model: forward 2N, activation gradients 2N (through the frozen base "
             "too), weight gradients 2N_trainable; full fine-tuning is the usual 6N x tokens.",
         ],
     )
-    forget = forgetting_table(summary)
+    forget = forgetting_table(summary, run_dirs)
     with io.atomic_path(out["forgetting_table"]) as tmp:
         forget.to_csv(tmp, index=False)
     forgetting_figure(summary, colors, out["forgetting"])

@@ -366,7 +366,7 @@ def build(
     tuned_analyses = (
         analyses_of(task_specs, tasks, fairness.tuned_run_dirs(run_dirs or {})) if fairness.tuned(summary) else None
     )
-    sections.append(fairness.section(summary, colors, out, Section, Table, Figure, tuned_analyses))
+    sections.append(fairness.section(summary, colors, out, Section, Table, Figure, tuned_analyses, run_dirs))
     sections.append(_time_section(jobs if jobs is not None else timing.jobs("/nonexistent", ""), out))
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:

@@ -37,25 +37,38 @@ def build(out_file, n, seed=0):
 
 
 @torch.no_grad()
-def text_loss(model, tokenizer, texts, batch_size=8, precision="fp32", max_len=384):
-    """Mean next-token cross-entropy over every token of `texts` (the first token of each has no context).
+def text_losses(model, tokenizer, texts, batch_size=8, precision="fp32", max_len=384):
+    """Per text, in the order given: (sum of its next-token losses, tokens scored; the first token has no
+    context). Texts go through in batches of similar length (sorted by length), so little padding is
+    computed; right padding under the attention mask leaves every text's own loss unchanged.
     The text goes in as a prompt would: a method that prepends positions (prompt tuning) or acts on the
     prompt (LoReFT) acts on it as it would on any user input."""
     model.eval()
     device = next(model.parameters()).device
-    total, count = 0.0, 0
-    for i in range(0, len(texts), batch_size):
-        enc = [tokenizer(t, add_special_tokens=False).input_ids[:max_len] for t in texts[i : i + batch_size]]
-        ids, labels, mask = (t.to(device) for t in train.collate([(e, e) for e in enc], tokenizer.pad_token_id))
+    enc = [tokenizer(t, add_special_tokens=False).input_ids[:max_len] for t in texts]
+    order = sorted(range(len(enc)), key=lambda i: len(enc[i]))
+    sums, counts = [0.0] * len(enc), [0] * len(enc)
+    for k in range(0, len(order), batch_size):
+        idx = order[k : k + batch_size]
+        ids, labels, mask = (
+            t.to(device) for t in train.collate([(enc[i], enc[i]) for i in idx], tokenizer.pad_token_id)
+        )
         n = ids.size(1)
         with train.autocast(precision, device.type):
             logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=n).logits[:, -n:]
         logits = logits[:, :-1].float()
-        total += torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum"
-        ).item()
-        count += int((labels[:, 1:] != -100).sum())
-    return total / count, count
+        per_token = torch.nn.functional.cross_entropy(  # flat (tokens x vocab): the accurate log-softmax layout
+            logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=-100, reduction="none"
+        ).view(len(idx), -1)  # [batch, n - 1], 0 at padding
+        for row, i in enumerate(idx):
+            sums[i], counts[i] = per_token[row].sum().item(), int((labels[row, 1:] != -100).sum())
+    return sums, counts
+
+
+def text_loss(model, tokenizer, texts, batch_size=8, precision="fp32", max_len=384):
+    """Mean next-token cross-entropy over every token of `texts`: (loss, tokens)."""
+    sums, counts = text_losses(model, tokenizer, texts, batch_size, precision, max_len)
+    return sum(sums) / sum(counts), sum(counts)
 
 
 def base_job(cfg, base_dir, general_file, out_json):
@@ -64,22 +77,43 @@ def base_job(cfg, base_dir, general_file, out_json):
     from peftbench.stages import pipeline
 
     model, tok = base_model.load(base_dir, dtype=pipeline.weights_dtype(cfg))  # as the runs load it
-    loss, tokens = text_loss(
+    sums, counts = text_losses(
         model, tok, _texts(general_file), precision=cfg.get("precision", "fp32"), max_len=_max_len(cfg)
     )
-    io.write_json(out_json, {"loss": loss, "tokens": tokens, "sample": Path(general_file).name})
+    io.write_json(
+        out_json,
+        {
+            "loss": sum(sums) / sum(counts),
+            "tokens": sum(counts),
+            "sample": Path(general_file).name,
+            **_per_text(sums, counts),
+        },
+    )
 
 
 def measure(cfg, model, tok, general_file, base_json, out_json):
-    """A loaded run's loss on the sample, beside the base model's (zero-shot: equal, bit for bit)."""
-    loss, tokens = text_loss(
+    """A loaded run's loss on the sample, beside the base model's (zero-shot: equal, bit for bit).
+    Per text too (`per_text`), so the report's interval for the delta is a paired bootstrap over texts."""
+    sums, counts = text_losses(
         model, tok, _texts(general_file), precision=cfg.get("precision", "fp32"), max_len=_max_len(cfg)
     )
-    base = io.read_json(base_json)["loss"]
+    loss, base = sum(sums) / sum(counts), io.read_json(base_json)
     io.write_json(
         out_json,
-        {"loss": loss, "base_loss": base, "delta": loss - base, "tokens": tokens, "sample": Path(general_file).name},
+        {
+            "loss": loss,
+            "base_loss": base["loss"],
+            "delta": loss - base["loss"],
+            "tokens": sum(counts),
+            "sample": Path(general_file).name,
+            **_per_text(sums, counts),
+            "base_loss_sums": base.get("per_text", {}).get("loss_sums"),
+        },
     )
+
+
+def _per_text(sums, counts):
+    return {"per_text": {"loss_sums": [round(x, 6) for x in sums], "tokens": counts}}
 
 
 def _max_len(cfg):
