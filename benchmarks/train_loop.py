@@ -2,7 +2,9 @@
 
     harness: peftbench.stages.train.train() itself (encode, collate, target-only loss, AdamW, clipping, warm-up/decay
              schedule, loss bookkeeping), `steps` steps, timed around the call (no validation set: nothing
-             outside the loop runs);
+             outside the loop runs), with padded batches as the bare loops have (training.unpadded: false);
+    harness-unpadded: the same with the default training.unpadded (each sequence alone, no padding computed):
+             ratio_vs_harness_unpadded = padded harness / unpadded harness, its speed-up;
     bare:    for batch in batches: model(input_ids, attention_mask, labels).loss.backward(); opt.step();
              opt.zero_grad()  on the same batches, already collated, with the same AdamW settings;
     bare-target-loss: the bare loop with the harness's loss (peftbench.stages.train.target_loss: the LM head only
@@ -126,11 +128,13 @@ def compare(size="tiny", method="full", steps=4, batch_size=4, rounds=3, clock="
     settings = {**settings, "steps": steps, "batch_size": batch_size}
     recs = records(data)[: steps * batch_size]  # what the steps draw: train() encodes its records before
     batches = the_batches(tok, recs, settings)  # its clock starts; here the call is timed, so keep it short
+    padded = {**settings, "unpadded": False}  # like for like: the bare loops run padded batches
     jobs = {
-        "harness": lambda m: harness(m, tok, recs, settings),
+        "harness": lambda m: harness(m, tok, recs, padded),
         "bare": lambda m: bare(m, batches, settings),
         "bare-target-loss": lambda m: bare(m, batches, settings, train.target_loss),
         "bare-recipe": lambda m: bare(m, batches, settings, train.target_loss, recipe=True),
+        "harness-unpadded": lambda m: harness(m, tok, recs, settings),  # training.unpadded, the default
     }
     timer, names, runs = CLOCKS[clock], list(jobs), {n: [] for n in jobs}
     for i in range(rounds + 1):  # round 0 is a warm-up (allocator, kernels)
