@@ -6,6 +6,7 @@ Every error names the file and the field, so a typo fails before any job runs.
 import copy
 import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -106,20 +107,32 @@ def load_task(name: str, root: Path | str = TASKS) -> dict:
     return spec
 
 
+def lm_eval_config(path: Path | str, load: Callable[[Path], dict]) -> tuple[dict, list[Path]]:
+    """An lm-eval task YAML as lm-eval reads it: the YAMLs it `include:`s (one or a list, each with its own
+    includes) merged beneath it in order, the file's own keys over them; and every file read on the way.
+    `load(path)` parses one file (each caller its own `!function` handling and error messages)."""
+    path = Path(path)
+    cfg = dict(load(path) or {})
+    include = cfg.pop("include", None) or []
+    merged, files = {}, [path]
+    for inc in [include] if isinstance(include, str) else include:
+        if not (path.parent / inc).is_file():
+            raise ConfigError(f"{path}: field 'include': no {path.parent / inc}")
+        sub, sub_files = lm_eval_config(path.parent / inc, load)
+        merged.update(sub)
+        files += sub_files
+    return {**merged, **cfg}, files
+
+
 def lm_eval_files(task_dir: Path | str) -> list[Path]:
     """What lm-eval reads to score a task: its utils.py, lm_eval.yaml and every YAML that it `include:`s
     (the shared tasks/lm_eval_*.yaml), so that a change to any of them re-evaluates."""
     loader = type("IncludeLoader", (yaml.SafeLoader,), {})
     loader.add_constructor("!function", lambda ld, node: None)  # only `include:` matters here
-    files, todo = [Path(task_dir) / "utils.py"], [(Path(task_dir) / "lm_eval.yaml", None)]
-    while todo:
-        yml, parent = todo.pop()
-        if not yml.is_file():
-            raise ConfigError(f"{parent}: field 'include': no {yml}" if parent else f"{yml}: missing")
-        files.append(yml)
-        include = (yaml.load(yml.read_text(), Loader=loader) or {}).get("include") or []
-        todo += [(yml.parent / inc, yml) for inc in ([include] if isinstance(include, str) else include)]
-    return files
+    yml = Path(task_dir) / "lm_eval.yaml"
+    if not yml.is_file():
+        raise ConfigError(f"{yml}: missing")
+    return [Path(task_dir) / "utils.py", *lm_eval_config(yml, lambda p: yaml.load(p.read_text(), Loader=loader))[1]]
 
 
 def selected_methods(config: dict, available: list[str] | dict, where: str = "config") -> list[str]:

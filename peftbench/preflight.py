@@ -187,14 +187,7 @@ def task_definition(task):
 
 def lm_eval_yaml(path):
     """A task's lm_eval.yaml with the YAMLs it `include:`s merged beneath it, as lm-eval merges them."""
-    cfg = load_yaml_lines(path, _Tolerant)
-    include = cfg.pop("include", None) or []
-    merged = {}
-    for inc in [include] if isinstance(include, str) else include:
-        if not (Path(path).parent / inc).is_file():
-            raise ConfigError(f"{path}: field 'include': no {Path(path).parent / inc}")
-        merged.update(lm_eval_yaml(Path(path).parent / inc))
-    return {**merged, **cfg}
+    return pb_config.lm_eval_config(path, lambda p: load_yaml_lines(p, _Tolerant))[0]
 
 
 def load_yaml_lines(path, loader=yaml.SafeLoader):

@@ -320,3 +320,38 @@ def test_pickle_beside_a_decoy_safetensors_is_refused(project):
     model = local_model(root, "pytorch_model.bin")
     (root / "my-model/decoy.safetensors").write_bytes(b"junk")
     fails(root, {**cfg, "model": model}, r"has no model.safetensors .*found: decoy.safetensors, pytorch_model.bin")
+
+
+def test_one_include_walker_reads_what_lm_eval_reads(tmp_path):
+    """config.lm_eval_config serves the rule inputs, preflight and the statistics alike: a list of includes,
+    each with its own include and `!function`, merges as lm-eval's own loader merges it."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from peftbench import config, preflight
+    from peftbench.stats import scores
+
+    task = tmp_path / "tasks/mine"
+    task.mkdir(parents=True)
+    (tmp_path / "tasks/base.yaml").write_text("output_type: generate_until\ntest_split: test\nfewshot: 1\n")
+    (tmp_path / "tasks/metrics.yaml").write_text(
+        "include: base.yaml\nfewshot: 2\nprocess_results: !function mine/utils.shared\n"
+    )
+    (tmp_path / "tasks/other.yaml").write_text("test_split: other\nextra: 1\n")
+    (task / "utils.py").write_text("def shared(d, r):\n    return {'a': 1}\n\ndef own(d, r):\n    return {'b': 2}\n")
+    (task / "lm_eval.yaml").write_text(
+        "include: [../metrics.yaml, ../other.yaml]\ntask: mine\nmetric_list: [{metric: a, aggregation: mean}]\n"
+    )
+    theirs = load_yaml(task / "lm_eval.yaml", resolve_func=False)
+    ours = preflight.lm_eval_yaml(task / "lm_eval.yaml")
+    assert {k: v for k, v in ours.items() if k != "process_results"} == {
+        k: v for k, v in theirs.items() if k != "process_results"
+    }
+    assert ours["test_split"] == "other" and ours["fewshot"] == 2  # later includes win, the file over all
+    assert scores._read_task_yaml(task / "lm_eval.yaml")["process_results"].function.__name__ == "shared"
+    assert [p.name for p in config.lm_eval_files(task)] == [
+        "utils.py",
+        "lm_eval.yaml",
+        "metrics.yaml",
+        "base.yaml",
+        "other.yaml",
+    ]

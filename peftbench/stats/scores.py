@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from peftbench import io
+from peftbench import config, io
 
 
 class Mean:
@@ -98,14 +98,15 @@ class _Function:
 
 
 def _read_task_yaml(path):
-    """lm_eval.yaml as lm-eval reads it: `!function` tags, and `include:` of a base YAML beneath it."""
-    path = Path(path)
-    loader = type("TaskLoader", (yaml.SafeLoader,), {})
-    loader.add_constructor("!function", lambda ld, node: _Function(path.parent, ld.construct_scalar(node)))
-    cfg = yaml.load(path.read_text(), Loader=loader) or {}
-    if "include" in cfg:
-        cfg = {**_read_task_yaml(path.parent / cfg.pop("include")), **cfg}
-    return cfg
+    """lm_eval.yaml as lm-eval reads it: `!function` tags (resolved next to the file that names them), and the
+    YAMLs it `include:`s merged beneath it (peftbench.config.lm_eval_config)."""
+
+    def load(p):
+        loader = type("TaskLoader", (yaml.SafeLoader,), {})
+        loader.add_constructor("!function", lambda ld, node: _Function(p.parent, ld.construct_scalar(node)))
+        return yaml.load(p.read_text(), Loader=loader)
+
+    return config.lm_eval_config(path, load)[0]
 
 
 def aggregations(task_dir: Path | str) -> dict[str, str | Callable]:
