@@ -21,8 +21,8 @@ report: .venv/.peftbench-setup   ## rebuild only reports/ from the results there
 check-report:               ## open reports/report.html in headless Chromium; fail on a missing image or an empty table
 	.venv/bin/python scripts/check_report_browser.py $(or $(REPORT),reports/report.html)
 
-test: setup lint            ## lint, then every test (unit tests + the whole DAG on the smoke profile)
-	.venv/bin/python -m pytest -q tests
+test: setup lint            ## lint, then every test (unit tests + the whole DAG on the smoke profile), one worker per core; a file's tests stay on one worker (test_workflow's share one smoke run)
+	.venv/bin/python -m pytest -q -n auto --dist loadfile tests
 
 test-fast: setup            ## unit tests only: no Snakemake DAG run (tests marked slow)
 	.venv/bin/python -m pytest -q -m "not slow" tests

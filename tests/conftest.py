@@ -14,6 +14,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from peftbench import ROOT, config  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one pytest worker per core: one thread each
+    torch.set_num_threads(1)
 from peftbench.model import base_model  # noqa: E402
 
 TINY = {

@@ -35,7 +35,7 @@ def general(tmp_path):
     return path
 
 
-CFG = {"precision": "fp32", "training": {"max_seq_len": 128}}
+CFG = {"precision": "fp32", "model": {}, "training": {"max_seq_len": 128}}
 
 
 def test_zero_shot_forgetting_loss_equals_the_base_models_exactly(tiny_dir, method_specs, general, tmp_path):

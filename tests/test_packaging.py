@@ -49,7 +49,7 @@ def test_each_bound_admits_the_pin_and_nothing_newer(req):
 def test_every_pin_is_declared_or_a_dependency_of_one():
     """Nothing pinned only by habit: each pin is in pyproject or a library one of them needs."""
     declared = {canonical(r.name) for r in DECLARED}
-    transitive = {"pycocotools"}  # pycocoevalcap's; pinned for reproducible installs
+    transitive = {"pycocotools", "execnet"}  # pycocoevalcap's, pytest-xdist's; pinned for reproducible installs
     assert {canonical(n) for n in PINS} - declared <= transitive
 
 
