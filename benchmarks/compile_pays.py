@@ -53,7 +53,6 @@ def main(argv=None):
     model, tok, name = load(args.base, "cpu")
     spec = config.discover_methods()[args.method]
     settings = {**config.training_settings({"training": {}}, spec), "steps": args.steps, "batch_size": 4}
-    settings["learning_rate"] = spec.get("training", {}).get("learning_rate", settings["learning_rate"])
     recs = records()[: args.steps * 4]
     methods.seed_everything(0)
     attached = methods.load_module(spec["dir"]).attach(copy.deepcopy(model), spec["hyperparameters"])

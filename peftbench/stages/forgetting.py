@@ -65,12 +65,6 @@ def text_losses(model, tokenizer, texts, batch_size=8, precision="fp32", max_len
     return sums, counts
 
 
-def text_loss(model, tokenizer, texts, batch_size=8, precision="fp32", max_len=384):
-    """Mean next-token cross-entropy over every token of `texts`: (loss, tokens)."""
-    sums, counts = text_losses(model, tokenizer, texts, batch_size, precision, max_len)
-    return sum(sums) / sum(counts), sum(counts)
-
-
 def base_job(cfg, base_dir, general_file, out_json):
     """The base model's loss on the sample: the reference every run's forgetting.json is set against."""
     from peftbench.model import base_model

@@ -129,16 +129,19 @@ def backward(
         L = sum_i (n_i / N) L_i,   L_i = mean target loss of sequence i,   n_i its target tokens, N = sum_i n_i
     """
     device = next(model.parameters()).device
-    parts = [[x] for x in batch] if unpadded else [batch]
-    total = max(sum(n_targets(x) for x in batch), 1)
+    if unpadded:
+        counts = [n_targets(x) for x in batch]
+        total = max(sum(counts), 1)
+        parts = [([x], n / total) for x, n in zip(batch, counts)]  # (sequences, share n_i / N)
+    else:
+        parts = [(batch, 1.0)]
     loss_sum = torch.zeros((), device=device)
-    for part in parts:
+    for part, share in parts:
         ids, labels, mask = (t.to(device) for t in collate(part, pad_id))
         with autocast(precision, device.type):
             loss = target_loss(model, ids, labels, mask, smoothing)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {step}: training diverged")
-        share = sum(n_targets(x) for x in part) / total if unpadded else 1.0
         scaler.scale(loss * share).backward()
         loss_sum += loss.detach() * share
     return loss_sum
