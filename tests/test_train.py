@@ -15,8 +15,8 @@ RECORDS = [
 ]
 
 
-def settings(**kw):
-    return {**config.training_defaults(), "steps": 6, "batch_size": 4, "learning_rate": 3e-3, **kw}
+def settings(**kw):  # val_loss_before on: these tests check that training lowers the validation loss
+    return {**config.training_defaults(), "steps": 6, "batch_size": 4, "learning_rate": 3e-3, "val_loss_before": True, **kw}
 
 
 def test_labels_cover_only_the_target(tiny):
@@ -146,3 +146,13 @@ def test_bos_in_training_and_lm_eval_alike(tiny):
         evaluated = lm.tok_batch_encode([RECORDS[0]["prompt"]])[0][0].tolist()
         assert ids[: len(evaluated)] == evaluated == [tok.bos_token_id] * bos + prompt
         assert labels[: len(evaluated)] == [-100] * len(evaluated)
+
+
+def test_val_loss_before_is_measured_only_when_asked_and_changes_no_training(tiny_dir, method_specs):
+    runs = {}
+    for asked in (False, True):
+        model, tok, *_ = method_model(tiny_dir, method_specs["lora"])
+        runs[asked] = train.train(model, tok, RECORDS, RECORDS[:4], settings(val_loss_before=asked), seed=0)
+    assert runs[False]["val_loss_before"] is None and runs[True]["val_loss_before"] > runs[True]["val_loss_after"]
+    assert runs[False]["loss_curve"] == runs[True]["loss_curve"]  # the extra pass draws no random numbers
+    assert runs[False]["val_loss_after"] == runs[True]["val_loss_after"]

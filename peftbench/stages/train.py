@@ -253,7 +253,7 @@ def train(
         if restored:
             start_step, progress = restored
             resumed_from = start_step
-    if progress["val_loss_before"] is None:
+    if settings.get("val_loss_before") and progress["val_loss_before"] is None:  # a diagnostic, when asked
         progress["val_loss_before"] = evaluate_loss(model, val_data, bs, pad_id, precision, unpadded)
         start = time.perf_counter()
     if steps and params:
@@ -301,8 +301,8 @@ def train(
         step_time_s=round(loop / steps, 4) if steps and params else 0.0,
         train_flops=work,
         gflop_per_s=round(work / loop / 1e9, 3) if work else 0.0,
-        val_loss_after=evaluate_loss(model, val_data, bs, pad_id, precision, unpadded)
-        if stats["loss_curve"]
-        else stats["val_loss_before"],
+        val_loss_after=stats["val_loss_before"]  # nothing trained: the model it was measured on
+        if not stats["loss_curve"] and stats["val_loss_before"] is not None
+        else evaluate_loss(model, val_data, bs, pad_id, precision, unpadded),
     )
     return stats
