@@ -23,7 +23,14 @@ PROMPTS = [
 
 
 def settings(**kw):  # val_loss_before on: these tests check that training lowers the validation loss
-    return {**config.training_defaults(), "steps": 6, "batch_size": 4, "learning_rate": 3e-3, "val_loss_before": True, **kw}
+    return {
+        **config.training_defaults(),
+        "steps": 6,
+        "batch_size": 4,
+        "learning_rate": 3e-3,
+        "val_loss_before": True,
+        **kw,
+    }
 
 
 def spec_with(method_specs, **hp):

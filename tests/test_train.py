@@ -16,7 +16,14 @@ RECORDS = [
 
 
 def settings(**kw):  # val_loss_before on: these tests check that training lowers the validation loss
-    return {**config.training_defaults(), "steps": 6, "batch_size": 4, "learning_rate": 3e-3, "val_loss_before": True, **kw}
+    return {
+        **config.training_defaults(),
+        "steps": 6,
+        "batch_size": 4,
+        "learning_rate": 3e-3,
+        "val_loss_before": True,
+        **kw,
+    }
 
 
 def test_labels_cover_only_the_target(tiny):

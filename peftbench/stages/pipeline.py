@@ -327,6 +327,7 @@ def evaluate_job(
         train_file=train_file,
         seed=seed,
         add_bos=cfg["model"].get("add_bos", False),
+        prefill_tokens=cfg["evaluation"].get("prefill_tokens", 0) if method_spec.get("chunked_prefill") else 0,
     )
     from lm_eval.utils import handle_non_serializable
 
