@@ -40,3 +40,13 @@ def test_the_lr_search_jobs_have_their_useful_part_too(tmp_path):
     table = timing.per_rule(timing.jobs(tmp_path, "m")).set_index("rule")
     assert table.loc["finetune_candidate", "fixed cost"] == "40%"  # (10 - 6) / 10
     assert table.loc["evaluate_tuned", "fixed cost"] == "40%"  # (8 + 2 - 6 - 0) / 10: the copy did no scoring
+
+
+def test_the_forgetting_measurement_is_useful_work_and_an_older_run_counts_it_as_fixed(tmp_path):
+    for seed, forgetting in enumerate([{"wall_time_s": 3.0}, {}]):  # seed1: written before the time was recorded
+        bench(tmp_path / f"benchmarks/evaluate/qa/lora/seed{seed}.tsv", 10.0)
+        io.write_json(tmp_path / f"m/qa/lora/seed{seed}/lm_eval.json", {"peftbench": {"wall_time_s": 5.0}})
+        io.write_json(tmp_path / f"m/qa/lora/seed{seed}/forgetting.json", forgetting)
+    jobs = timing.jobs(tmp_path, "m").set_index("job")
+    assert jobs.loc["qa/lora/seed0", "useful_s"] == 8.0 and jobs.loc["qa/lora/seed1", "useful_s"] == 5.0
+    assert timing.per_rule(jobs.reset_index()).set_index("rule").loc["evaluate", "fixed cost"] == "35%"  # 7 / 20

@@ -224,7 +224,7 @@ def time_per_rule(jobs, path):
     fig, ax = _figure((7, 0.45 * len(total) + 1.2))
     y = np.arange(len(total))
     work = useful.fillna(0).clip(upper=total)
-    ax.barh(y, work, color="#4c72b0", label="useful work (training loop, lm-eval scoring)")
+    ax.barh(y, work, color="#4c72b0", label="useful work (training loop; lm-eval scoring, forgetting)")
     ax.barh(y, total - work, left=work, color="#c8c8c8", label="fixed cost / the whole job")
     ax.set_yticks(y, total.index)
     ax.set_xlabel("wall time, summed over jobs (s)")

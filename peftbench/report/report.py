@@ -263,8 +263,9 @@ def _time_section(jobs, out):
         )
     text = [
         f"Snakemake's benchmark file of each of the {len(jobs)} jobs (results/benchmarks/): wall time per rule "
-        "kind. Fixed cost = the job's wall time minus its useful work (the training loop; lm-eval's scoring): "
-        "imports, model loads, validation passes, saving and checks, the latency probe."
+        "kind. Fixed cost = the job's wall time minus its useful work (the training loop; lm-eval's scoring and "
+        "the forgetting measurement, both results of this report): imports, model loads, validation passes, saving "
+        "and checks, the latency probe."
     ]
     return Section(
         "Where the time goes",

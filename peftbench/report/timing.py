@@ -1,7 +1,8 @@
 """Where the time of a run went: Snakemake's `benchmark:` file of every job (results/benchmarks/), per
 rule kind, and per fine-tuning and evaluation job the split between useful work (the training loop from
-train.json; lm-eval's scoring from lm_eval.json) and fixed cost (imports, model loads, validation passes,
-saving, the latency probe): what a user's run paid for."""
+train.json; lm-eval's scoring from lm_eval.json and the forgetting measurement from forgetting.json: the
+results the report shows) and fixed cost (imports, model loads, validation passes, the reload check, saving,
+the latency probe): what a user's run paid for."""
 
 from pathlib import Path
 
@@ -12,9 +13,12 @@ from peftbench import io
 USEFUL = {
     "finetune": ("train.json", "wall_time_s", "training loop"),
     "finetune_candidate": ("train.json", "wall_time_s", "training loop"),
-    "evaluate": ("lm_eval.json", ("peftbench", "wall_time_s"), "lm-eval scoring"),
-    "evaluate_tuned": ("lm_eval.json", ("peftbench", "wall_time_s"), "lm-eval scoring"),
+    "evaluate": ("lm_eval.json", ("peftbench", "wall_time_s"), "lm-eval scoring + forgetting"),
+    "evaluate_tuned": ("lm_eval.json", ("peftbench", "wall_time_s"), "lm-eval scoring + forgetting"),
 }
+# measured beside the main work in the same job, and also a result: {rule: (file, key)}; a run written before
+# the file recorded its time counts it as fixed cost
+ALSO_USEFUL = {"evaluate": ("forgetting.json", "wall_time_s"), "evaluate_tuned": ("forgetting.json", "wall_time_s")}
 
 
 def _run_dir(results_dir, model, rel):
@@ -28,13 +32,18 @@ def _run_dir(results_dir, model, rel):
 
 
 def _useful_seconds(rule, run_dir):
-    name, key, _ = USEFUL[rule]
     if rule == "evaluate_tuned":  # the paper-default rate won: the job copied its evaluation, scoring nothing
         try:
             if float(io.read_json(Path(run_dir).parent / "tuning.json")["chosen_factor"]) == 1.0:
                 return 0.0
         except (OSError, ValueError, KeyError, TypeError):
             return float("nan")
+    also = ALSO_USEFUL.get(rule)
+    extra = _read_seconds(run_dir, *also) if also else 0.0
+    return _read_seconds(run_dir, *USEFUL[rule][:2]) + (0.0 if extra != extra else extra)
+
+
+def _read_seconds(run_dir, name, key):
     try:
         data = io.read_json(Path(run_dir) / name)
         for k in key if isinstance(key, tuple) else (key,):
