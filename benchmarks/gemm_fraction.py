@@ -11,7 +11,11 @@ In one process, in this order (each a median over --repeats after a warm-up):
            unpadded (the default) and padded ("(padded)": one forward per batch), repeats interleaved, and the
            ratio of their median loop times;
   prefill  generate() of one token at --gen-batch prompts (peftbench.stages.latency's greedy call): 2N x prompt tokens;
-  decode   generate() of 1 + --new-tokens tokens minus the one-token call, per step: 2N x batch.
+  decode   generate() of 1 + --new-tokens tokens minus the one-token call, per step: 2N x batch;
+  where    (--where) torch.profiler over one unpadded training step per method: the share of the step's time in
+           matrix multiplies (aten mm / addmm / bmm, their FLOPs counted by the profiler) and the rate those ran
+           at; the rest (attention kernels, norms, activations, the loss over the vocabulary, AdamW) is time that
+           no GEMM speed-up reaches, so share x rate bounds the loop's fraction of the limit.
 
 FLOPs are peftbench.costs.flops' estimates from parameter counts (its docstring says what they leave out).
 
@@ -151,6 +155,46 @@ def train_rows(model, tok, recs, names, steps, batch_size, precision, repeats, v
     return out
 
 
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm")
+
+
+def where_rows(model, tok, recs, names, batch_size, precision):
+    """Per method, one unpadded training step (after a warm-up step) under torch.profiler: self CPU time of the
+    matrix multiplies against the whole step, and the GFLOP/s of those multiplies (the profiler's FLOP count)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    out = []
+    for name in names:
+        spec = config.discover_methods()[name]
+        settings = {**config.training_settings({"training": {}}, spec), "steps": 1, "batch_size": batch_size}
+        methods.seed_everything(0)
+        attached = methods.load_module(spec["dir"]).attach(copy.deepcopy(model), spec["hyperparameters"])
+        train.train(copy.deepcopy(attached), tok, recs, [], settings, 0, precision)  # warm-up
+        run = copy.deepcopy(attached)
+        t = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+            stats = train.train(run, tok, recs, [], settings, 0, precision)
+        wall = time.perf_counter() - t
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events) / 1e6
+        gemm = [e for e in events if e.key in GEMM_OPS]
+        gemm_s, gemm_flops = sum(e.self_cpu_time_total for e in gemm) / 1e6, sum(e.flops for e in gemm)
+        top = sorted((e for e in events if e.key not in GEMM_OPS), key=lambda e: -e.self_cpu_time_total)[:4]
+        out.append(
+            {
+                "method": name,
+                "step_s": stats["train_loop_s"],
+                "profiled_s": total,
+                "wall_s": wall,
+                "gemm_share": gemm_s / total,
+                "gemm_flop_per_s": gemm_flops / gemm_s,
+                "other_top": [(e.key, round(e.self_cpu_time_total / 1e6 / total, 3)) for e in top],
+            }
+        )
+        del attached, run
+    return out
+
+
 def loop_of(runs):
     return statistics.median(r["train_loop_s"] for r in runs)
 
@@ -222,6 +266,7 @@ def main(argv=None):
     ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--data", help="training JSONL (default: the default run's summarization split, else synthetic)")
     ap.add_argument("--out", help="also write the rows and the setting as JSON here")
+    ap.add_argument("--where", action="store_true", help="also profile one training step per method (see above)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
@@ -267,8 +312,20 @@ def main(argv=None):
             print(
                 f"{r['measure']}: unpadded / padded loop time = 1 / {r['speedup_vs_padded']:.3f} (median, interleaved)"
             )
+    split = where_rows(model, tok, recs, args.methods, args.batch_size, args.precision) if args.where else []
+    for w in split:
+        limit = rows[0]["flop_per_s"]
+        gemm_s = w["gemm_share"] * w["profiled_s"]
+        at_limit = gemm_s * w["gemm_flop_per_s"] / limit  # the same multiplies at the limit's rate
+        ceiling = at_limit / (at_limit + w["profiled_s"] - gemm_s)
+        print(
+            f"where {w['method']}: matrix multiplies {w['gemm_share']:.0%} of the step's time, at "
+            f"{w['gemm_flop_per_s'] / limit:.0%} of the limit ({w['gemm_flop_per_s'] / 1e9:.1f} GFLOP/s); with every "
+            f"multiply at the limit and the rest as it is, the step would reach at most {ceiling:.0%} of it. "
+            "Largest other ops: " + ", ".join(f"{k} {v:.0%}" for k, v in w["other_top"])
+        )
     if args.out:
-        io.write_text(args.out, json.dumps({"setting": setting, "rows": rows}, indent=2) + "\n")
+        io.write_text(args.out, json.dumps({"setting": setting, "rows": rows, "where": split}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,9 +32,8 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")  # what Pef
 def save_adapter(model: torch.nn.Module, run_dir: Path | str) -> tuple[list[str], int] | None:
     """Write a peft model's adapter folder with peft's own `save_pretrained` (renamed into place whole).
     Returns (files, bytes) of what a user ships, or None for a model peft did not build."""
-    from peft import PeftModel
-
-    if not isinstance(model, PeftModel):
+    peft = sys.modules.get("peft")  # a model peft built was built after peft was imported: else ~2 s of imports
+    if peft is None or not isinstance(model, peft.PeftModel):
         return None
     out = Path(run_dir) / ADAPTER
     if out.exists():  # left by an earlier, failed attempt: replaced whole
