@@ -13,6 +13,7 @@ rule data:
         sizes=lambda wc: config["tasks"][wc.task],
         # the profile's (a method's own override is checked when it trains): a new method folder must not rebuild the data
         max_seq_len=pb_config.training_settings(config, {"name": None})["max_seq_len"],
+    priority: 1                         # as fine-tuning, which waits for it (else small inputs put it after every evaluation)
     resources: **rule_resources("data")
     benchmark: f"{R}/benchmarks/data/{{task}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/data_{{task}}.log"
@@ -25,6 +26,7 @@ rule union_data:
     input: expand(f"{R}/data/{{task}}/{{split}}.jsonl", task=UNION_TASKS, split=["train", "validation"])
     output: expand(f"{R}/data/{{{{union}}}}/{{split}}.jsonl", split=["train", "validation"])
     params: tasks=UNION_TASKS, seed=UNION.get("seed", 1234) if UNION else None
+    priority: 1
     benchmark: f"{R}/benchmarks/data/{{union}}.tsv"
     log: f"{R}/logs/data_{{union}}.log"
     script: "../scripts/union_data.py"
