@@ -13,7 +13,7 @@ rule data:
         sizes=lambda wc: config["tasks"][wc.task],
         # the profile's (a method's own override is checked when it trains): a new method folder must not rebuild the data
         max_seq_len=pb_config.training_settings(config, {"name": None})["max_seq_len"],
-    priority: 1                         # as fine-tuning, which waits for it (else small inputs put it after every evaluation)
+    priority: 1                         # before the jobs that wait for it (small inputs would put it after every evaluation)
     resources: **rule_resources("data")
     benchmark: f"{R}/benchmarks/data/{{task}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/data_{{task}}.log"

@@ -13,7 +13,6 @@ rule finetune:
         spec=lambda wc: METHOD_SPECS[wc.method],
         training=lambda wc: pb_config.training_settings(config, METHOD_SPECS[wc.method]),
     threads: JOB_THREADS
-    priority: 1                      # training first, scoring after: the run ends on many evaluate jobs that pair up
     resources: **rule_resources("finetune")
     benchmark: f"{R}/benchmarks/finetune/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{RUN}/finetune.log"
@@ -35,7 +34,6 @@ rule finetune_union:
         spec=lambda wc: METHOD_SPECS[wc.method],
         training=lambda wc: pb_config.training_settings(config, METHOD_SPECS[wc.method]),
     threads: JOB_THREADS
-    priority: 1
     resources: **rule_resources("finetune")
     benchmark: f"{R}/benchmarks/finetune/{{union}}/{{method}}/seed{{seed}}.tsv"
     log: f"{UNION_RUN}/finetune.log"
