@@ -39,6 +39,7 @@ rule general_loss_base:
     input: base=BASE, general=GENERAL_TEXT
     output: GENERAL_BASE
     threads: JOB_THREADS          # the same thread count as the evaluate jobs: zero-shot matches bit for bit
+    priority: 1                   # every evaluation waits for it (at 0, fine-tuning jobs went first for 9 min)
     resources: **rule_resources("evaluate")
     benchmark: f"{R}/benchmarks/general_loss_base.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/general_loss_base.log"
