@@ -5,32 +5,18 @@ import copy
 
 import pytest
 import torch
+from test_train import RECORDS, settings
 
 from peftbench import config, methods
 from peftbench.data import build
 from peftbench.stages import evaluate, train
 from peftbench.stages.pipeline import method_model
 
-RECORDS = [
-    {"id": str(i), "prompt": f"Translate English to Spanish.\nEnglish: house {i}\nSpanish:", "target": f"casa {i}"}
-    for i in range(8)
-]
 PROMPTS = [
     "Translate English to Spanish.\nEnglish: In the beginning God created\nSpanish:",
     "Summarize.\nText: A cat.\nSummary:",
     "Hi",
 ]
-
-
-def settings(**kw):  # val_loss_before on: these tests check that training lowers the validation loss
-    return {
-        **config.training_defaults(),
-        "steps": 6,
-        "batch_size": 4,
-        "learning_rate": 3e-3,
-        "val_loss_before": True,
-        **kw,
-    }
 
 
 def spec_with(method_specs, **hp):
