@@ -10,6 +10,11 @@ min_version("9.0")
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 include: "workflow/rules/common.smk"
+
+onstart: warm_worker.start(workflow, config)      # jobs fork from one process with the libraries imported
+onsuccess: warm_worker.stop()
+onerror: warm_worker.stop()
+
 include: "workflow/rules/base.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/finetune.smk"

@@ -119,6 +119,7 @@ def report_rows(md, tasks=TASKS):
 
 
 def test_smoke_run_reaches_the_report(workdir):
+    worker_logs = set((workdir / ".snakemake/peftbench-worker").glob("*.log"))
     snakemake(workdir)
     md = (workdir / "reports/smoke/report.md").read_text()
     rows = report_rows(md)
@@ -182,6 +183,11 @@ def test_smoke_run_reaches_the_report(workdir):
     }
     lora = summary[(summary.task == "qa") & (summary.method == "lora")]
     assert (lora.storage_bytes == train["shipped_bytes"]).all()  # storage: the adapter folder's two files
+    # the jobs ran forked from the warm worker (its log: one line per job forked, one per job ended, all 0)
+    (log,) = set((workdir / ".snakemake/peftbench-worker").glob("*.log")) - worker_logs
+    ended = re.findall(r"pid \d+: tmp\w+\.(\w+)\.py exited (-?\d+)", log.read_text())
+    assert {s for s, _ in ended} >= {"finetune", "evaluate", "base_model", "report"} and {c for _, c in ended} == {"0"}
+    assert len(ended) == len(TASKS) * len(METHODS) * 2 + 10  # every script: job (paper_scale's is shell:)
 
 
 def test_after_a_complete_run_there_is_nothing_to_do(workdir):

@@ -1,3 +1,7 @@
+from peftbench import warm_worker
+
+warm_worker.delegate()  # a local run: this script runs forked from the warm worker, its libraries imported
+
 from peftbench.report import report
 from peftbench.stages import pipeline
 

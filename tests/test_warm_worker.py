@@ -1,0 +1,145 @@
+"""The warm worker (peftbench/warm_worker.py): a job forked from it is the job a fresh process would run, with
+the job's stdio, directory, argv, environment and exit status, and the same training results; a job it cannot
+serve runs in its own process and says why; stopping a job's process stops its forked job."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from peftbench import ROOT, warm_worker
+
+SCRIPT = """
+from peftbench import warm_worker
+warm_worker.delegate()
+import json, os, sys, torch
+print(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(), "argv": sys.argv[1:],
+                  "x": os.environ.get("X"), "threads": torch.get_num_threads()}))
+print("to stderr", file=sys.stderr)
+sys.exit(int(sys.argv[1]) if sys.argv[1:] and sys.argv[1].isdigit() else 0)
+"""
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    """A worker owned by this test process, with the environment the jobs below start from."""
+    d = tmp_path_factory.mktemp("worker")
+    sock = d / "w.sock"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "X": "1"}
+    env.pop(warm_worker.ENV, None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "peftbench.warm_worker", str(sock), str(os.getpid())],
+        env=env,
+        stdout=open(d / "w.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield proc, sock, env, d
+    proc.terminate()
+    proc.wait(30)
+    assert not sock.exists()  # it removes its socket when it ends
+
+
+def run(script_dir, env, *args, **kw):
+    script = script_dir / "job.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    return subprocess.run(
+        [sys.executable, str(script), *args], cwd=script_dir, env=env, capture_output=True, text=True, **kw
+    )
+
+
+def test_a_job_runs_forked_from_the_worker_with_its_stdio_directory_argv_environment_and_status(worker, tmp_path):
+    proc, sock, env, _ = worker
+    res = run(tmp_path, {**env, warm_worker.ENV: str(sock), "OMP_NUM_THREADS": "1"}, "a", "b c")
+    out = json.loads(res.stdout)
+    assert out["ppid"] == proc.pid  # forked by the worker, not run by the job's own interpreter
+    assert (out["cwd"], out["argv"], out["x"], out["threads"]) == (str(tmp_path), ["a", "b c"], "1", 1)
+    assert res.stderr == "to stderr\n" and res.returncode == 0
+
+
+def test_the_jobs_exit_status_is_its_processs(worker, tmp_path):
+    proc, sock, env, _ = worker
+    res = run(tmp_path, {**env, warm_worker.ENV: str(sock)}, "3")
+    assert json.loads(res.stdout)["ppid"] == proc.pid and res.returncode == 3
+
+
+def test_the_thread_count_follows_the_jobs_omp_num_threads(worker, tmp_path):
+    _, sock, env, _ = worker
+    res = run(tmp_path, {**env, warm_worker.ENV: str(sock), "OMP_NUM_THREADS": "2"})
+    assert json.loads(res.stdout)["threads"] == 2 and res.returncode == 0
+
+
+def test_a_job_with_another_environment_runs_in_its_own_process_and_says_why(worker, tmp_path):
+    proc, sock, env, _ = worker
+    res = run(tmp_path, {**env, warm_worker.ENV: str(sock), "X": "2"})
+    out = json.loads(res.stdout)
+    assert out["ppid"] != proc.pid and out["x"] == "2" and res.returncode == 0
+    assert "environment differs from the worker's in X; this job runs in its own process" in res.stderr
+
+
+def test_without_a_worker_the_job_runs_in_its_own_process(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), warm_worker.ENV: str(tmp_path / "none.sock")}
+    res = run(tmp_path, env, "z")
+    assert json.loads(res.stdout)["argv"] == ["z"] and res.stderr == "to stderr\n" and res.returncode == 0
+
+
+def test_stopping_a_jobs_process_stops_its_forked_job(worker, tmp_path):
+    _, sock, env, _ = worker
+    script = tmp_path / "sleep.py"
+    pid_file = tmp_path / "pid"
+    script.write_text(
+        "from peftbench import warm_worker\nwarm_worker.delegate()\nimport os, time\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
+    )
+    client = subprocess.Popen([sys.executable, str(script)], env={**env, warm_worker.ENV: str(sock)})
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job = int(pid_file.read_text())
+    client.send_signal(signal.SIGKILL)  # as Snakemake stops a job
+    client.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{job}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{job}").exists()
+
+
+TRAIN = """
+from peftbench import warm_worker
+warm_worker.delegate()
+import json, os, sys
+sys.path.insert(0, {tests!r})
+from test_train import RECORDS, settings
+from peftbench import config, methods
+from peftbench.stages import pipeline, train
+spec = config.discover_methods()["lora"]
+model, tok, module, _ = pipeline.method_model({base!r}, spec, seed=0)
+stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(steps=3), seed=0)
+state = module.task_state(model)
+print(json.dumps({{"ppid": os.getppid(), "loss": stats["loss_curve"], "val": stats["val_loss_after"],
+                  "state": {{k: v.double().sum().item() for k, v in state.items()}}}}))
+"""
+
+
+def test_training_in_the_worker_gives_what_a_fresh_process_gives(worker, tiny_dir, tmp_path):
+    """Bit for bit on this CPU: the loss curve, the validation loss and every trained tensor."""
+    proc, sock, env, _ = worker
+    script = tmp_path / "train_job.py"
+    script.write_text(TRAIN.format(tests=str(Path(__file__).parent), base=str(tiny_dir)))
+    out = {}
+    for where, job_env in {"worker": {**env, warm_worker.ENV: str(sock)}, "fresh": env}.items():
+        res = subprocess.run(
+            [sys.executable, str(script)], env={**job_env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True
+        )
+        assert res.returncode == 0, res.stderr[-3000:]
+        out[where] = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["worker"].pop("ppid") == proc.pid and out["fresh"].pop("ppid") != proc.pid
+    assert out["worker"] == out["fresh"] and len(out["worker"]["loss"]) == 3
