@@ -62,7 +62,14 @@ def e2e_task_with_exact_match(tmp_path):
 def test_trained_with_eos_beam_search_returns_each_whole_sentence(tiny_dir, method_specs, tmp_path):
     assert config.load_task("e2e")["target_end"] == "eos"
     model, tok, *_ = method_model(tiny_dir, method_specs["full"])
-    settings = {**config.training_defaults(), "steps": 150, "batch_size": 4, "learning_rate": 3e-3, "warmup_ratio": 0.0}
+    settings = {
+        **config.training_defaults(),
+        "steps": 150,
+        "batch_size": 4,
+        "learning_rate": 3e-3,
+        "warmup_ratio": 0.0,
+        "val_loss_after": True,
+    }
     stats = train.train(model, tok, RECORDS, RECORDS, settings, seed=0, target_end="eos")
     assert stats["val_loss_after"] < 0.05  # memorised: the test is decoding, not learning
     task_dir = e2e_task_with_exact_match(tmp_path)

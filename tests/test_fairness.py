@@ -107,16 +107,18 @@ def test_the_search_picks_the_lowest_validation_loss():
         tuning.choose([c(1, None), c(3, float("inf"))])
 
 
-def test_selection_reads_the_candidates_train_json_only_never_test_data(tmp_path, monkeypatch):
+def test_selection_reads_the_candidates_train_and_val_loss_json_only_never_test_data(tmp_path, monkeypatch):
     """Decoys: each candidate folder also holds test scores that favour another rate, and the task's
     test.jsonl is beside them; every file the selection opens is recorded."""
     (tmp_path / "test.jsonl").write_text('{"id": "t", "prompt": "p", "target": "x"}\n')
-    paths = []
+    paths, vals = [], []
     for factor, val, test_score in [(0.333, 2.6, 90.0), (1, 2.2, 10.0), (3, 2.0, 5.0)]:
         d = tmp_path / f"lr_x{factor}"
-        io.write_json(d / "train.json", {"training": {"learning_rate": 1e-4 * factor}, "val_loss_after": val})
+        io.write_json(d / "train.json", {"training": {"learning_rate": 1e-4 * factor}})
+        io.write_json(d / "val_loss.json", {"val_loss": val})
         io.write_json(d / "lm_eval.json", {"peftbench": {"scores": {"f1": test_score}, "main_metric": "f1"}})
         paths.append(d / "train.json")
+        vals.append(d / "val_loss.json")
     opened, real = [], builtins.open
 
     def spy(file, *a, **k):
@@ -125,12 +127,12 @@ def test_selection_reads_the_candidates_train_json_only_never_test_data(tmp_path
 
     monkeypatch.setattr(builtins, "open", spy)
     monkeypatch.setattr(pyio, "open", spy)
-    tuning.select_job([0.333, 1, 3], paths, tmp_path / "tuning.json")
+    tuning.select_job([0.333, 1, 3], paths, vals, tmp_path / "tuning.json")
     monkeypatch.undo()
     chosen = io.read_json(tmp_path / "tuning.json")
     assert chosen["chosen_factor"] == 3 and chosen["chosen_learning_rate"] == pytest.approx(3e-4)
     read = [p for p in opened if not p.endswith(".tmp")]
-    assert read and all(p.endswith("train.json") for p in read), read
+    assert read and all(p.endswith(("train.json", "val_loss.json")) for p in read), read
 
 
 def test_a_candidate_scales_the_methods_own_rate_and_nothing_else(method_specs):
@@ -266,14 +268,45 @@ def test_a_diverged_candidate_is_recorded_and_loses(tmp_path, method_specs, monk
         cfg, "base", "qa", method_specs["lora"], 0, "data", 3, run / "task_state.safetensors", run / "train.json"
     )
     rec = io.read_json(run / "train.json")
-    assert "diverged" in rec["diverged"] and rec["val_loss_after"] is None and not (run / "checkpoints").exists()
+    assert "diverged" in rec["diverged"] and not (run / "checkpoints").exists()
     assert rec["training"]["learning_rate"] == pytest.approx(
         3 * config.training_settings(cfg, method_specs["lora"])["learning_rate"]
     )
     assert methods.load_state(run / "task_state.safetensors") == {}
-    io.write_json(tmp_path / "x1/train.json", {"training": {"learning_rate": 1e-4}, "val_loss_after": 2.0})
-    tuning.select_job([1, 3], [tmp_path / "x1/train.json", run / "train.json"], tmp_path / "tuning.json")
+    tuning.validation_loss_job(cfg, "base", "qa", method_specs["lora"], run, "data", run / "val_loss.json")
+    assert io.read_json(run / "val_loss.json")["val_loss"] is None  # no model is loaded for a diverged candidate
+    io.write_json(tmp_path / "x1/train.json", {"training": {"learning_rate": 1e-4}})
+    io.write_json(tmp_path / "x1/val_loss.json", {"val_loss": 2.0})
+    trains, vals = (
+        [tmp_path / "x1/train.json", run / "train.json"],
+        [tmp_path / "x1/val_loss.json", run / "val_loss.json"],
+    )
+    tuning.select_job([1, 3], trains, vals, tmp_path / "tuning.json")
     assert io.read_json(tmp_path / "tuning.json")["chosen_factor"] == 1
+
+
+def test_the_searchs_validation_loss_is_the_trained_models_own(tmp_path, tiny_dir, method_specs):
+    """validation_loss_job, on the stored state through the method's load, equals the loss the fine-tuning job
+    measures on the model it has just trained (training.val_loss_after), exactly in fp32; and it refuses a
+    state that is not the one its train.json recorded."""
+    from peftbench.stages import pipeline
+
+    cfg = config.load_profile(config.CONFIG / "smoke.yaml")
+    cfg["training"] = {**cfg["training"], "val_loss_after": True}
+    data = tmp_path / "data"
+    records = [{"id": str(i), "prompt": f"Question: {i} plus one?\nAnswer:", "target": f" {i + 1}"} for i in range(8)]
+    io.write_jsonl(data / "train.jsonl", records)
+    io.write_jsonl(data / "validation.jsonl", records[:3])
+    for name in ("lora", "prefix"):
+        run = tmp_path / name
+        spec = method_specs[name]
+        pipeline.finetune(cfg, tiny_dir, "qa", spec, 0, data, run / "task_state.safetensors", run / "train.json", 1)
+        tuning.validation_loss_job(cfg, tiny_dir, "qa", spec, run, data / "validation.jsonl", run / "val_loss.json")
+        measured = io.read_json(run / "val_loss.json")
+        assert measured["val_loss"] == io.read_json(run / "train.json")["val_loss_after"] and measured["records"] == 3
+    methods.save_state({}, run / "task_state.safetensors")
+    with pytest.raises(ValueError, match="differs from the .* its train.json recorded"):
+        tuning.validation_loss_job(cfg, tiny_dir, "qa", spec, run, data / "validation.jsonl", run / "v.json")
 
 
 def test_when_the_paper_default_wins_its_evaluation_is_the_tuned_one(tmp_path):

@@ -15,13 +15,14 @@ RECORDS = [
 ]
 
 
-def settings(**kw):  # val_loss_before on: these tests check that training lowers the validation loss
+def settings(**kw):  # validation losses on: these tests check that training lowers the validation loss
     return {
         **config.training_defaults(),
         "steps": 6,
         "batch_size": 4,
         "learning_rate": 3e-3,
         "val_loss_before": True,
+        "val_loss_after": True,
         **kw,
     }
 
@@ -155,11 +156,12 @@ def test_bos_in_training_and_lm_eval_alike(tiny):
         assert labels[: len(evaluated)] == [-100] * len(evaluated)
 
 
-def test_val_loss_before_is_measured_only_when_asked_and_changes_no_training(tiny_dir, method_specs):
+def test_validation_losses_are_measured_only_when_asked_and_change_no_training(tiny_dir, method_specs):
     runs = {}
     for asked in (False, True):
         model, tok, *_ = method_model(tiny_dir, method_specs["lora"])
-        runs[asked] = train.train(model, tok, RECORDS, RECORDS[:4], settings(val_loss_before=asked), seed=0)
-    assert runs[False]["val_loss_before"] is None and runs[True]["val_loss_before"] > runs[True]["val_loss_after"]
-    assert runs[False]["loss_curve"] == runs[True]["loss_curve"]  # the extra pass draws no random numbers
-    assert runs[False]["val_loss_after"] == runs[True]["val_loss_after"]
+        flags = {"val_loss_before": asked, "val_loss_after": asked}
+        runs[asked] = train.train(model, tok, RECORDS, RECORDS[:4], settings(**flags), seed=0)
+    assert runs[False]["val_loss_before"] is None and runs[False]["val_loss_after"] is None
+    assert runs[True]["val_loss_before"] > runs[True]["val_loss_after"]
+    assert runs[False]["loss_curve"] == runs[True]["loss_curve"]  # the extra passes draw no random numbers

@@ -70,8 +70,9 @@ def test_dry_run_lists_exactly_the_expected_jobs(workdir):
 
 
 def test_tuning_profile_adds_one_finetune_per_candidate_and_evaluates_only_the_winner(workdir):
-    """config/tuning.yaml stacked: x1/3 and x3 candidates beside each trained method's own run (x1), one
-    selection on validation loss and one evaluation of the winner per run; prompting methods train nothing."""
+    """config/tuning.yaml stacked: x1/3 and x3 candidates beside each trained method's own run (x1), each
+    candidate's validation loss, one selection on it and one evaluation of the winner per run; prompting methods
+    train nothing. Without the search no job measures a validation loss (test_dry_run_lists_exactly...)."""
     out = snakemake(workdir, "-n", configfiles=("config/smoke.yaml", "config/tuning.yaml"))
     trained = len(TASKS) * len(set(METHODS) - {"zero-shot", "few-shot"})
     counts = job_counts(out)
@@ -80,10 +81,11 @@ def test_tuning_profile_adds_one_finetune_per_candidate_and_evaluates_only_the_w
         trained,
         trained,
     )
+    assert (counts["validation_loss"], counts["validation_loss_candidate"]) == (trained, 2 * trained)
     assert counts["finetune"] == counts["evaluate"] == len(TASKS) * len(METHODS)  # the paper defaults stay
     assert "qa/lora/seed0/tuning/lr_x0.333/train.json" in out and "qa/lora/seed0/tuning/lr_x3/train.json" in out
     select = out.split("rule select_lr:")[1].split("rule ")[0]
-    assert "test.jsonl" not in select and "lm_eval.json" not in select and "train.json" in select
+    assert "test.jsonl" not in select and "lm_eval.json" not in select and "val_loss.json" in select
 
 
 def test_the_plain_command_finds_the_profile_and_goes_offline(workdir):

@@ -301,7 +301,9 @@ def train(
         step_time_s=round(loop / steps, 4) if steps and params else 0.0,
         train_flops=work,
         gflop_per_s=round(work / loop / 1e9, 3) if work else 0.0,
-        val_loss_after=stats["val_loss_before"]  # nothing trained: the model it was measured on
+        val_loss_after=None  # a diagnostic, when asked: the lr search measures its own (rule validation_loss)
+        if not settings.get("val_loss_after")
+        else stats["val_loss_before"]  # nothing trained: the model it was measured on
         if not stats["loss_curve"] and stats["val_loss_before"] is not None
         else evaluate_loss(model, val_data, bs, pad_id, precision, unpadded),
     )

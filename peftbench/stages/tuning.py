@@ -2,7 +2,8 @@
 (paper) default, so no method looks bad only because it ran at someone else's rate.
 
     candidates: lr_c = factor_c x lr_method,  factor_c in tuning.lr_factors (e.g. 1/3, 1, 3), same steps
-    winner:     argmin_c  validation loss after training   (train.json `val_loss_after`; never the test split)
+    winner:     argmin_c  validation loss of the stored model   (val_loss.json of rule validation_loss;
+                                                                  never the test split)
 
 The factor-1 candidate is the ordinary run (results/.../seed{s}/), so "as the paper says" stays in every
 table; the others train under results/.../seed{s}/tuning/lr_x{factor}/, and only the winner is evaluated
@@ -42,7 +43,7 @@ def candidate_config(cfg, spec, factor):
 def finetune_candidate(
     cfg, base_dir, task, spec, seed, data_dir, factor, out_state, out_train, threads=None, tasks_dir=config.TASKS
 ):
-    """One candidate's fine-tuning; a diverged one is recorded (val_loss_after: null) and loses."""
+    """One candidate's fine-tuning; a diverged one is recorded (train.json `diverged`) and loses."""
     from peftbench import methods
     from peftbench.stages import pipeline
 
@@ -60,7 +61,6 @@ def finetune_candidate(
                 "seed": seed,
                 "diverged": str(e),
                 "training": config.training_settings(cand, spec),
-                "val_loss_after": None,
             },
         )
 
@@ -74,16 +74,58 @@ def choose(candidates):
     return min(ok, key=lambda c: (c["val_loss"], abs(math.log(float(c["factor"])))))
 
 
-def select_job(factors, train_jsons, out_json):
-    """tuning.json from the candidates' train.json files alone (the validation loss each one recorded)."""
+def validation_loss_job(
+    cfg, base_dir, task, spec, run_dir, validation_file, out_json, threads=None, tasks_dir=config.TASKS
+):
+    """The search's criterion for one candidate (factor 1: the ordinary run): the mean target loss on the
+    validation split of its stored task state, loaded through the method's own load as evaluate loads it, with
+    the candidate's own settings (train.json). A diverged candidate's is null. Measured only when a profile
+    searches: the ordinary fine-tuning job skips the pass (training.val_loss_after)."""
+    from peftbench import identity, methods
+    from peftbench.stages import pipeline, train
+
+    run, tr = Path(run_dir), io.read_json(Path(run_dir) / "train.json")
+    if tr.get("diverged"):
+        io.write_json(out_json, {"val_loss": None, "diverged": tr["diverged"]})
+        return
+    pipeline._threads(threads)
+    state = run / "task_state.safetensors"
+    sha = identity.check_state(state, tr.get("task_state_sha256"), "the learning-rate search")
+    settings, precision = tr["training"], cfg.get("precision", "fp32")
+    model, tok, *_ = pipeline.method_model(
+        base_dir,
+        spec,
+        methods.load_state(state),
+        seed=tr["seed"],
+        device=pipeline.device(cfg),
+        dtype=pipeline.weights_dtype(cfg),
+    )
+    target_end = config.load_task(config.union_members(cfg, task)[0], tasks_dir).get("target_end", "newline")
+    records = io.read_jsonl(validation_file, required=("id", "prompt", "target"))
+    data = train.encode(
+        records,
+        tok,
+        settings["max_seq_len"],
+        str(validation_file),
+        end=target_end,
+        bos=cfg["model"].get("add_bos", False),
+    )
+    loss = train.evaluate_loss(
+        model, data, settings["batch_size"], tok.pad_token_id, precision, settings.get("unpadded", True)
+    )
+    io.write_json(out_json, {"val_loss": loss, "records": len(data), "task_state_sha256": sha})
+
+
+def select_job(factors, train_jsons, val_loss_jsons, out_json):
+    """tuning.json from the candidates' train.json (their learning rates) and val_loss.json files alone."""
     cands = []
-    for factor, path in zip(factors, train_jsons, strict=True):
+    for factor, path, val in zip(factors, train_jsons, val_loss_jsons, strict=True):
         tr = io.read_json(path)
         cands.append(
             {
                 "factor": float(factor),
                 "learning_rate": tr["training"]["learning_rate"],
-                "val_loss": tr.get("val_loss_after"),
+                "val_loss": io.read_json(val)["val_loss"],
                 "run": str(Path(path).parent),
             }
         )
@@ -91,7 +133,7 @@ def select_job(factors, train_jsons, out_json):
     io.write_json(
         out_json,
         {
-            "criterion": "validation loss after training (lowest wins)",
+            "criterion": "validation loss of the stored model (lowest wins)",
             "candidates": cands,
             "chosen_factor": best["factor"],
             "chosen_learning_rate": best["learning_rate"],

@@ -67,9 +67,42 @@ rule finetune_candidate:
     script: "../scripts/finetune_candidate.py"
 
 
+rule validation_loss:
+    """The search's criterion for the factor-1 candidate (the ordinary run): the validation loss of its stored
+    model. Only in a profile that searches: nothing else reads it, so fine-tuning jobs skip the pass."""
+    input:
+        base=BASE,
+        state=f"{RUN}/task_state.safetensors",
+        train=f"{RUN}/train.json",
+        validation=f"{R}/data/{{task}}/validation.jsonl",
+        method=method_files,
+    output: f"{RUN}/val_loss.json"
+    params: spec=lambda wc: METHOD_SPECS[wc.method]
+    threads: JOB_THREADS
+    resources: **rule_resources("evaluate")
+    benchmark: f"{R}/benchmarks/validation_loss/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
+    log: f"{RUN}/validation_loss.log"
+    script: "../scripts/validation_loss.py"
+
+
+use rule validation_loss as validation_loss_candidate with:
+    input:
+        base=BASE,
+        state=f"{CANDIDATE}/task_state.safetensors",
+        train=f"{CANDIDATE}/train.json",
+        validation=f"{R}/data/{{task}}/validation.jsonl",
+        method=method_files,
+    output: f"{CANDIDATE}/val_loss.json"
+    benchmark: f"{R}/benchmarks/validation_loss/{{task}}/{{method}}/seed{{seed}}/lr_x{{factor}}.tsv"
+    log: f"{CANDIDATE}/validation_loss.log"
+
+
 rule select_lr:
-    """The winner of the search on validation loss (the candidates' train.json only: no test data)."""
-    input: lambda wc: [f"{d}/train.json" for d in candidate_runs(wc)]
+    """The winner of the search on validation loss (the candidates' train.json and val_loss.json only: no test
+    data)."""
+    input:
+        train=lambda wc: [f"{d}/train.json" for d in candidate_runs(wc)],
+        val_loss=lambda wc: [f"{d}/val_loss.json" for d in candidate_runs(wc)],
     output: f"{RUN}/tuning.json"
     params: factors=LR_FACTORS
     benchmark: f"{R}/benchmarks/select_lr/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule

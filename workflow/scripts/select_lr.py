@@ -5,4 +5,6 @@ warm_worker.delegate()  # a local run: this script runs forked from the warm wor
 from peftbench.stages import pipeline, tuning
 
 with pipeline.logged(snakemake):
-    tuning.select_job(snakemake.params.factors, list(snakemake.input), snakemake.output[0])
+    tuning.select_job(
+        snakemake.params.factors, list(snakemake.input.train), list(snakemake.input.val_loss), snakemake.output[0]
+    )
