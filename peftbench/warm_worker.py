@@ -10,9 +10,9 @@ the ~5 s a fresh interpreter spends importing them (issue 19: most of a fine-tun
 
 The child is the job as a fresh process would run it: the same script, the same files, torch's thread count
 from the job's OMP_NUM_THREADS (which libgomp would read at start-up), Python's and torch's random state
-seeded by the job itself (methods.seed_everything). A job whose environment differs from the worker's in
-anything but the thread counts (a variable a library may have read while being imported) runs in its own
-process, and says so on stderr. So do jobs of a non-local executor (SLURM), jobs on another host, and every
+seeded by the job itself (methods.seed_everything). A job of another Python, or whose environment differs
+from the worker's in anything but the thread counts and the temp dir (a variable a library may have read while
+being imported), runs in its own process, and says so on stderr. So do jobs of a non-local executor (SLURM), jobs on another host, and every
 job when the worker is gone: `delegate` only returns and the script goes on as before. Results are the same
 either way (tests/test_warm_worker.py); only the start-up differs.
 
@@ -94,7 +94,9 @@ def delegate() -> None:
         conn.close()
         return  # no worker here (it ended, or this job runs on another host): run in this process
     with conn:
-        request = pickle.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)})
+        request = pickle.dumps(
+            {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "python": _interpreter()}
+        )
         socket.send_fds(conn, [_HEADER.pack(len(request))], [0, 1, 2])
         conn.sendall(request)
         answer = _recv_exactly(conn, 1)
@@ -108,6 +110,11 @@ def delegate() -> None:
         sys.exit(1)
     code = struct.unpack("!i", status)[0]
     sys.exit(code if code >= 0 else 128 - code)  # killed by signal N: 128 + N, as a shell reports it
+
+
+def _interpreter() -> tuple[str, str, str]:
+    """Which Python with which packages: a job of another environment (a rule's conda:) is not the worker's."""
+    return sys.executable, sys.prefix, sys.version
 
 
 def _recv_exactly(conn: socket.socket, n: int) -> bytes:
@@ -238,6 +245,8 @@ def _fork(conn, listener, others, base_env, set_by_imports):
     conn.settimeout(None)
     env = request["env"]
     differs = sorted(k for k in set(env) | set(base_env) if k not in PER_JOB_VARS and env.get(k) != base_env.get(k))
+    if request.get("python") != _interpreter():
+        differs = ["the Python interpreter", *differs]
     if differs:
         conn.sendall(b"R" + f"the job's environment differs from the worker's in {', '.join(differs)}".encode())
         conn.close()
@@ -313,6 +322,8 @@ def _reap(jobs) -> None:
             return
         if pid == 0:
             return
+        if pid not in jobs:  # already answered for (its client went away)
+            continue
         conn, script, began = jobs.pop(pid)
         code = os.waitstatus_to_exitcode(status)
         _log(f"pid {pid}: {script} exited {code} after {time.perf_counter() - began:.1f} s")
@@ -330,7 +341,10 @@ def _kill(pid: int) -> None:
         except (ProcessLookupError, PermissionError):
             return
         for _ in range(50):
-            if os.waitpid(pid, os.WNOHANG)[0]:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:  # reaped already
                 return
             time.sleep(0.1)
 

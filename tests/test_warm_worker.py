@@ -143,3 +143,21 @@ def test_training_in_the_worker_gives_what_a_fresh_process_gives(worker, tiny_di
         out[where] = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["worker"].pop("ppid") == proc.pid and out["fresh"].pop("ppid") != proc.pid
     assert out["worker"] == out["fresh"] and len(out["worker"]["loss"]) == 3
+
+
+OTHER_PYTHON = "/usr/bin/python3"
+
+
+@pytest.mark.skipif(
+    not Path(OTHER_PYTHON).exists() or os.path.realpath(OTHER_PYTHON) == os.path.realpath(sys.executable),
+    reason="needs a second Python interpreter",
+)
+def test_a_job_of_another_python_runs_in_its_own_process(worker, tmp_path):
+    """As a rule with its own conda: environment would: the worker's interpreter and packages are not the job's."""
+    proc, sock, env, _ = worker
+    script = tmp_path / "other.py"
+    script.write_text("from peftbench import warm_worker\nwarm_worker.delegate()\nimport os\nprint(os.getppid())\n")
+    job_env = {**env, warm_worker.ENV: str(sock)}
+    res = subprocess.run([OTHER_PYTHON, str(script)], env=job_env, capture_output=True, text=True)
+    assert res.returncode == 0 and int(res.stdout) != proc.pid
+    assert "differs from the worker's in the Python interpreter" in res.stderr
