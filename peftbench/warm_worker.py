@@ -1,6 +1,7 @@
 """A warm worker for local runs: one process imports torch, transformers, peft and lm-eval once, and every
-fine-tuning and evaluation job of the run is forked from it, so a job starts in milliseconds instead of paying
-the ~5 s a fresh interpreter spends importing them (issue 19: most of a fine-tuning job's fixed cost).
+`script:` job of the run (fine-tuning, evaluation, data, cost rules, the report) is forked from it, so a job
+starts in milliseconds instead of paying the ~5 s a fresh interpreter spends importing them (issue 19: most of
+a fine-tuning job's fixed cost).
 
     Snakefile onstart ── start() ──> worker: binds a Unix socket, imports PRELOAD, then serves
     job script, first line ── delegate() ──> worker forks ──> the same script file in the child, with the job's
@@ -12,12 +13,14 @@ The child is the job as a fresh process would run it: the same script, the same 
 from the job's OMP_NUM_THREADS (which libgomp would read at start-up), Python's and torch's random state
 seeded by the job itself (methods.seed_everything). A job of another Python, or whose environment differs
 from the worker's in anything but the thread counts and the temp dir (a variable a library may have read while
-being imported), runs in its own process, and says so on stderr. So do jobs of a non-local executor (SLURM), jobs on another host, and every
-job when the worker is gone: `delegate` only returns and the script goes on as before. Results are the same
-either way (tests/test_warm_worker.py); only the start-up differs.
+being imported), runs in its own process, and says so on stderr. So do jobs of a non-local executor (SLURM),
+jobs on another host, and every job when the worker is gone: `delegate` only returns and the script goes on
+as before. Results are the same either way (tests/test_warm_worker.py); only the start-up differs. The socket
+lies in a fresh 0700 temporary folder: only this user's processes can reach it.
 
 What Snakemake's `benchmark:` file sees: the waiting process. Its wall time `s` is the job's; its CPU-time and
-memory columns are the waiting process's (the job's own peak memory is train.json's peak_memory_bytes).
+memory columns are the waiting process's. The job's own CPU time and peak memory are in the worker's log, one
+line per job (.snakemake/peftbench-worker/<snakemake pid>.log; train.json's peak_memory_bytes too).
 
 Written by hand: multiprocessing's forkserver forks functions of its own client program, not another
 program's script with that program's stdio, working directory and environment. It imports nothing heavy
@@ -317,7 +320,7 @@ def _run_job(request, fds) -> None:
 def _reap(jobs) -> None:
     while jobs:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
@@ -326,7 +329,11 @@ def _reap(jobs) -> None:
             continue
         conn, script, began = jobs.pop(pid)
         code = os.waitstatus_to_exitcode(status)
-        _log(f"pid {pid}: {script} exited {code} after {time.perf_counter() - began:.1f} s")
+        # what the job's benchmark file cannot see (it watches the waiting process): the job's own CPU and memory
+        cpu, rss = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+        _log(
+            f"pid {pid}: {script} exited {code} after {time.perf_counter() - began:.1f} s, {cpu:.1f} s CPU, {rss:.0f} MB"
+        )
         try:
             conn.sendall(struct.pack("!i", code))
         except OSError:

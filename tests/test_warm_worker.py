@@ -4,6 +4,7 @@ serve runs in its own process and says why; stopping a job's process stops its f
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,10 +66,14 @@ def test_a_job_runs_forked_from_the_worker_with_its_stdio_directory_argv_environ
     assert res.stderr == "to stderr\n" and res.returncode == 0
 
 
-def test_the_jobs_exit_status_is_its_processs(worker, tmp_path):
-    proc, sock, env, _ = worker
+def test_the_jobs_exit_status_is_its_processs_and_the_log_has_its_cpu_and_memory(worker, tmp_path):
+    proc, sock, env, d = worker
     res = run(tmp_path, {**env, warm_worker.ENV: str(sock)}, "3")
+    pid = json.loads(res.stdout)["pid"]
     assert json.loads(res.stdout)["ppid"] == proc.pid and res.returncode == 3
+    # logged when the worker reaped the job, before it answered the job's process
+    line = next(x for x in (d / "w.log").read_text().splitlines() if f"pid {pid}: job.py exited" in x)
+    assert re.search(r"exited 3 after [\d.]+ s, [\d.]+ s CPU, [1-9]\d* MB$", line), line
 
 
 def test_the_thread_count_follows_the_jobs_omp_num_threads(worker, tmp_path):
