@@ -137,7 +137,7 @@ def test_selection_reads_the_candidates_train_and_val_loss_json_only_never_test_
 
 def test_a_candidate_scales_the_methods_own_rate_and_nothing_else(method_specs):
     cfg = config.load_profile(config.CONFIG / "config.yaml", config.CONFIG / "tuning.yaml")
-    assert cfg["tuning"]["lr_factors"] == [0.333, 1, 3]
+    assert cfg["tuning"]["lr_factors"] == [0.333, 1, 3, 9]
     for name in ("lora", "prefix", "full"):
         spec = method_specs[name]
         base = config.training_settings(cfg, spec)
@@ -213,6 +213,13 @@ def test_fairness_section_shows_tuned_beside_paper_default_and_the_figures(tmp_p
     assert table.loc[("qa", "zero-shot"), "score (tuned)"] == 20.0  # nothing to tune: its own score
     assert "qa: lora 2 -> 1 (38.00 -> 47.00 f1); full 1 -> 2 (40.00 -> 45.00 f1)." in section.text
     assert table.loc[("qa", "full"), "chosen lr"] == pytest.approx(3.33e-5)
+    # both winners sit at an end of the grid x0.333, 1, 3: said, as a possible understatement of tuning
+    assert table["at grid edge"].to_dict() == {k: k[1] != "zero-shot" for k in table.index}
+    edge = next(t for t in section.text if "grid's edge" in t)
+    assert edge.startswith("4 of 4 searches chose the grid's edge (x0.333 or x3): qa lora x3; qa full x0.333;")
+    summary.loc[summary.method == "lora", "tuned_lr_factor"] = 1.0  # inside the grid
+    table = fairness.tuning_table(summary)
+    assert fairness.edge_choices(table, fairness.grid(summary)).startswith("2 of 4 searches")
     forget = pd.read_csv(out["forgetting_table"]).set_index("method")
     assert forget.loc["zero-shot", "qa"] == 0.0 and forget.loc["lora", "qa"] == pytest.approx(0.1)
     assert sum(isinstance(i, report.Figure) for i in section.items) == 2 + 2  # forgetting, sensitivity, 2 x compute

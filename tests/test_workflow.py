@@ -70,20 +70,20 @@ def test_dry_run_lists_exactly_the_expected_jobs(workdir):
 
 
 def test_tuning_profile_adds_one_finetune_per_candidate_and_evaluates_only_the_winner(workdir):
-    """config/tuning.yaml stacked: x1/3 and x3 candidates beside each trained method's own run (x1), each
+    """config/tuning.yaml stacked: x1/3, x3 and x9 candidates beside each trained method's own run (x1), each
     candidate's validation loss, one selection on it and one evaluation of the winner per run; prompting methods
     train nothing. Without the search no job measures a validation loss (test_dry_run_lists_exactly...)."""
     out = snakemake(workdir, "-n", configfiles=("config/smoke.yaml", "config/tuning.yaml"))
     trained = len(TASKS) * len(set(METHODS) - {"zero-shot", "few-shot"})
     counts = job_counts(out)
     assert (counts["finetune_candidate"], counts["select_lr"], counts["evaluate_tuned"]) == (
-        2 * trained,
+        3 * trained,
         trained,
         trained,
     )
-    assert (counts["validation_loss"], counts["validation_loss_candidate"]) == (trained, 2 * trained)
+    assert (counts["validation_loss"], counts["validation_loss_candidate"]) == (trained, 3 * trained)
     assert counts["finetune"] == counts["evaluate"] == len(TASKS) * len(METHODS)  # the paper defaults stay
-    assert "qa/lora/seed0/tuning/lr_x0.333/train.json" in out and "qa/lora/seed0/tuning/lr_x3/train.json" in out
+    assert "qa/lora/seed0/tuning/lr_x0.333/train.json" in out and "qa/lora/seed0/tuning/lr_x9/train.json" in out
     select = out.split("rule select_lr:")[1].split("rule ")[0]
     assert "test.jsonl" not in select and "lm_eval.json" not in select and "val_loss.json" in select
 

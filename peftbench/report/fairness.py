@@ -155,6 +155,9 @@ def tuning_table(summary, analyses=None):
     rows["tuned"] = rows.tuned.fillna(rows.paper)  # their own score stands in both columns
     rows["rank_paper"] = rows.groupby("task").paper.rank(ascending=False, method="min").astype(int)
     rows["rank_tuned"] = rows.groupby("task").tuned.rank(ascending=False, method="min").astype(int)
+    factors = grid(summary)
+    if factors:  # every seed's winner at the smallest or largest factor: the best rate may lie beyond the grid
+        rows["at grid edge"] = rows.factor.isin([factors[0], factors[-1]])
     if analyses:
         stats = [_tuned_stats(analyses.get(r.task), r.method) for r in rows.itertuples()]
         rows = pd.concat([rows, pd.DataFrame(stats, index=rows.index)], axis=1)
@@ -175,6 +178,28 @@ def tuning_table(summary, analyses=None):
             "score (tuned)": 2,
             **dict.fromkeys(["tuned ci low", "tuned ci high", "tuned - paper", "diff ci low", "diff ci high"], 2),
         }
+    )
+
+
+def grid(summary):
+    """The search's learning-rate factors, sorted: one val_loss_lr_x{factor} column of summary.csv each."""
+    return sorted({float(c.removeprefix("val_loss_lr_x")) for c in summary if c.startswith("val_loss_lr_x")})
+
+
+def edge_choices(table, factors):
+    """One sentence: which searches chose the grid's smallest or largest factor. There the validation loss was
+    still falling at the grid's end, so a wider grid could do better, and the tuned score is what this grid gives,
+    not the best the method can do."""
+    searched = table[table["chosen factor"].notna()]
+    edge = searched[searched.get("at grid edge", pd.Series(False, index=searched.index)).astype(bool)]
+    ends = f"x{factors[0]:g} or x{factors[-1]:g}"
+    if not len(edge):
+        return f"No search chose the grid's edge ({ends}): every winner lies inside the grid."
+    return (
+        f"{len(edge)} of {len(searched)} searches chose the grid's edge ({ends}): "
+        + "; ".join(f"{r.task} {r.method} x{r['chosen factor']:g}" for _, r in edge.iterrows())
+        + ". Their validation loss was still falling at the grid's end, so their best rate may lie beyond it and "
+        "their tuned score is what this grid gives (widen tuning.lr_factors to know)."
     )
 
 
@@ -381,13 +406,14 @@ def section(summary, colors, out, Section, Table, Figure, tuned_analyses=None, r
         table = tuning_table(summary, tuned_analyses)
         with io.atomic_path(out["tuning_table"]) as tmp:
             table.to_csv(tmp, index=False)
-        factors = sorted({float(c.removeprefix("val_loss_lr_x")) for c in summary if c.startswith("val_loss_lr_x")})
+        factors = grid(summary)
         text.append(
             "Equal tuning budget: every trained method trained at its own (paper) learning rate x "
             + ", ".join(f"{f:g}" for f in factors)
             + " on the same steps; the lowest validation loss "
             "picked the winner (the test split is never read), which alone was evaluated again. Ranks: 1 = best."
         )
+        text.append(edge_choices(table, factors))
         text += rank_changes(table, tuned_analyses)
         items.append(
             Table("Tuned vs paper default: main score at the paper's learning rate and at the search's choice", table)
