@@ -299,12 +299,13 @@ def test_study_profile_is_three_seeds_of_every_method_and_task(workdir):
     trained = (
         3
         * len(TASKS)
-        * sum(  # the lr search: two more candidates of every method that trains
+        * sum(  # the lr search: a candidate per factor other than 1, of every method that trains
             yaml.safe_load(p.read_text()).get("training", {}).get("steps") != 0
             for p in (workdir / "methods").glob("*/method.yaml")
         )
     )
-    assert counts["finetune_candidate"] == 2 * trained and counts["select_lr"] == trained
+    others = len(yaml.safe_load((workdir / "config/study.yaml").read_text())["tuning"]["lr_factors"]) - 1
+    assert others == 3 and counts["finetune_candidate"] == others * trained and counts["select_lr"] == trained
 
 
 UNION_PROFILE = """\
