@@ -190,9 +190,24 @@ def profile_methods(config: dict, root: Path | str = METHODS) -> dict[str, dict]
     return specs
 
 
-def run_seeds(config: dict, method: str) -> list[int]:
-    """The seeds a method runs: the profile's `method_seeds[method]`, else `seeds`."""
-    return list(config.get("method_seeds", {}).get(method, config["seeds"]))
+def run_seeds(config: dict, method: str, spec: dict | None = None) -> list[int]:
+    """The seeds a method runs: the profile's `method_seeds[method]`, else `seeds`; a method whose result
+    cannot depend on its seed (`seed_dependent`, given its spec) runs the first seed only."""
+    if method in config.get("method_seeds", {}):
+        return list(config["method_seeds"][method])
+    if spec is not None and not seed_dependent(config, spec):
+        return list(config["seeds"][:1])
+    return list(config["seeds"])
+
+
+def seed_dependent(config: dict, spec: dict) -> bool:
+    """Whether a run's result depends on its seed. The seed fixes the new parameters' initialisation, dropout
+    masks, data order and few-shot demonstrations; a method that trains nothing (steps: 0) and draws no
+    demonstrations, greedy zero-shot, gives the same result for every seed: its seed variance is zero by
+    construction, not unknown."""
+    settings = training_settings(config, spec)
+    trains = bool(settings.get("steps")) or bool(settings.get("epochs"))
+    return trains or bool((spec.get("prompting") or {}).get("num_fewshot"))
 
 
 def selected_tasks(config: dict) -> list[str]:

@@ -556,10 +556,13 @@ def main(argv=None):
                 preflight.inside_project(value, field)
     except config.ConfigError as e:
         sys.exit(str(e))
-    methods = config.selected_methods(cfg, config.profile_methods(cfg, project / "methods"))
+    method_specs = config.profile_methods(cfg, project / "methods")
+    methods = config.selected_methods(cfg, method_specs)
     tasks = config.selected_tasks(cfg)
     base = Path(cfg["results"]) / cfg["model"]["name"]
-    runs = [base / t / m / f"seed{s}" for t in tasks for m in methods for s in config.run_seeds(cfg, m)]
+    runs = [
+        base / t / m / f"seed{s}" for t in tasks for m in methods for s in config.run_seeds(cfg, m, method_specs[m])
+    ]
     rows, bad = aggregate.read_runs(runs)  # a truncated or inconsistent run is listed, never fatal
     complete = [r for r in runs if r not in dict(bad)]
     if not complete:

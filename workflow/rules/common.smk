@@ -46,9 +46,10 @@ RUN_FILES = ["task_state.safetensors", "train.json", "lm_eval.json", "samples.js
 
 
 def all_runs(filename):
-    """Every (task, method, seed) run; a method's seeds are the profile's method_seeds[method] or seeds."""
+    """Every (task, method, seed) run; a method's seeds are the profile's method_seeds[method] or seeds (the
+    first only for a method whose result cannot depend on its seed: pb_config.seed_dependent)."""
     return [path for m in METHODS
-            for path in expand(f"{RUN}/{filename}", task=TASKS, method=[m], seed=pb_config.run_seeds(config, m))]
+            for path in expand(f"{RUN}/{filename}", task=TASKS, method=[m], seed=pb_config.run_seeds(config, m, METHOD_SPECS[m]))]
 
 
 def method_files(wc):
