@@ -31,6 +31,10 @@ class Mean:
     def resampled(self, counts: np.ndarray) -> np.ndarray:
         return counts @ self.values / counts.sum(1)
 
+    def jackknife(self) -> np.ndarray:
+        """The statistic with each example left out in turn (BCa's acceleration)."""
+        return (self.values.sum() - self.values) / (len(self.values) - 1)
+
 
 @cache
 def _sacrebleu_metric(name):
@@ -61,6 +65,10 @@ class Sacrebleu:
     def resampled(self, counts: np.ndarray) -> np.ndarray:
         return np.array([self._score(s) for s in counts @ self.stats])
 
+    def jackknife(self) -> np.ndarray:
+        total = self.stats.sum(0)
+        return np.array([self._score(total - row) for row in self.stats])
+
 
 class Aggregation:
     """Any other corpus metric (the E2E metrics: NIST, METEOR, CIDEr, ...): the task's own aggregation
@@ -74,6 +82,9 @@ class Aggregation:
 
     def resampled(self, counts: np.ndarray) -> np.ndarray:
         return np.array([self.fn([self.items[i] for i in np.repeat(np.arange(len(c)), c)]) for c in counts])
+
+    def jackknife(self) -> np.ndarray:
+        return np.array([self.fn(self.items[:i] + self.items[i + 1 :]) for i in range(len(self.items))])
 
 
 class _Function:
