@@ -1,9 +1,19 @@
 """The claims of config/claims.yaml, each tested on this run's data at the margin stated there.
 
 Verdict (per task, setting or method; Wellek 2010 for the non-inferiority form): *reproduced* when the
-whole 95% interval lies on the claim's side of the margin, *contradicted* when it lies wholly on the
-other side, *inconclusive at this budget* otherwise (with the smallest difference the test could have
-detected); *not run* when the methods it needs are not in the results."""
+whole 95% interval (test examples and training seeds, peftbench.stats.bootstrap) lies on the claim's side
+of the margin, *contradicted* when it lies wholly on the other side, *inconclusive at this budget*
+otherwise; *not run* when the methods it needs are not in the results. A decisive verdict must also
+survive three checks, or it is inconclusive with the reason given:
+
+- false discovery rate: the paired score tests of all claims are one family, Benjamini-Hochberg at
+  q = 0.05 over their p-values (the t test of the same estimate, SE and df against the margin);
+- the bootstrap's own noise: an interval end within 2 Monte Carlo standard errors of the margin;
+- (timing) the control: base vs base must lie within the claim's `control_margin`, and its spread is
+  added to the variant's interval.
+
+Flags beside a verdict: *provisional* (a trained method in it has one seed: its seed variance is unknown),
+*fragile* (leaving one seed out changes the verdict)."""
 
 from __future__ import annotations
 
@@ -11,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from peftbench import ROOT, config
@@ -20,13 +31,18 @@ if TYPE_CHECKING:
 
 CLAIMS_FILE = ROOT / "config" / "claims.yaml"
 REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = "reproduced", "contradicted", "inconclusive at this budget", "not run"
+FDR = 0.05  # Benjamini-Hochberg's q over the family of paired score tests
+MC_GUARD = 2  # an interval end this many Monte Carlo standard errors from the margin decides nothing
+CONTROL = "base (control)"  # peftbench.costs.latency_overhead.CONTROL (not imported here: that loads torch)
+CONTROL_MARGIN = 5.0  # default: base vs base must lie within +-5% for a timing verdict
 REQUIRED = {
-    "better": ("method", "than", "margin"),
-    "not_worse": ("method", "than", "margin"),
+    "better": ("method", "than"),
+    "not_worse": ("method", "than"),
     "storage_below": ("methods", "percent"),
     "latency_below": ("variant", "margin"),
     "latency_above": ("variant", "margin"),
 }
+SCORED = ("better", "not_worse")
 
 
 @dataclass
@@ -36,6 +52,31 @@ class Check:
     test: str
     estimate: str
     verdict: str
+    flags: str = ""
+    p_value: float = float("nan")
+    power: str = ""
+
+
+def _number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_margin(c, where):
+    """margin: a number, or {task: number}; margin_relative: r in (0, 1), a share of `than`'s score."""
+    has, rel = "margin" in c, "margin_relative" in c
+    if c["kind"] in SCORED and has == rel:
+        raise ValueError(f"{where}: field 'margin': give exactly one of 'margin' and 'margin_relative'")
+    if has and not _number(c["margin"]):
+        m = c["margin"]
+        if c["kind"] not in SCORED or not isinstance(m, dict) or not m:
+            raise ValueError(
+                f"{where}: field 'margin' must be a number" + (" or {task: number}" if c["kind"] in SCORED else "")
+            )
+        for task, v in m.items():
+            if not _number(v):
+                raise ValueError(f"{where}: field 'margin.{task}' must be a number")
+    if rel and not (_number(c["margin_relative"]) and 0 <= c["margin_relative"] < 1):
+        raise ValueError(f"{where}: field 'margin_relative' must be a number in [0, 1) (a share of than's score)")
 
 
 def load(path: Path | str = CLAIMS_FILE) -> list[dict]:
@@ -56,8 +97,9 @@ def load(path: Path | str = CLAIMS_FILE) -> list[dict]:
         for key in REQUIRED[c["kind"]]:
             if key not in c:
                 raise ValueError(f"{path}: claim {name}: field '{key}' is required for kind {c['kind']}")
-        for key in ("margin", "percent", "max_trainable_percent"):
-            if key in c and not isinstance(c[key], (int, float)):
+        _check_margin(c, f"{path}: claim {name}")
+        for key in ("percent", "max_trainable_percent", "control_margin"):
+            if key in c and not _number(c[key]):
                 raise ValueError(f"{path}: claim {name}: field '{key}' must be a number")
         if name in seen:
             raise ValueError(f"{path}: claim {name}: field 'id' is used twice")
@@ -77,12 +119,26 @@ def _side(low, high, margin, above=True):
 
 
 def _fmt(e):
-    return f"{e.value:+.2f} [{e.low:+.2f}, {e.high:+.2f}]"
+    return (
+        f"{e.value:+.2f} [{e.low:+.2f}, {e.high:+.2f}] (seeds {100 * e.seed_share:.0f}% of the variance, "
+        f"df {e.df:.3g}, {e.interval})"
+    )
+
+
+def _contrast(c, task):
+    """(weights, bound, text) of a score claim on one task: method - than > bound, or for a relative
+    margin the linear contrast method - (1 +- r) than > 0 (exact under the same machinery)."""
+    method, than, better = c["method"], c["than"], c["kind"] == "better"
+    if "margin_relative" in c:
+        f = 1 + c["margin_relative"] if better else 1 - c["margin_relative"]
+        return {method: 1.0, than: -f}, 0.0, f"{method} − {f:g} × {than} > 0"
+    margin = c["margin"][task] if isinstance(c["margin"], dict) else c["margin"]
+    bound = float(margin) if better else -float(margin)
+    return {method: 1.0, than: -1.0}, bound, f"{method} − {than} > {bound:+g}"
 
 
 def _paired(c, analyses, summary):
-    method, than, margin = c["method"], c["than"], float(c["margin"])
-    bound = margin if c["kind"] == "better" else -margin
+    method, than = c["method"], c["than"]
     rows = []
     for task, a in analyses.items():
         metric = a.main_metric
@@ -90,11 +146,25 @@ def _paired(c, analyses, summary):
         if missing:
             rows.append(Check(c["id"], task, "", "", f"{NOT_RUN}: no scored run of {' and '.join(missing)} on {task}"))
             continue
-        d = a.difference(method, than)
-        test = f"{metric}: {method} − {than} > {bound:+g} (paired bootstrap, n={a.n})"
+        if isinstance(c.get("margin"), dict) and task not in c["margin"]:
+            rows.append(Check(c["id"], task, "", "", f"{NOT_RUN}: claims.yaml states no margin for {task}"))
+            continue
+        weights, bound, statement = _contrast(c, task)
+        d = a.contrast(weights)
+        seeds = a.by_metric[metric].seed_ids
+        test = f"{metric}: {statement} (paired bootstrap, n={a.n}; seeds {method} {len(seeds[method])}, {than} {len(seeds[than])})"
         verdict = _side(d.low, d.high, bound)
-        if verdict == INCONCLUSIVE:
-            verdict += f" (detectable difference ≈ {d.detectable:.1f})"
+        flags = []
+        if verdict != INCONCLUSIVE:
+            end = d.low if verdict == REPRODUCED else d.high
+            if abs(end - bound) < MC_GUARD * d.mc_error:
+                verdict = f"{INCONCLUSIVE} (the interval's end is within {MC_GUARD} Monte Carlo errors, ±{d.mc_error:.2f}, of the margin)"
+            else:
+                seed = a.fragile(weights, lambda e: _side(e.low, e.high, bound))
+                if seed is not None:
+                    flags.append(f"fragile: leaving seed {seed} out changes the verdict")
+        if d.provisional:
+            flags.append("provisional: a trained method here has one seed (its seed variance is unknown)")
         extra = []
         if ("max_trainable_percent" in c or c.get("fewer_params")) and summary is not None:
             runs = summary[summary.task == task].groupby("method")
@@ -105,7 +175,7 @@ def _paired(c, analyses, summary):
                     f"{'yes' if pct < c['max_trainable_percent'] else 'no'})"
                 )
                 if pct >= c["max_trainable_percent"]:
-                    verdict = CONTRADICTED
+                    verdict = f"{CONTRADICTED} (exact: trains {pct:.3g}%)"
             if c.get("fewer_params"):
                 p = runs.trainable_params.first()
                 fewer = p[method] < p[than]
@@ -114,9 +184,48 @@ def _paired(c, analyses, summary):
                     f"({'fewer' if fewer else 'not fewer'})"
                 )
                 if not fewer:
-                    verdict = CONTRADICTED
-        rows.append(Check(c["id"], task, test + ("; " + "; ".join(extra) if extra else ""), _fmt(d), verdict))
+                    verdict = f"{CONTRADICTED} (exact: not fewer parameters)"
+        power = f"decided with 80% power when the true value is ≥ {d.detectable:.2f} from the margin"
+        rows.append(
+            Check(
+                c["id"],
+                task,
+                test + ("; " + "; ".join(extra) if extra else ""),
+                _fmt(d),
+                verdict,
+                "; ".join(flags),
+                d.p_value(bound),
+                power,
+            )
+        )
     return rows
+
+
+def benjamini_hochberg(p_values, q: float = FDR) -> np.ndarray:
+    """True where Benjamini-Hochberg (1995) rejects at false discovery rate q: every p at or below the
+    largest p_(k) with p_(k) <= k q / m."""
+    p = np.asarray(p_values, float)
+    if not len(p):
+        return np.zeros(0, bool)
+    order = np.argsort(p)
+    below = p[order] <= q * np.arange(1, len(p) + 1) / len(p)
+    k = np.nonzero(below)[0].max() + 1 if below.any() else 0
+    out = np.zeros(len(p), bool)
+    out[order[:k]] = True
+    return out
+
+
+def control_fdr(checks: list[Check], q: float = FDR) -> list[Check]:
+    """Over the family of paired score tests (those with a p-value): a decisive verdict that
+    Benjamini-Hochberg does not reject becomes inconclusive, with its p and the threshold it missed."""
+    family = [c for c in checks if c.p_value == c.p_value]
+    keep = benjamini_hochberg([c.p_value for c in family], q)
+    for c, ok in zip(family, keep):
+        if not ok and c.verdict in (REPRODUCED, CONTRADICTED):
+            c.verdict = (
+                f"{INCONCLUSIVE} (p = {c.p_value:.3g}: not significant after FDR control over {len(family)} tests)"
+            )
+    return checks
 
 
 def _storage(c, summary):
@@ -141,26 +250,56 @@ def _storage(c, summary):
     return rows
 
 
+def _control_row(df, r):
+    same = df[(df.variant == CONTROL) & (df.batch == r.batch) & (df.seq_len.astype(str) == str(r.seq_len))]
+    return same.iloc[0] if len(same) else None
+
+
 def _latency(c, latency_csv):
+    """Forward-pass overhead against its control: the base model timed as another variant ("base (control)",
+    its true overhead 0). A verdict is drawn only when the control's interval lies within +-control_margin %
+    (else the machine's noise decides); the control's half-widths are added to the variant's in quadrature
+    (the round-to-round spread the ratio did not cancel)."""
     if latency_csv is None or not Path(latency_csv).is_file():
         return [Check(c["id"], c["variant"], "", "", f"{NOT_RUN}: no latency_overhead.csv (profile key costs)")]
     df = pd.read_csv(latency_csv)
     if not {"measure", "variant", "overhead_ci_low"} <= set(df.columns):
         return [Check(c["id"], c["variant"], "", "", f"{NOT_RUN}: {Path(latency_csv).name} has no overhead intervals")]
-    df = df[(df.measure == "forward") & (df.variant == c["variant"])]
-    if not len(df):
+    df = df[df.measure == "forward"]
+    rows_v = df[df.variant == c["variant"]]
+    if not len(rows_v):
         return [Check(c["id"], c["variant"], "", "", f"{NOT_RUN}: no forward rows with an interval for {c['variant']}")]
     above, margin = c["kind"] == "latency_above", float(c["margin"])
+    cm = float(c.get("control_margin", CONTROL_MARGIN))
     rows = []
-    for _, r in df.iterrows():
-        test = f"overhead of {c['variant']} vs base {'>' if above else '<'} {margin:g}% ({int(r.repeats)} rounds, bootstrap)"
+    for _, r in rows_v.iterrows():
+        where = f"batch {int(r.batch)} × {int(r.seq_len)} tokens"
+        test = (
+            f"overhead of {c['variant']} vs base {'>' if above else '<'} {margin:g}% ({int(r.repeats)} rounds, "
+            f"bootstrap; control within ±{cm:g}%)"
+        )
+        ctl = _control_row(df, r)
+        if ctl is None:
+            verdict = f"{INCONCLUSIVE} (no control row: the timing cannot be checked against base vs base)"
+            low, high = r.overhead_ci_low, r.overhead_ci_high
+        else:
+            c_lo, c_hi, c_v = ctl.overhead_ci_low, ctl.overhead_ci_high, ctl.overhead_pct
+            low = r.overhead_pct - np.hypot(r.overhead_pct - r.overhead_ci_low, c_v - c_lo)
+            high = r.overhead_pct + np.hypot(r.overhead_ci_high - r.overhead_pct, c_hi - c_v)
+            if c_lo < -cm or c_hi > cm:
+                verdict = (
+                    f"{INCONCLUSIVE} (control base vs base {c_v:+.1f}% [{c_lo:+.1f}, {c_hi:+.1f}] is not within "
+                    f"±{cm:g}%: this machine's timing noise would decide)"
+                )
+            else:
+                verdict = _side(low, high, margin, above)
         rows.append(
             Check(
                 c["id"],
-                f"batch {int(r.batch)} × {int(r.seq_len)} tokens",
+                where,
                 test,
-                f"{r.overhead_pct:+.1f}% [{r.overhead_ci_low:+.1f}, {r.overhead_ci_high:+.1f}]",
-                _side(r.overhead_ci_low, r.overhead_ci_high, margin, above),
+                f"{r.overhead_pct:+.1f}% [{low:+.1f}, {high:+.1f}] (control's spread added)",
+                verdict,
             )
         )
     return rows
@@ -172,7 +311,8 @@ def evaluate(
     summary: pd.DataFrame | None,
     latency_csv: Path | str | None = None,
 ) -> list[Check]:
-    """[Check] for every claim: one per task (score claims), method (storage) or setting (latency)."""
+    """[Check] for every claim: one per task (score claims), method (storage) or setting (latency); the
+    score tests' verdicts under false-discovery-rate control over their family (`control_fdr`)."""
     out = []
     for c in claims:
         if c["kind"] in ("better", "not_worse"):
@@ -181,7 +321,12 @@ def evaluate(
             out += _storage(c, summary)
         else:
             out += _latency(c, latency_csv)
-    return out
+    return control_fdr(out)
+
+
+def family_size(checks: list[Check]) -> int:
+    """How many tests the false discovery rate is controlled over (the paired score tests)."""
+    return sum(c.p_value == c.p_value for c in checks)
 
 
 def overall(checks: list[Check]) -> str:
