@@ -372,4 +372,29 @@ def test_tuned_scores_carry_paired_intervals_and_a_swap_says_whether_it_is_decid
     lines = fairness.rank_changes(table.reset_index(), analyses)
     assert lines[0].startswith("qa: ") and "lora 2 -> 1" in lines[0]
     (swap,) = lines[1:]
-    assert swap.startswith("qa: lora now ahead of full") and swap.endswith(": decided.")
+    # decided: the tuned order and the interaction (tuned lora - tuned full) - (lora - full) both exclude 0; one
+    # seed of each trained method: provisional (the seed-blind report said plainly "decided")
+    assert swap.startswith("qa: lora now ahead of full") and ": decided (provisional: " in swap
+
+
+def test_a_swap_from_a_tie_is_not_decided_without_the_interaction(tmp_path):
+    """a and b tie at the papers' rates (noisy, a slightly behind) and tuned a leads tuned b by a decided
+    margin: the tuned order is decided but the interaction (tuned a - tuned b) - (a - b) holds 0, so the swap
+    is not. When a was clearly behind, the same tuned lead is a decided swap."""
+    rng = np.random.default_rng(1)
+    d = rng.uniform(20, 80, 64)
+    base = {("a", "tuned"): d + 2 + rng.normal(0, 0.3, 64), ("b", "tuned"): d + rng.normal(0, 0.3, 64)}
+    for behind, decided in [(0.3, False), (15.0, True)]:
+        arms = {**base, ("a", ""): d - behind + rng.normal(0, 15, 64), ("b", ""): d + rng.normal(0, 15, 64)}
+        run_dirs = {}
+        for seed in (0, 1, 2):  # three seeds, identical: no seed variance, nothing provisional
+            for (m, arm), values in arms.items():
+                run = tmp_path / str(behind) / m / f"seed{seed}"
+                write_samples(run / arm if arm else run, values)
+                run_dirs[("qa", m, seed)] = run
+        a = report.analyses_of({"qa": config.load_task("qa")}, ["qa"], fairness.tuned_run_dirs(run_dirs))["qa"]
+        diff, interaction, verdict = fairness.swap(a, "a", "b")
+        assert diff.verdict() == "better" and (verdict == "decided") == decided, verdict
+        assert interaction.value == pytest.approx(diff.value - a.difference("a", "b").value)
+        if not decided:
+            assert "interaction holds 0" in verdict

@@ -77,14 +77,15 @@ def output_files(reports_dir, tasks, tuning=False):
 
 
 # ---- tables -----------------------------------------------------------------------------------------
-def forgetting_table(summary, run_dirs=None):
+def forgetting_table(summary, run_dirs=None, seed_independent=()):
     """method x task: loss on the held-out general text minus the base model's (mean over seeds), and beside
-    each task its 95% interval where the runs' forgetting.json have per-text losses (`forgetting_intervals`)."""
+    each task its 95% interval over texts and seeds where the runs' forgetting.json have per-text losses
+    (`forgetting_intervals`), with the seed share of its variance and its flags."""
     if "forgetting_delta" not in summary or summary.forgetting_delta.isna().all():
         return pd.DataFrame()
     t = summary.pivot_table(index="method", columns="task", values="forgetting_delta", aggfunc="mean")
     t = t.loc[t.mean(axis=1).sort_values().index].round(4)
-    intervals = forgetting_intervals(run_dirs or {})
+    intervals = forgetting_intervals(run_dirs or {}, seed_independent)
     for task in list(t.columns):
         if any(k[0] == task for k in intervals):
             t.insert(
@@ -95,13 +96,15 @@ def forgetting_table(summary, run_dirs=None):
     return t.reset_index().rename_axis(columns=None)
 
 
-def forgetting_intervals(run_dirs):
+def forgetting_intervals(run_dirs, seed_independent=()):
     """{(task, method): Estimate} of the forgetting delta, a paired bootstrap over the sample's texts: every
     run is resampled on the same replicates of the same texts as the base model (peftbench.stats.bootstrap),
 
         delta_r = sum_i w_ri (loss_i - base_loss_i) / sum_i w_ri tokens_i,
 
-    the mean over seeds on each replicate. Runs without per-text losses (older forgetting.json) are left out."""
+    the mean over seeds on each replicate, widened by the seed-to-seed variance of the delta (variance
+    components, as every score: bootstrap.seed_aware). A trained method with one seed is provisional; one in
+    `seed_independent` has seed variance 0. Runs without per-text losses (older forgetting.json) are left out."""
     per_method = {}
     for (task, method, _seed), d in run_dirs.items():
         fg = _read(Path(d) / "forgetting.json")
@@ -110,16 +113,33 @@ def forgetting_intervals(run_dirs):
             diff = np.asarray(per_text["loss_sums"], float) - np.asarray(base, float)
             per_method.setdefault((task, method), []).append((diff, np.asarray(per_text["tokens"], float)))
     out = {}
-    for key, runs in per_method.items():
-        w = bootstrap.counts(len(runs[0][0]))
+    for (task, method), runs in per_method.items():
+        n = len(runs[0][0])
+        w = bootstrap.counts(n)
         reps = np.mean([(w @ diff) / (w @ tokens) for diff, tokens in runs], axis=0)
-        value = float(np.mean([diff.sum() / tokens.sum() for diff, tokens in runs]))
-        out[key] = bootstrap.Estimate.of(value, reps)
+        per_seed = np.array([diff.sum() / tokens.sum() for diff, tokens in runs])
+        fixed = method.removesuffix(TUNED) in seed_independent
+        parts = [(float(np.var(per_seed, ddof=1)) / len(runs), len(runs))] if len(runs) > 1 and not fixed else []
+        out[(task, method)] = bootstrap.seed_aware(
+            float(per_seed.mean()),
+            reps,
+            bootstrap.percentile_interval(reps),
+            parts,
+            n,
+            0 if fixed else len(runs),
+            provisional=len(runs) == 1 and not fixed,
+        )
     return out
 
 
 def _interval(e):
-    return f"[{e.low:+.4f}, {e.high:+.4f}]" if e is not None else ""
+    if e is None:
+        return ""
+    return (
+        f"[{e.low:+.4f}, {e.high:+.4f}]"
+        + (f" seeds {100 * e.seed_share:.0f}%" if e.seeds >= 2 else "")
+        + (" provisional" if e.provisional else "")
+    )
 
 
 def tuned_run_dirs(run_dirs):
@@ -215,13 +235,15 @@ def _tuned_stats(analysis, method):
         "diff ci low": diff.low,
         "diff ci high": diff.high,
         "tuning changed the score": diff.verdict(),
+        "seed share": round(diff.seed_share, 3),
+        "provisional": diff.provisional,
     }
 
 
 def rank_changes(table, analyses=None):
     """One sentence per task whose ranking changed once every method was tuned, with the numbers; with
-    `analyses`, one more per pair of methods whose order swapped: is the new order decided (the paired 95%
-    interval of their tuned difference excludes 0) or not at this budget?"""
+    `analyses`, one more per pair of methods whose order swapped: is the swap decided (`swap`: the tuned
+    difference and the interaction both exclude 0) or not at this budget?"""
     out = []
     for task, t in table.groupby("task"):
         moved = t[t["rank (paper lr)"] != t["rank (tuned)"]]
@@ -242,22 +264,39 @@ def rank_changes(table, analyses=None):
     return out
 
 
+def swap(analysis, a, b):
+    """(tuned a - tuned b, the interaction (tuned a - tuned b) - (paper a - paper b), verdict): a reversal of
+    b's lead over a is decided only when both the tuned order and the interaction exclude 0 (a tie at the
+    papers' rates that tuning merely leaves a tie, or a noisy paper-rate gap, is not a swap)."""
+    d = analysis.difference(a + TUNED, b + TUNED)
+    weights = {a + TUNED: 1.0, b + TUNED: -1.0, a: -1.0, b: 1.0}
+    x = analysis.contrast(weights)
+    if d.verdict() != "better":
+        verdict = f"not decided at this budget (tuned order: detectable difference {d.detectable:.1f})"
+    elif x.verdict() != "better":
+        verdict = f"not decided at this budget (the interaction holds 0: detectable difference {x.detectable:.1f})"
+    else:
+        verdict = "decided"
+        seed = analysis.fragile(weights, lambda e: e.verdict())
+        if seed is not None:
+            verdict += f", fragile (leaving seed {seed} out undecides it)"
+    if d.provisional or x.provisional:
+        verdict += " (provisional: a trained method here ran one seed, its seed variance is unknown)"
+    return d, x, verdict
+
+
 def _swaps(task, t, analysis):
     rank = {r.method: (r["rank (paper lr)"], r["rank (tuned)"]) for _, r in t.iterrows()}
     lines = []
     for a, (pa, ta) in rank.items():
         for b, (pb, tb) in rank.items():
-            if not (pa > pb and ta < tb) or not (analysis.has(a + TUNED) and analysis.has(b + TUNED)):
+            if not (pa > pb and ta < tb) or not all(analysis.has(m) for m in (a, b, a + TUNED, b + TUNED)):
                 continue  # a was behind b at the papers' rates and is ahead once both are tuned
-            d = analysis.difference(a + TUNED, b + TUNED)
-            decided = (
-                "decided"
-                if d.verdict() == "better"
-                else f"not decided at this budget (detectable difference {d.detectable:.1f})"
-            )
+            d, x, verdict = swap(analysis, a, b)
             lines.append(
-                f"{task}: {a} now ahead of {b}, tuned {a} - tuned {b} = {d.value:+.2f} "
-                f"[{d.low:+.2f}, {d.high:+.2f}]: {decided}."
+                f"{task}: {a} now ahead of {b}, tuned {a} - tuned {b} = {d.value:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
+                f", interaction (tuned {a} - tuned {b}) - ({a} - {b}) = {x.value:+.2f} [{x.low:+.2f}, {x.high:+.2f}]"
+                f": {verdict}."
             )
     return lines
 
@@ -340,7 +379,7 @@ def sensitivity_figure(summary, colors, path):
 
 
 # ---- the section ------------------------------------------------------------------------------------
-def section(summary, colors, out, Section, Table, Figure, tuned_analyses=None, run_dirs=None):
+def section(summary, colors, out, Section, Table, Figure, tuned_analyses=None, run_dirs=None, seed_independent=()):
     """The report's Section: forgetting, equal-compute figures and, when tuning ran, tuned vs paper default.
     Section/Table/Figure: the report's own classes, passed in so that this module needs no import of
     peftbench.report.report (which imports it)."""
@@ -350,14 +389,15 @@ def section(summary, colors, out, Section, Table, Figure, tuned_analyses=None, r
             "Forgetting: each run's loss on a fixed held-out sample of general text (Wikipedia leads that no task "
             "uses), minus the base model's loss on the same sample (nats per token; zero-shot is 0 by construction; "
             "> 0 means the fine-tune made general text less likely). Its 95% interval is a paired bootstrap over the "
-            "sample's texts (the same resampling as the base model's loss): an interval that holds 0 is no detectable "
-            "forgetting at this sample size.",
+            "sample's texts (the same resampling as the base model's loss) widened by the seed-to-seed variance "
+            "(as every score; 'seeds x%' its share, 'provisional' for one seed of a trained method): an interval "
+            "that holds 0 is no detectable forgetting at this budget.",
             "Training cost: wall time as measured, and FLOPs estimated as (4N + 2N_trainable) x trained tokens, with "
             "N every parameter of the trained model: forward 2N, activation gradients 2N (through the frozen base "
             "too), weight gradients 2N_trainable; full fine-tuning is the usual 6N x tokens.",
         ],
     )
-    forget = forgetting_table(summary, run_dirs)
+    forget = forgetting_table(summary, run_dirs, seed_independent)
     with io.atomic_path(out["forgetting_table"]) as tmp:
         forget.to_csv(tmp, index=False)
     forgetting_figure(summary, colors, out["forgetting"])

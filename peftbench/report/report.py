@@ -45,12 +45,19 @@ INTRO = (
     "second of the training loop (checkpoint writes and validation left out); GFLOP/s = the training FLOPs "
     "estimate, (4N + 2N_trainable) x tokens, per second of the loop (benchmarks/gemm_fraction.py sets it against "
     "the machine's GEMM rate); peak memory = the training process's peak. Mean ± std (sample std) over seeds when there are several. "
-    "Scores: value [95% interval], a seeded percentile bootstrap over the test examples (2,000 resamples; "
-    "corpus metrics recomputed on each resample), covering test-set sampling with the trained models fixed; "
-    "with several seeds the value is the seed mean and 'seed std' adds the spread over seeds (t interval). "
-    "vs full / vs zero-shot: the paired difference in the main metric (same resampled examples for both "
-    "methods) with its 95% interval: better / worse when the interval excludes 0, ≈ when no difference is "
-    "detectable at this test size (the smallest detectable one is given per task)."
+    "Scores: the seed mean [95% interval] covering both test-set sampling and training seeds: a seeded "
+    "bootstrap over the test examples (2,000 resamples shared by every method; percentile intervals, BCa for "
+    "corpus metrics, which are recomputed on each resample) widened by the seed-to-seed variance (variance "
+    "components, SE² = SE_test² + s_seed²/S, Welch-Satterthwaite degrees of freedom). 'seeds x%': the share "
+    "of the interval's variance that comes from seeds. A method that cannot depend on its seed (zero-shot) "
+    "has seed variance 0; a trained method with one seed has it unknown: its cells and verdicts are "
+    "'provisional'. 'unstable (seeds a–b)': the seed standard deviation exceeds one run's test standard error "
+    "(the seeds spread beyond what resampling the test set moves one run); 'exact': a 0/n or n/n cell's "
+    "Clopper-Pearson interval. vs full / vs zero-shot: the paired difference in the main metric (same "
+    "resampled examples for both methods) with its 95% interval: better / worse when the interval excludes "
+    "0, ≈ when no difference is detectable at this budget (the smallest detectable one is given per task); "
+    "'fragile': leaving one seed out changes that marker. These ▲/▼ comparisons are each at 95%, not "
+    "corrected for their number (the claims are)."
 )
 
 
@@ -146,8 +153,9 @@ def _task_section(task, runs, spec, colors, curves, out, analysis=None):
     found = {ref: analysis.detectable(ref) for ref in task_stats.REFERENCES} if analysis is not None else {}
     if any(v is not None for v in found.values()):
         text.append(
-            f"{analysis.n} test examples. Smallest difference in {metric} this test size detects (80% power, "
-            f"5% level; 2.8 × the paired bootstrap standard error, median over methods): "
+            f"{analysis.n} test examples. Smallest difference in {metric} this budget detects (80% power, "
+            f"5% level; (t_0.975 + t_0.8) × the paired standard error over examples and seeds, median over "
+            f"methods): "
             + "; ".join(f"vs {ref}: {v:.1f} points" for ref, v in found.items() if v is not None)
             + ". A smaller true difference shows as ≈ (no detectable difference), not as an order."
         )
@@ -282,8 +290,10 @@ def _time_section(jobs, out):
     )
 
 
-def _claims_section(checks, out):
-    df = pd.DataFrame([c.__dict__ for c in checks], columns=["claim", "where", "test", "estimate", "verdict"])
+def _claims_section(checks, out, counts=None):
+    columns = ["claim", "where", "test", "estimate", "verdict", "flags", "p_value", "power"]
+    df = pd.DataFrame([c.__dict__ for c in checks], columns=columns).rename(columns={"p_value": "p"})
+    df["p"] = df.p.map(lambda p: f"{p:.3g}" if p == p else "--")
     _write_table(
         df,
         out["claims"],
@@ -300,6 +310,7 @@ def _claims_section(checks, out):
                 "statement": claims[cid]["claim"],
                 "source": claims[cid]["source"],
                 "verdict": claims_mod.overall([c for c in checks if c.claim == cid]),
+                "flags": claims_mod.overall_flags([c for c in checks if c.claim == cid]),
             }
             for cid in dict.fromkeys(c.claim for c in checks)
         ]
@@ -309,7 +320,14 @@ def _claims_section(checks, out):
         "added). Reproduced: the whole 95% interval is on the claim's side of the margin; contradicted: wholly on "
         "the other side; inconclusive at this budget: the interval straddles the margin (the detectable "
         "difference says how large a true difference this budget could see). Score claims are tested per "
-        "task on the main metric with a paired bootstrap over the test examples (training seeds fixed)."
+        "task on the main metric as a paired contrast whose interval covers test examples and training seeds "
+        "(a margin may be fixed per task, or relative: method − (1 ± r) × than > 0); 'power' gives the distance "
+        "from the margin a true value must have for the test to decide it with 80% power. A decisive verdict "
+        "also needs its interval's end more than 2 Monte Carlo standard errors (the bootstrap's own noise) from "
+        "the margin. Flags: provisional (a trained method in it ran one seed, so its seed variance is unknown), "
+        "fragile (leaving one seed out changes the verdict). Timing claims are drawn only when the base-vs-base "
+        "control row lies within the claim's control margin; its spread is added to the interval.",
+        _test_count(checks, counts or {}),
     ]
     return Section(
         "Claims and verdicts",
@@ -318,17 +336,51 @@ def _claims_section(checks, out):
     )
 
 
-def analyses_of(task_specs, tasks, run_dirs):
-    """{task: TaskAnalysis} from the runs' samples.jsonl; run_dirs: {(task, method, seed): folder}."""
+def _test_count(checks, counts):
+    """How many tests the report makes, and which family the false discovery rate is controlled over."""
+    family = claims_mod.family_size(checks)
+    other = sum(c.p_value != c.p_value and not c.verdict.startswith(claims_mod.NOT_RUN) for c in checks)
+    parts = [f"{family} paired score tests of the claims"] + [f"{n} {what}" for what, n in counts.items() if n]
+    total = family + other + sum(counts.values())
+    return (
+        f"This report makes {total} tests: " + ", ".join(parts) + f", {other} exact or timing claim tests. The "
+        f"false discovery rate is controlled (Benjamini-Hochberg, q = {claims_mod.FDR:g}) over the family of the "
+        f"{family} paired score tests of the claims; a decisive verdict there that the procedure does not "
+        "reject is shown as inconclusive with its p. The table comparisons and tuning comparisons are each at 95% "
+        "and not corrected: read them as descriptions, the claims as the tests."
+    )
+
+
+def table_comparisons(analyses):
+    """The number of ▲/▼ comparisons in the task tables (every method against full and zero-shot)."""
+    n = 0
+    for a in analyses.values():
+        ts = a.by_metric.get(a.main_metric)
+        if ts is not None:
+            n += sum(ref in ts.point and m != ref for ref in task_stats.REFERENCES for m in ts.point)
+    return n
+
+
+def analyses_of(task_specs, tasks, run_dirs, seed_independent=()):
+    """{task: TaskAnalysis} from the runs' samples.jsonl; run_dirs: {(task, method, seed): folder};
+    seed_independent: the methods whose result cannot depend on the seed (config.seed_dependent False); a
+    method's tuned arm inherits its method's."""
     return {
         t: task_stats.analyse(
             t,
             task_specs[t]["dir"],
             task_specs[t]["main_metric"],
             {(m, s): d for (task, m, s), d in run_dirs.items() if task == t},
+            seed_independent=tuple(seed_independent),
+            group=lambda m: m.removesuffix(fairness.TUNED),
         )
         for t in tasks
     }
+
+
+def seed_independent_methods(cfg, method_specs, methods):
+    """The profile's methods whose result cannot depend on their seed (zero-shot): seed variance 0."""
+    return sorted(m for m in methods if not config.seed_dependent(cfg, method_specs[m]))
 
 
 def build(
@@ -343,31 +395,43 @@ def build(
     run_dirs=None,
     jobs=None,
     warnings=(),
+    seed_independent=(),
 ):
     """Write every file of output_files(); return {name: path}. `missing`: one line per run that has no
     complete result (listed in the report); `costs`: {title: csv} of the cost measurements; `failed`: one
     line per cost measurement (or method in one) that failed; `run_dirs`: {(task, method, seed): run
     folder} whose samples.jsonl give the intervals and the claims' verdicts; `jobs`: timing.jobs() rows;
-    `warnings`: the data stage's (test records leaking from training), shown first."""
+    `warnings`: the data stage's (test records leaking from training), shown first; `seed_independent`: the
+    methods whose result cannot depend on the seed (seed variance 0; any other method with one seed is
+    provisional)."""
     tasks = [t for t in task_specs if (summary.task == t).any()]
     out = output_files(reports_dir, tasks, costs, fairness.tuned(summary))
     colors = figures.method_colors(summary.method.unique())
-    analyses = analyses_of(task_specs, tasks, run_dirs or {})
+    analyses = analyses_of(task_specs, tasks, run_dirs or {}, seed_independent)
     frames = [a.frame() for a in analyses.values()]
     with io.atomic_path(out["intervals"]) as tmp:
         (pd.concat(frames) if frames else pd.DataFrame()).to_csv(tmp, index=False)
     latency_csv = next((p for p in (costs or {}).values() if _is_latency(p)), None)
     checks = claims_mod.evaluate(claims_mod.load(), analyses, summary, latency_csv)
     sections = [Section("Data warnings", list(warnings))] if warnings else []
-    sections.append(_claims_section(checks, out))
+    tuned_analyses = (
+        analyses_of(task_specs, tasks, fairness.tuned_run_dirs(run_dirs or {}), seed_independent)
+        if fairness.tuned(summary)
+        else None
+    )
+    counts = {"▲/▼ comparisons in the task tables": table_comparisons(analyses)}
+    if tuned_analyses:
+        counts["tuned-vs-paper comparisons"] = sum(
+            a.has(m) and a.has(m + fairness.TUNED) for a in tuned_analyses.values() for m in summary.method.unique()
+        )
+    sections.append(_claims_section(checks, out, counts))
     sections += [
         _task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out, analyses[t]) for t in tasks
     ]
     sections.append(_cost_section(summary, colors, costs, out))
-    tuned_analyses = (
-        analyses_of(task_specs, tasks, fairness.tuned_run_dirs(run_dirs or {})) if fairness.tuned(summary) else None
+    sections.append(
+        fairness.section(summary, colors, out, Section, Table, Figure, tuned_analyses, run_dirs, seed_independent)
     )
-    sections.append(fairness.section(summary, colors, out, Section, Table, Figure, tuned_analyses, run_dirs))
     sections.append(_time_section(jobs if jobs is not None else timing.jobs("/nonexistent", ""), out))
     sections.append(_paper_section(summary, task_specs, costs, out))
     if missing:
@@ -475,8 +539,19 @@ def _html(head, sections):
 
 
 # ---- entry points ---------------------------------------------------------------------------------
-def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=None, tasks_dir=config.TASKS, checks=()):
-    """The Snakemake rule: summary.csv and the runs' train.json files -> reports/."""
+def render(
+    summary_csv,
+    train_jsons,
+    reports_dir,
+    tasks,
+    expected=None,
+    costs=None,
+    tasks_dir=config.TASKS,
+    checks=(),
+    seed_independent=(),
+):
+    """The Snakemake rule: summary.csv and the runs' train.json files -> reports/. seed_independent: the
+    profile's methods whose result cannot depend on the seed (`seed_independent_methods`)."""
     summary = pd.read_csv(summary_csv)
     specs = {t: config.load_task(t, tasks_dir) for t in tasks}
     train_jsons = list(train_jsons)
@@ -500,6 +575,7 @@ def render(summary_csv, train_jsons, reports_dir, tasks, expected=None, costs=No
         _run_dirs(train_jsons),
         timing.jobs(Path(summary_csv).parent, summary.model.iloc[0] if len(summary) else ""),
         aggregate.data_warnings(checks),
+        seed_independent,
     )
 
 
@@ -587,6 +663,7 @@ def main(argv=None):
         _run_dirs(trains),
         timing.jobs(cfg["results"], cfg["model"]["name"]),
         aggregate.data_warnings(Path(cfg["results"]) / "data" / t / "checks.json" for t in tasks),
+        seed_independent_methods(cfg, method_specs, methods),
     )
     print(
         f"{len(complete)}/{len(runs)} runs -> {out['md']}, {out['html']} and {len(out) - 2} tables and figures "

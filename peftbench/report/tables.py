@@ -98,31 +98,53 @@ def fmt_interval(e: Estimate, digits: int = 2, sign: str = "") -> str:
     return f"{e.value:{sign}.{digits}f} [{e.low:{sign}.{digits}f}, {e.high:{sign}.{digits}f}]"
 
 
-def _score_cell(r, m, method, analysis):
+def fmt_flags(e: Estimate) -> str:
+    """Where the interval's variance comes from, and what it cannot know: ' seeds 42%' (the seed share of
+    the variance, when a seed-dependent method in it has several seeds), ' exact' (Clopper-Pearson for a
+    0/n cell), ' provisional' (a trained method in it has one seed: its seed variance is unknown)."""
+    out = f" seeds {100 * e.seed_share:.0f}%" if e.seeds >= 2 else ""
+    if e.interval.startswith("exact"):
+        out += " exact"
+    return out + (" provisional" if e.provisional else "")
+
+
+def _score_cell(r, m, method, analysis, main=False):
     if analysis is not None and analysis.has(method, m):
-        return fmt_interval(analysis.score(method, m))
+        cell = fmt_interval(analysis.score(method, m)) + fmt_flags(analysis.score(method, m))
+        st = analysis.stability(method, m) if main else None
+        if st is not None and st.unstable:
+            cell += f" unstable (seeds {st.low:.2f}–{st.high:.2f})"
+        return cell
     return fmt_mean_std(r[m], r[m + "_std"])
 
 
 def _diff_cell(method, ref, analysis):
-    """main metric: method - ref, paired, with its interval and a marker (better / worse / ≈)."""
+    """main metric: method - ref, paired, with its interval and a marker (better / worse / ≈), the seed
+    share of its variance, and 'fragile' when leaving one seed out changes the marker."""
     if analysis is None or method == ref or not (analysis.has(method) and analysis.has(ref)):
         return "--"
     d = analysis.difference(method, ref)
-    return f"{fmt_interval(d, 1, '+')} {MARK[d.verdict()]}"
+    cell = f"{fmt_interval(d, 1, '+')} {MARK[d.verdict()]}{fmt_flags(d)}"
+    if (
+        d.verdict() != "no detectable difference"
+        and analysis.fragile({method: 1, ref: -1}, lambda e: e.verdict()) is not None
+    ):
+        cell += " fragile"
+    return cell
 
 
 def display(stats: pd.DataFrame, spec: dict, analysis: TaskAnalysis | None = None) -> pd.DataFrame:
-    """The table people read: strings, main metric first and marked (each score with its 95% bootstrap
-    interval when per-example scores are there), the paired differences to full fine-tuning and to
-    zero-shot, then the costs."""
+    """The table people read: strings, main metric first and marked (each score with its 95% interval over
+    test examples and seeds when per-example scores are there, the seed share of its variance and its
+    flags), the paired differences to full fine-tuning and to zero-shot, then the costs."""
     metrics = [m for m in _metrics(spec) if m in stats.columns]
     several = (stats.seeds > 1).any()
     rows = []
     for method, r in stats.iterrows():
         row = {"method": method}
         for m in metrics:
-            row[m + (" (main)" if m == spec["main_metric"] else "")] = _score_cell(r, m, method, analysis)
+            main = m == spec["main_metric"]
+            row[m + (" (main)" if main else "")] = _score_cell(r, m, method, analysis, main)
         if several:
             main = spec["main_metric"]
             s = analysis.by_metric[main].seeds(method) if analysis is not None and analysis.has(method) else None

@@ -15,5 +15,6 @@ with pipeline.logged(snakemake):
         snakemake.params.costs,
         pipeline.workflow_tasks(snakemake),
         snakemake.input.checks,
+        seed_independent=snakemake.params.seed_independent,
     )
     print("\n".join(map(str, written.values())))
