@@ -182,6 +182,42 @@ def _binary_top(stats) -> float | None:
     return None
 
 
+def seed_aware(value, reps, test_interval, parts, n, seeds=0, provisional=False, level=LEVEL, kind="percentile"):
+    """The Estimate of `value` whose test-example replicates are `reps` (test-only interval
+    `test_interval`) and whose seed parts are [(s²/S, S)]: SE² = SE_test² + sum s²/S, Welch-Satterthwaite
+    df (n - 1 for the test part, S - 1 for each seed part), the test interval's half-widths widened by
+    k = t_df SE / (t_{n-1} SE_test)."""
+    se_test = float(np.std(reps, ddof=1))
+    var_seed = float(sum(v for v, _ in parts))
+    se = float(np.sqrt(se_test**2 + var_seed))
+    denom = se_test**4 / (n - 1) + sum(v**2 / (s - 1) for v, s in parts)
+    df = se**4 / denom if denom > 0 else float("inf")
+    lo, hi = test_interval
+    p = 1 - _alpha(level) / 2
+    if se_test > 0:
+        k = t_quantile(p, df) * se / (t_quantile(p, n - 1) * se_test)
+        lo, hi = value - k * max(value - lo, 0.0), value + k * max(hi - value, 0.0)
+    else:  # every replicate equal (identical outputs): only the seeds vary
+        k, half = 1.0, t_quantile(p, df) * se if se > 0 else 0.0
+        lo, hi = value - half, value + half
+    # Monte Carlo error of a percentile end: sqrt(q (1-q) / B) / the density there (normal approximation)
+    q = _alpha(level) / 2
+    mc = k * se_test * np.sqrt(q * (1 - q) / len(reps)) / sps.norm.pdf(sps.norm.ppf(q))
+    return Estimate(
+        float(value),
+        float(lo),
+        float(hi),
+        se,
+        se_test,
+        float(np.sqrt(var_seed)),
+        float(df),
+        seeds,
+        provisional,
+        kind,
+        float(mc),
+    )
+
+
 class TaskStats:
     """Every method's per-seed replicates on one task and metric, on one shared resampling.
 
@@ -223,7 +259,7 @@ class TaskStats:
         return np.array([i != drop for i in ids])
 
     def _seed_parts(self, terms):
-        """[(variance of the seed mean's contrast part, its S)] and whether a part is unknown (one seed)."""
+        """[(variance of the seed mean's contrast part, s²/S, and its S)] and whether a part is unknown."""
         by_group = {}
         for m, w in terms.items():
             if m not in self.independent:
@@ -239,7 +275,7 @@ class TaskStats:
                 if len(x) < 2:
                     unknown = True
                 else:
-                    parts.append((float(np.var(x, ddof=1)), len(x)))
+                    parts.append((float(np.var(x, ddof=1)) / len(x), len(x)))
         return parts, unknown
 
     def contrast(self, weights: dict[str, float], drop: int | None = None, level: float = LEVEL) -> Estimate:
@@ -251,43 +287,25 @@ class TaskStats:
         keep = {m: self._kept(m, drop) for m in terms}
         value = sum(w * self.per_seed[m][keep[m]].mean() for m, w in terms.items())
         reps = sum(w * self.seed_replicates[m][keep[m]].mean(0) for m, w in terms.items())
-        se_test = float(np.std(reps, ddof=1))
         parts, unknown = self._seed_parts(terms)
-        left = 1 if drop is not None else 0
-        var_seed = sum(v / max(s - left, 1) for v, s in parts)
-        se = float(np.sqrt(se_test**2 + var_seed))
-        denom = se_test**4 / (self.n - 1) + sum((v / max(s - left, 1)) ** 2 / (s - 1) for v, s in parts)
-        df = se**4 / denom if denom > 0 else float("inf")
-        kind = "percentile"
+        if drop is not None:  # the full study's seed variances, over the seeds left
+            parts = [(v * s / max(s - 1, 1), s) for v, s in parts]
         if self.corpus:
             jack = sum(w * self._jackknife[m][keep[m]].mean(0) for m, w in terms.items())
             lo, hi = bca_interval(value, reps, jack, level)
-            kind = "BCa"
         else:
             lo, hi = percentile_interval(reps, level)
-        p = 1 - _alpha(level) / 2
-        if se_test > 0:
-            k = t_quantile(p, df) * se / (t_quantile(p, self.n - 1) * se_test)
-            lo, hi = value - k * max(value - lo, 0.0), value + k * max(hi - value, 0.0)
-        else:  # every replicate equal (identical outputs): only the seeds vary
-            k, half = 1.0, t_quantile(p, df) * se if se > 0 else 0.0
-            lo, hi = value - half, value + half
-        # Monte Carlo error of a percentile end: sqrt(p (1-p) / B) / density there (normal approximation)
-        q = _alpha(level) / 2
-        mc = k * se_test * np.sqrt(q * (1 - q) / len(reps)) / sps.norm.pdf(sps.norm.ppf(q))
         seeds = [int(keep[m].sum()) for m in terms if m not in self.independent]
-        return Estimate(
-            float(value),
-            float(lo),
-            float(hi),
-            se,
-            se_test,
-            float(np.sqrt(var_seed)),
-            float(df),
+        return seed_aware(
+            value,
+            reps,
+            (lo, hi),
+            parts,
+            self.n,
             min(seeds) if seeds else 0,
             unknown,
-            kind,
-            float(mc),
+            level,
+            "BCa" if self.corpus else "percentile",
         )
 
     def score(self, method: str) -> Estimate:

@@ -329,6 +329,12 @@ def family_size(checks: list[Check]) -> int:
     return sum(c.p_value == c.p_value for c in checks)
 
 
+def overall_flags(checks: list[Check]) -> str:
+    """The flags of a claim's tests, counted: 'provisional on 3, fragile on 1'."""
+    kinds = [f.split(":")[0] for c in checks for f in c.flags.split("; ") if f]
+    return ", ".join(f"{k} on {kinds.count(k)}" for k in dict.fromkeys(kinds))
+
+
 def overall(checks: list[Check]) -> str:
     """One verdict per claim: the common verdict, or how it splits ('reproduced on 2, inconclusive on 1')."""
     kinds = [c.verdict.split(" (")[0].split(":")[0] for c in checks]
