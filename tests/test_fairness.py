@@ -398,3 +398,24 @@ def test_a_swap_from_a_tie_is_not_decided_without_the_interaction(tmp_path):
         assert interaction.value == pytest.approx(diff.value - a.difference("a", "b").value)
         if not decided:
             assert "interaction holds 0" in verdict
+
+
+def test_forgetting_interval_widens_with_disagreeing_seeds_and_one_seed_is_provisional(tmp_path):
+    rng = np.random.default_rng(2)
+    base, tokens = rng.uniform(100, 300, 32), rng.integers(40, 120, 32)
+    run_dirs = {}
+    for method, shifts in {"agree": (0.02, 0.02), "disagree": (0.0, 0.04), "single": (0.02,)}.items():
+        for seed, shift in enumerate(shifts):
+            d = tmp_path / method / f"seed{seed}"
+            io.write_json(
+                d / "forgetting.json",
+                {"per_text": {"loss_sums": list(base + shift * tokens), "tokens": tokens.tolist()}}
+                | {"base_loss_sums": list(base)},
+            )
+            run_dirs[("qa", method, seed)] = d
+    est = fairness.forgetting_intervals(run_dirs)
+    agree, disagree = est[("qa", "agree")], est[("qa", "disagree")]
+    assert agree.value == pytest.approx(disagree.value) and agree.se_seed == 0
+    assert disagree.high - disagree.low > agree.high - agree.low and disagree.seed_share > 0.5
+    assert est[("qa", "single")].provisional and not agree.provisional
+    assert not fairness.forgetting_intervals(run_dirs, seed_independent=["single"])[("qa", "single")].provisional
