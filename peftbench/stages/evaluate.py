@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from peftbench.stages import greedy
+
 if TYPE_CHECKING:  # hints only
     from transformers import PreTrainedTokenizerBase
 
@@ -75,11 +77,14 @@ def _hflm():
         bos=False adds no special token (add_bos_token=False), as training.
 
         Prefill: with `prefill_tokens` > 0, a greedy or sampled batch's prompts are prefilled in groups of about
-        that many positions (grouped_prefill) and then decoded together; the outputs are the padded forward's (tests/test_prefill.py)."""
+        that many positions (grouped_prefill) and then decoded together; the outputs are the padded forward's (tests/test_prefill.py).
 
-        def __init__(self, *args, bos=False, prefill_tokens=0, **kwargs):
+        Decoding: with `position_wise` (method.yaml `chunked_prefill`), a greedy batch decodes in peftbench.stages.greedy,
+        where an answer leaves the batch once it has ended; the same tokens as generate() (tests/test_greedy.py)."""
+
+        def __init__(self, *args, bos=False, prefill_tokens=0, position_wise=False, **kwargs):
             super().__init__(*args, add_bos_token=False, **kwargs)
-            self.bos, self.prefill_tokens = bos, prefill_tokens
+            self.bos, self.prefill_tokens, self.position_wise = bos, prefill_tokens, position_wise
 
         def tok_batch_encode(self, strings, *args, **kwargs):
             if self.bos:  # a leading BOS string: lm-eval then adds no special tokens itself
@@ -96,6 +101,20 @@ def _hflm():
                     self.device.type, self.mixed_precision_dtype, self.mixed_precision_dtype is not None
                 ):
                     generation_kwargs["cache"] = grouped_prefill(self.model, context, mask, self.prefill_tokens)
+            if self.position_wise and not beams and greedy.applies(self.model, generation_kwargs):
+                with torch.autocast(
+                    self.device.type, self.mixed_precision_dtype, self.mixed_precision_dtype is not None
+                ):
+                    return greedy.decode(
+                        self.model,
+                        self.tokenizer,
+                        context,
+                        mask,
+                        max_length,
+                        stop,
+                        cache=generation_kwargs.get("cache"),
+                        begin_suppress_tokens=generation_kwargs.get("begin_suppress_tokens"),
+                    )
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
 
     return PeftbenchHFLM
@@ -174,6 +193,7 @@ def run(
     seed: int = 0,
     add_bos: bool = False,
     prefill_tokens: int = 0,
+    position_wise: bool = False,
 ) -> tuple[dict, dict[str, list[dict]]]:
     """lm-eval's results dict (as lm-eval returns it), plus the per-sample outputs separately.
 
@@ -185,7 +205,9 @@ def run(
     add_bos: BOS before every prompt, as in training; otherwise none (lm-eval's own default would add whatever
     the tokenizer adds by default: LLaMA's <s>, which training never saw).
     prefill_tokens: > 0, the prompts' cache is computed in groups of about that many positions (grouped_prefill;
-    only for a method whose method.yaml says chunked_prefill); 0, in one padded forward with the batch."""
+    only for a method whose method.yaml says chunked_prefill); 0, in one padded forward with the batch.
+    position_wise: the model's forward is position-wise (method.yaml chunked_prefill): greedy answers leave the
+    batch once ended (peftbench.stages.greedy), with generate()'s tokens."""
     import lm_eval
     import lm_eval.tasks  # noqa: F401  (must be imported before TaskManager)
 
@@ -203,6 +225,7 @@ def run(
         device=device,
         bos=add_bos,
         prefill_tokens=prefill_tokens,
+        position_wise=position_wise,
     )
     k = int((prompting or {}).get("num_fewshot", 0))
     cfg = task_config(task_dir, test_file, train_file, k, tokenizer)

@@ -328,6 +328,7 @@ def evaluate_job(
         seed=seed,
         add_bos=cfg["model"].get("add_bos", False),
         prefill_tokens=cfg["evaluation"].get("prefill_tokens", 0) if method_spec.get("chunked_prefill") else 0,
+        position_wise=bool(method_spec.get("chunked_prefill")),
     )
     from lm_eval.utils import handle_non_serializable
 

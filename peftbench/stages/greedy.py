@@ -1,0 +1,111 @@
+"""Greedy decoding in which an answer leaves the batch once it has ended (written here: transformers' generate()
+has no such mode, and lm-eval's stop criterion ends only the whole batch).
+
+generate() decodes a batch until its last answer ends: every answer already past its stop sequence (`until`, e.g.
+"\\n") is computed on, token after token, and lm-eval cuts the text at the first stop afterwards. On the default
+splits half of a 64-answer batch's decoding steps went to such rows (summarization: answers of 8-80 tokens, mean
+36, decoded for 80). Here a row is dropped from the batch, its cache rows with it, as soon as its answer has ended:
+its end-of-sequence token, or a stop sequence in its decoded text (lm-eval's own post-processing then cuts there).
+
+The text lm-eval keeps is the same, token for token: greedy decoding is row by row, and on the CPU each row's
+logits do not depend on which other rows share its batch (the matrix multiplies and the attention are row-wise;
+checked bit for bit in tests/test_greedy.py, and on the default model's 64-example test splits). Used only where
+that holds by construction: greedy decoding (no sampling, one beam), no logits processor but the first-token
+suppression lm-eval's protocol sets (peftbench.stages.evaluate.answer_start_suppressed), and a model whose forward
+is position-wise (method.yaml `chunked_prefill`: a prompt or prefix prepended per forward, or LoReFT's positions
+counted per forward, go through generate() as before)."""
+
+from __future__ import annotations
+
+import torch
+
+# generation_config fields whose default is "no logits processor": anything else set goes to generate()
+_NEUTRAL = {
+    "repetition_penalty": (None, 1.0),
+    "no_repeat_ngram_size": (None, 0),
+    "bad_words_ids": (None,),
+    "suppress_tokens": (None,),
+    "forced_bos_token_id": (None,),
+    "forced_eos_token_id": (None,),
+    "min_length": (None, 0),
+    "min_new_tokens": (None, 0),
+    "sequence_bias": (None,),
+    "encoder_repetition_penalty": (None, 1.0),
+    "exponential_decay_length_penalty": (None,),
+    "num_beams": (None, 1),
+    "do_sample": (None, False),
+}
+_KWARGS = {"do_sample", "begin_suppress_tokens", "attention_mask", "cache", "temperature"}
+
+
+def applies(model: torch.nn.Module, generation_kwargs: dict) -> bool:
+    """Whether this batch can decode here with exactly generate()'s greedy tokens (see the module docstring)."""
+    if set(generation_kwargs) - _KWARGS or generation_kwargs.get("do_sample"):
+        return False
+    if generation_kwargs.get("attention_mask") is None:
+        return False
+    gc = getattr(model, "generation_config", None)
+    return gc is not None and all(getattr(gc, k, None) in ok for k, ok in _NEUTRAL.items())
+
+
+def _eos_ids(model) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    return set() if eos is None else {eos} if isinstance(eos, int) else set(eos)
+
+
+def _select_rows(cache, keep: torch.Tensor) -> None:
+    if hasattr(cache, "batch_select_indices"):
+        cache.batch_select_indices(keep)
+    else:  # older cache layouts: layer by layer
+        for layer in cache.layers:
+            layer.batch_select_indices(keep)
+
+
+@torch.no_grad()
+def decode(
+    model: torch.nn.Module,
+    tokenizer,
+    context: torch.Tensor,
+    attention_mask: torch.Tensor,
+    max_length: int,
+    stop: list[str],
+    cache=None,
+    begin_suppress_tokens: list[int] | None = None,
+) -> torch.Tensor:
+    """generate()'s output for a left-padded greedy batch ([rows, width + new tokens], ended rows padded with the
+    pad token), computing each row only until its answer has ended. `cache`: the prompts' cache without their last
+    token (grouped prefill), or None to prefill here."""
+    rows, width = context.shape
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out = torch.full((rows, max_length), pad, dtype=context.dtype, device=context.device)
+    out[:, :width] = context
+    eos, stops = _eos_ids(model), [s for s in stop if s]
+    mask = attention_mask.long()
+    position = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)  # as generate() derives it from the mask
+    active = torch.arange(rows, device=context.device)
+    ids, pos = (context, position) if cache is None else (context[:, -1:], position[:, -1:])
+    length = width
+    while length < max_length and len(active):
+        output = model(
+            input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True, logits_to_keep=1
+        )
+        cache = output.past_key_values if getattr(output, "cache", None) is None else output.cache
+        scores = output.logits[:, -1, :].float()
+        if length == width and begin_suppress_tokens:
+            scores[:, begin_suppress_tokens] = -float("inf")
+        token = scores.argmax(-1)
+        out[active, length] = token
+        length += 1
+        ended = [
+            t in eos or any(s in tokenizer.decode(out[r, width:length], skip_special_tokens=True) for s in stops)
+            for r, t in zip(active.tolist(), token.tolist())
+        ]
+        keep = torch.tensor([not e for e in ended], device=context.device)
+        if not keep.all():
+            idx = keep.nonzero().squeeze(1)
+            active, token, mask, pos = active[idx], token[idx], mask[idx], pos[idx]
+            if len(active):
+                _select_rows(cache, idx)
+        mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
+        ids, pos = token[:, None], pos[:, -1:] + 1
+    return out[:, :length]
