@@ -64,12 +64,15 @@ def test_early_exit_keeps_generates_answers(tiny_dir, method_specs, method):
             lambda m, a, kw: calls.append(kw["input_ids"].shape[0]), with_kwargs=True
         )
         try:
-            got = greedy.decode(
-                model, tok, enc.input_ids, enc.attention_mask, width + NEW, stops, cache, begin_suppress_tokens=suppress
-            )
+            for share in (0.0, 0.25):  # at once; in groups (the default)
+                got = greedy.decode(
+                    model, tok, enc.input_ids, enc.attention_mask, width + NEW, stops, cache, suppress, share
+                )
+                assert kept(tok, got, width, stops) == kept(tok, ref, width, stops)
+                if cache is not None:  # it was extended in place: the next call starts from a fresh one
+                    cache = evaluate.grouped_prefill(model, enc.input_ids, enc.attention_mask, tokens)
         finally:
             hook.remove()
-        assert kept(tok, got, width, stops) == kept(tok, ref, width, stops)
         assert min(calls) < len(PROMPTS), "no answer left the batch: the test would not show the early exit"
 
 

@@ -71,10 +71,12 @@ def decode(
     stop: list[str],
     cache=None,
     begin_suppress_tokens: list[int] | None = None,
+    leave_share: float = 0.25,
 ) -> torch.Tensor:
     """generate()'s output for a left-padded greedy batch ([rows, width + new tokens], ended rows padded with the
     pad token), computing each row only until its answer has ended. `cache`: the prompts' cache without their last
-    token (grouped prefill), or None to prefill here."""
+    token (grouped prefill), or None to prefill here. Ended rows leave the batch once they are `leave_share` of it
+    (each removal copies the whole cache; 0: at once)."""
     rows, width = context.shape
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = torch.full((rows, max_length), pad, dtype=context.dtype, device=context.device)
@@ -82,10 +84,11 @@ def decode(
     eos, stops = _eos_ids(model), [s for s in stop if s]
     mask = attention_mask.long()
     position = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)  # as generate() derives it from the mask
-    active = torch.arange(rows, device=context.device)
+    active = torch.arange(rows, device=context.device)  # the rows still in the batch
+    ended = torch.zeros(rows, dtype=torch.bool, device=context.device)  # of those, the ones whose answer has ended
     ids, pos = (context, position) if cache is None else (context[:, -1:], position[:, -1:])
     length = width
-    while length < max_length and len(active):
+    while length < max_length:
         output = model(
             input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True, logits_to_keep=1
         )
@@ -94,18 +97,19 @@ def decode(
         if length == width and begin_suppress_tokens:
             scores[:, begin_suppress_tokens] = -float("inf")
         token = scores.argmax(-1)
-        out[active, length] = token
+        live = ~ended
+        out[active[live], length] = token[live]  # an ended row still in the batch writes nothing more
         length += 1
-        ended = [
-            t in eos or any(s in tokenizer.decode(out[r, width:length], skip_special_tokens=True) for s in stops)
-            for r, t in zip(active.tolist(), token.tolist())
-        ]
-        keep = torch.tensor([not e for e in ended], device=context.device)
-        if not keep.all():
-            idx = keep.nonzero().squeeze(1)
-            active, token, mask, pos = active[idx], token[idx], mask[idx], pos[idx]
-            if len(active):
-                _select_rows(cache, idx)
+        for i in live.nonzero().squeeze(1).tolist():
+            r, t = int(active[i]), int(token[i])
+            text = tokenizer.decode(out[r, width:length], skip_special_tokens=True)
+            ended[i] = t in eos or any(s in text for s in stops)
+        if ended.all():
+            break
+        if ended.sum() > 0 and ended.sum() >= leave_share * len(active):
+            idx = (~ended).nonzero().squeeze(1)
+            active, token, mask, pos, ended = active[idx], token[idx], mask[idx], pos[idx], ended[idx]
+            _select_rows(cache, idx)
         mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
         ids, pos = token[:, None], pos[:, -1:] + 1
     return out[:, :length]
