@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from peftbench import warm_worker  # imports nothing heavy: its check before each rename
+
 
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
@@ -19,6 +21,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        warm_worker.check_job_alive(path)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -34,6 +37,7 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
     try:
         yield tmp
+        warm_worker.check_job_alive(path)
         os.rename(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
