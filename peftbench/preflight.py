@@ -214,8 +214,10 @@ def local_data(task, sizes, where):
             raise ConfigError(f"{label}: field 'source.files.{split}': {path} not found")
         try:
             rows = io.read_jsonl(path, required=("id", *task["fields"], "target"))
-            for row in rows:
-                records.check(row, task["fields"], str(path))
+            with open(path) as f:  # read_jsonl's rows are the non-blank lines: name each record's line
+                lines = [n for n, line in enumerate(f, 1) if line.strip()]
+            for row, line in zip(rows, lines, strict=True):
+                records.check(row, task["fields"], f"{path}:{line}")
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if len(rows) < sizes[split]:

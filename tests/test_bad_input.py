@@ -283,7 +283,7 @@ def test_local_dataset_field_that_is_not_a_string(project, field, value, kind):
     fails(
         root,
         {**cfg, "tasks": local_task(root, records)},
-        rf"data/train.jsonl: record 1: field '{field}' is {kind}, expected a string",
+        rf"data/train.jsonl:2: record 1: field '{field}' is {kind}, expected a string",
     )
 
 
@@ -355,3 +355,38 @@ def test_one_include_walker_reads_what_lm_eval_reads(tmp_path):
         "base.yaml",
         "other.yaml",
     ]
+
+
+# ---- issue 27: a false perfect score ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change,field,what",
+    [
+        ({"target": ""}, "target", "empty"),
+        ({"target": "  \t"}, "target", "whitespace only"),
+        ({"target": "::::"}, "target", "'::::', no letter or digit"),
+        ({"answers": ["France", " "]}, r"answers\[1\]", "whitespace only"),
+    ],
+)
+def test_an_empty_target_is_refused_with_its_file_and_line(project, change, field, what):
+    """A gold answer that says nothing is matched by an output that says nothing ("::::" scored exact_match
+    100.00 on empty targets): refused while the DAG is built, naming file, line, record and field."""
+    root, cfg = project
+    records = [*GOOD[:1], {**GOOD[1], **change}, GOOD[2]]
+    text = json.dumps(records[0]) + "\n\n" + "".join(json.dumps(r) + "\n" for r in records[1:])  # line 3
+    fails(
+        root,
+        {**cfg, "tasks": local_task(root, text)},
+        rf"data/train.jsonl:3: record 1: field '{field}' is {what}: an empty or punctuation-only answer",
+    )
+
+
+def test_an_empty_target_from_any_source_is_refused_at_the_data_stage():
+    """Hub and builtin records enter through the data stage's render: the same check, naming task and split."""
+    from peftbench.data import build
+
+    task = {"name": "qa", "fields": ["question"], "prompt": "{question}"}
+    assert build.render({"id": 1, "question": "Where?", "target": "Paris"}, task, "test")["prompt"] == "Where?"
+    with pytest.raises(ValueError, match=r"task qa, test split: record 7: field 'target' is empty"):
+        build.render({"id": 7, "question": "Where?", "target": ""}, task, "test")

@@ -79,11 +79,12 @@ def inputs(task, sizes):
     return list(dict.fromkeys(files))  # one split file may serve several splits
 
 
-def render(rec, task):
+def render(rec, task, split=None):
+    where = f"task {task['name']}" + (f", {split} split" if split else "")
     missing = [f for f in task["fields"] + ["target"] if f not in rec]
     if missing:
-        raise ValueError(f"task {task['name']}: record {rec.get('id')} lacks field(s) {', '.join(missing)}")
-    records.check(rec, task["fields"], f"task {task['name']}")
+        raise ValueError(f"{where}: record {rec.get('id')} lacks field(s) {', '.join(missing)}")
+    records.check(rec, task["fields"], where)
     rec = dict(rec)
     rec["id"] = str(rec["id"])
     rec.setdefault("answers", [rec["target"]])
@@ -104,7 +105,7 @@ def build(task, sizes, out_dir, source=None):
     seed = sizes.get("seed", 1234)
     splits = candidates(source or task["source"], sizes, seed, base="." if source else task["dir"])
     out_dir = Path(out_dir)
-    rendered = {split: [render(r, task) for r in splits[split]] for split in SPLITS}
+    rendered = {split: [render(r, task, split) for r in splits[split]] for split in SPLITS}
     leaked = leaks(rendered)
     warnings = []
     if leaked:
