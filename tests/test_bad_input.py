@@ -158,7 +158,8 @@ GOOD = [
 
 def test_local_dataset_that_is_fine(project):
     root, cfg = project
-    _, _, _, tasks = preflight.workflow({**cfg, "tasks": local_task(root, GOOD)}, root)
+    training = {**cfg["training"], "batch_size": 2}  # no larger than the 2 train records it asks for
+    _, _, _, tasks = preflight.workflow({**cfg, "tasks": local_task(root, GOOD), "training": training}, root)
     assert tasks["qa"]["source"]["type"] == "jsonl"
 
 
@@ -357,7 +358,7 @@ def test_one_include_walker_reads_what_lm_eval_reads(tmp_path):
     ]
 
 
-# ---- issue 27: a false perfect score ----------------------------------------------
+# ---- issue 27: a false perfect score, a batch no split can fill ----------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -390,3 +391,38 @@ def test_an_empty_target_from_any_source_is_refused_at_the_data_stage():
     assert build.render({"id": 1, "question": "Where?", "target": "Paris"}, task, "test")["prompt"] == "Where?"
     with pytest.raises(ValueError, match=r"task qa, test split: record 7: field 'target' is empty"):
         build.render({"id": 7, "question": "Where?", "target": ""}, task, "test")
+
+
+@pytest.mark.parametrize(
+    "where,pattern",
+    [
+        (
+            "profile",
+            r"field 'training.batch_size': 1000000000000 records per batch for method 'lora', but the "
+            r"train split of qa holds 2 \(tasks.qa.train\)",
+        ),
+        ("method_training", r"field 'method_training.lora.batch_size': 3 records per batch"),
+        ("method.yaml", r"lora/method.yaml: field 'training.batch_size': 3 records per batch"),
+    ],
+)
+def test_a_batch_larger_than_the_train_split_is_refused(project, where, pattern):
+    """batch_size 1e12 was accepted and the job grew past 7 GB: a batch holds records of one split."""
+    root, cfg = project
+    tasks = {t: {**s, "train": 2 if t == "qa" else s["train"]} for t, s in cfg["tasks"].items()}
+    cfg = {**cfg, "tasks": tasks}
+    if where == "profile":
+        cfg["training"] = {**cfg.get("training", {}), "batch_size": 1_000_000_000_000}
+    elif where == "method_training":
+        cfg["method_training"] = {"lora": {"batch_size": 3}}
+    else:
+        path = root / "methods/lora/method.yaml"
+        spec = yaml.safe_load(path.read_text())
+        spec["training"] = {**spec.get("training", {}), "batch_size": 3}
+        path.write_text(yaml.safe_dump(spec))
+    fails(root, cfg, pattern)
+
+
+def test_a_batch_as_large_as_the_split_passes(project):
+    root, cfg = project
+    tasks = {t: {**s, "train": 8} for t, s in cfg["tasks"].items()}
+    preflight.workflow({**cfg, "tasks": tasks, "training": {**cfg.get("training", {}), "batch_size": 8}}, root)
