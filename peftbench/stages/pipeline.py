@@ -209,6 +209,10 @@ def finetune(
     ckpt = checkpoint.Checkpoints(
         Path(out_state).parent / "checkpoints", settings["checkpoint_every"], provenance.config_hash(run_id)
     )
+    batch = reload_check.fixed_batch(records["validation"], tok, settings["max_seq_len"])
+    # what a load() that ignores the state would give: the untrained model. In fp32 this very model (attached,
+    # not yet trained: `place` casts nothing); other dtypes build it again after the reload, placed for evaluation
+    untrained = reload_check.logits(model, *batch) if trainable and dtype == torch.float32 else None
     stats = train.train(
         model,
         tok,
@@ -228,7 +232,6 @@ def finetune(
             f"returned no tensors, so nothing of the training would be evaluated "
             f"(methods/{method_spec['name']}/method.py must return what it trains)"
         )
-    batch = reload_check.fixed_batch(records["validation"], tok, settings["max_seq_len"])
     trained_logits = reload_check.logits(model, *batch)
     methods.save_state(state, out_state)
     adapter = runs.save_adapter(model, Path(out_state).parent)  # peft methods: a PeftModel folder too
@@ -243,8 +246,17 @@ def finetune(
     reloaded, *_ = method_model(
         base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where, dtype=dtype
     )
+    reloaded_logits = reload_check.logits(reloaded, *batch)
+    rounding = 0.0
+    if dtype != torch.float32:  # the tolerance: what one more rounding of the weights does to these logits
+        rounding = reload_check.rounding_noise(reloaded, *batch, reloaded_logits)
+    del reloaded
+    if trainable and untrained is None:
+        bare, *_ = method_model(base_dir, method_spec, seed=seed, device=where, dtype=dtype)
+        untrained = reload_check.logits(place(bare, dtype), *batch)
+        del bare
     check = reload_check.check(
-        method_spec["name"], trained_logits, reload_check.logits(reloaded, *batch), trainable, dtype
+        method_spec["name"], trained_logits, reloaded_logits, trainable, dtype, untrained, rounding
     )
     io.write_json(
         out_train,
