@@ -95,7 +95,8 @@ def batch_bounds(cfg, method_specs, methods, where):
     `tasks.<task>.train`, or a union's members' together. The field named is where the value comes from."""
     spec = pb_config.train_union(cfg)
     members = set(spec["tasks"]) if spec else set()
-    splits = {t: (s["train"], f"tasks.{t}.train") for t, s in cfg["tasks"].items() if t not in members}
+    selected = {t: s for t, s in cfg["tasks"].items() if s}  # null: a task an overlay dropped
+    splits = {t: (s["train"], f"tasks.{t}.train") for t, s in selected.items() if t not in members}
     if spec:
         splits[spec["name"]] = (sum(cfg["tasks"][t]["train"] for t in spec["tasks"]), f"train_union {spec['name']}")
     for name in methods:
