@@ -54,6 +54,7 @@ def test_a_load_that_ignores_the_state_fails_at_every_dtype(tiny_dir, method_spe
     with pytest.raises(ReloadMismatch, match=rf"method '{method}-ignores': the model rebuilt by its load\(\)"):
         finetune(tiny_dir, cfg_for(dtype), spec, tmp_path)
     assert not (tmp_path / "run" / "train.json").exists()
+    assert not (tmp_path / "run" / "adapter").exists()  # a peft method's folder: no declared output, not left
 
 
 @pytest.mark.parametrize("method", ["lora", "ia3"])  # merged: W0 + BA (W0 * l) rounded to bf16 once more

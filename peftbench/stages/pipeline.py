@@ -235,59 +235,64 @@ def finetune(
     trained_logits = reload_check.logits(model, *batch)
     methods.save_state(state, out_state)
     adapter = runs.save_adapter(model, Path(out_state).parent)  # peft methods: a PeftModel folder too
-    peak = train.peak_memory_bytes(where)  # before the check loads a second model
-    stored = {
-        "stored_tensors": len(state),
-        "stored_bytes_tensors": methods.state_bytes(state),
-        "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()}),
-    }
-    del model, state  # one model in memory at a time, even for a 7B full fine-tuning
-    # the evaluated model is the trained model: the stored file, through the method's own load, reproduces it
-    reloaded, *_ = method_model(
-        base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where, dtype=dtype
-    )
-    reloaded_logits = reload_check.logits(reloaded, *batch)
-    rounding = 0.0
-    if dtype != torch.float32:  # the tolerance: what one more rounding of the weights does to these logits
-        rounding = reload_check.rounding_noise(reloaded, *batch, reloaded_logits)
-    del reloaded
-    if trainable and untrained is None:
-        bare, *_ = method_model(base_dir, method_spec, seed=seed, device=where, dtype=dtype)
-        untrained = reload_check.logits(place(bare, dtype), *batch)
-        del bare
-    check = reload_check.check(
-        method_spec["name"], trained_logits, reloaded_logits, trainable, dtype, untrained, rounding
-    )
-    io.write_json(
-        out_train,
-        {
-            "model": cfg["model"]["name"],
-            "task": task_name,
-            **({"trained_on": {"union": task_name, "tasks": [t["name"] for t in tasks]}} if len(tasks) > 1 else {}),
-            "method": method_spec["name"],
-            "seed": seed,
-            "trainable_params": trainable,
-            "total_params": total,
-            "base_params": base_total,
-            "trainable_percent": 100.0 * trainable / base_total,
-            **stored,
-            "stored_bytes_file": os.path.getsize(out_state),
-            "task_state_sha256": identity.sha256_file(out_state),
-            "reload_check": check,
-            # the storage column: the files a user ships (peft: the adapter folder's two files; else task_state)
-            "shipped_files": adapter[0] if adapter else [Path(out_state).name],
-            "shipped_bytes": adapter[1] if adapter else os.path.getsize(out_state),
-            "method_folder": Path(method_spec["dir"]).name,  # a variant runs its parent's method.py
-            **stats,
-            "peak_memory_bytes": peak,
-            "training": settings,
-            "hyperparameters": method_spec["hyperparameters"],
-            "precision": cfg.get("precision", "fp32"),
-            "weights_dtype": cfg["model"].get("dtype", "fp32"),  # peftbench.load_run loads the run in it
-            "device": where,
-            "provenance": provenance.record([run_id], seed, files),
-        },
-    )
+    try:  # adapter/ is no declared output: a failure from here on (the reload check) must not leave it behind
+        peak = train.peak_memory_bytes(where)  # before the check loads a second model
+        stored = {
+            "stored_tensors": len(state),
+            "stored_bytes_tensors": methods.state_bytes(state),
+            "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()}),
+        }
+        del model, state  # one model in memory at a time, even for a 7B full fine-tuning
+        # the evaluated model is the trained model: the stored file, through the method's own load, reproduces it
+        reloaded, *_ = method_model(
+            base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where, dtype=dtype
+        )
+        reloaded_logits = reload_check.logits(reloaded, *batch)
+        rounding = 0.0
+        if dtype != torch.float32:  # the tolerance: what one more rounding of the weights does to these logits
+            rounding = reload_check.rounding_noise(reloaded, *batch, reloaded_logits)
+        del reloaded
+        if trainable and untrained is None:
+            bare, *_ = method_model(base_dir, method_spec, seed=seed, device=where, dtype=dtype)
+            untrained = reload_check.logits(place(bare, dtype), *batch)
+            del bare
+        check = reload_check.check(
+            method_spec["name"], trained_logits, reloaded_logits, trainable, dtype, untrained, rounding
+        )
+        io.write_json(
+            out_train,
+            {
+                "model": cfg["model"]["name"],
+                "task": task_name,
+                **({"trained_on": {"union": task_name, "tasks": [t["name"] for t in tasks]}} if len(tasks) > 1 else {}),
+                "method": method_spec["name"],
+                "seed": seed,
+                "trainable_params": trainable,
+                "total_params": total,
+                "base_params": base_total,
+                "trainable_percent": 100.0 * trainable / base_total,
+                **stored,
+                "stored_bytes_file": os.path.getsize(out_state),
+                "task_state_sha256": identity.sha256_file(out_state),
+                "reload_check": check,
+                # the storage column: the files a user ships (peft: the adapter folder's two files; else task_state)
+                "shipped_files": adapter[0] if adapter else [Path(out_state).name],
+                "shipped_bytes": adapter[1] if adapter else os.path.getsize(out_state),
+                "method_folder": Path(method_spec["dir"]).name,  # a variant runs its parent's method.py
+                **stats,
+                "peak_memory_bytes": peak,
+                "training": settings,
+                "hyperparameters": method_spec["hyperparameters"],
+                "precision": cfg.get("precision", "fp32"),
+                "weights_dtype": cfg["model"].get("dtype", "fp32"),  # peftbench.load_run loads the run in it
+                "device": where,
+                "provenance": provenance.record([run_id], seed, files),
+            },
+        )
+    except BaseException:
+        if adapter:
+            shutil.rmtree(Path(out_state).parent / runs.ADAPTER, ignore_errors=True)
+        raise
     ckpt.clear()  # the outputs are complete: the checkpoints are spent
 
 
