@@ -246,10 +246,17 @@ def local_data(task, sizes, where):
             raise ConfigError(f"{label}: field 'source.files.{split}': {path} not found")
         try:
             rows = io.read_jsonl(path, required=("id", *task["fields"], "target"))
-            with open(path) as f:  # read_jsonl's rows are the non-blank lines: name each record's line
-                lines = [n for n, line in enumerate(f, 1) if line.strip()]
+            with open(path, "rb") as f:  # read_jsonl's rows are the non-blank lines: name each record's line
+                lines = [n for n, line in io._lines(f, path) if line.strip()]
+            seen = {}
             for row, line in zip(rows, lines, strict=True):
                 records.check(row, task["fields"], f"{path}:{line}")
+                if str(row["id"]) in seen:  # a run's samples, leaks and intervals are keyed by id
+                    raise ValueError(
+                        f"{path}:{line}: record {row['id']}: field 'id' repeats line {seen[str(row['id'])]}'s "
+                        f"(ids are unique in a split)"
+                    )
+                seen[str(row["id"])] = line
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if len(rows) < sizes[split]:

@@ -426,3 +426,21 @@ def test_a_batch_as_large_as_the_split_passes(project):
     root, cfg = project
     tasks = {t: {**s, "train": 8} for t, s in cfg["tasks"].items()} | {"translation": None}  # null: dropped
     preflight.workflow({**cfg, "tasks": tasks, "training": {**cfg.get("training", {}), "batch_size": 8}}, root)
+
+
+def test_a_dataset_that_is_not_utf8_is_named_with_its_line(project):
+    root, cfg = project
+    tasks = local_task(root, GOOD)
+    path = root / "tasks/qa/data/train.jsonl"
+    path.write_bytes(
+        path.read_bytes() + json.dumps({**GOOD[0], "id": "9", "target": "café"}, ensure_ascii=False).encode("latin-1")
+    )
+    fails(root, {**cfg, "tasks": tasks}, r"data/train.jsonl:4: not UTF-8 \(byte b'\\xe9' at column \d+\); JSON lines")
+
+
+def test_a_repeated_record_id_is_refused(project):
+    root, cfg = project
+    records = [*GOOD, {**GOOD[2], "question": "Rome is in ___."}]
+    fails(
+        root, {**cfg, "tasks": local_task(root, records)}, r"data/train.jsonl:4: record 2: field 'id' repeats line 3's"
+    )
