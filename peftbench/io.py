@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from peftbench import warm_worker  # imports nothing heavy: its check before each rename
+
 
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
@@ -19,6 +21,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        warm_worker.check_job_alive(path)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -34,6 +37,7 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
     try:
         yield tmp
+        warm_worker.check_job_alive(path)
         os.rename(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -59,8 +63,8 @@ def write_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
 def read_jsonl(path: Path | str, required: Iterable[str] = ()) -> list[dict]:
     """Read a JSON-lines file; a bad line or a missing field is an error naming file, line and field."""
     rows = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for n, line in _lines(f, path):
             if not line.strip():
                 continue
             try:
@@ -78,3 +82,16 @@ def read_jsonl(path: Path | str, required: Iterable[str] = ()) -> list[dict]:
     if not rows:
         raise ValueError(f"{path}: no records")
     return rows
+
+
+def _lines(f, path):
+    """(line number, text) of a binary file; a line that is not UTF-8 is an error naming file and line (Latin-1
+    data gave a bare "'utf-8' codec can't decode byte 0xe9")."""
+    for n, raw in enumerate(f, 1):
+        try:
+            yield n, raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(
+                f"{path}:{n}: not UTF-8 (byte {raw[e.start : e.start + 1]!r} at column {e.start + 1}); JSON lines "
+                f"must be UTF-8 (convert it, e.g. iconv -f latin1 -t utf-8)"
+            ) from None

@@ -63,6 +63,7 @@ def check(cfg, method_specs, task_specs, methods, where="config", tasks_dir=pb_c
         local_data(task, cfg["tasks"][name], where)
     weights_precision(cfg, where)
     union(cfg, task_specs, where, tasks_dir)
+    batch_bounds(cfg, method_specs, methods, where)
     base_model(cfg, [training_settings(cfg, method_specs[m]) for m in methods], where)
 
 
@@ -86,6 +87,37 @@ def union(cfg, task_specs, where, tasks_dir=pb_config.TASKS):
         raise ConfigError(f"{field}.tasks': the members end their targets differently ({', '.join(sorted(ends))})")
     if cfg.get("tuning", {}).get("lr_factors"):
         raise ConfigError(f"{field}': the learning-rate search (tuning.lr_factors) tunes per task, not on a union")
+
+
+def batch_bounds(cfg, method_specs, methods, where):
+    """A batch holds records of one train split: a batch_size above the split's size is no batch the data can
+    fill (1e12 was accepted, and the job grew past 7 GB indexing it). Each training's split: a task's
+    `tasks.<task>.train`, or a union's members' together. The field named is where the value comes from."""
+    spec = pb_config.train_union(cfg)
+    members = set(spec["tasks"]) if spec else set()
+    selected = {t: s for t, s in cfg["tasks"].items() if s}  # null: a task an overlay dropped
+    splits = {t: (s["train"], f"tasks.{t}.train") for t, s in selected.items() if t not in members}
+    if spec:
+        splits[spec["name"]] = (sum(cfg["tasks"][t]["train"] for t in spec["tasks"]), f"train_union {spec['name']}")
+    for name in methods:
+        method = method_specs[name]
+        settings = training_settings(cfg, method)
+        if settings.get("steps") == 0 or not splits:
+            continue
+        task, (n, field) = min(splits.items(), key=lambda item: item[1][0])
+        if settings["batch_size"] > n:
+            if "batch_size" in cfg.get("method_training", {}).get(name, {}):
+                source = f"{where}: field 'method_training.{name}.batch_size'"
+            elif "batch_size" in method.get("training", {}) and method.get("variant_of"):
+                source = f"{where}: field 'method_variants.{name}.training.batch_size' (or methods/{method['variant_of']}/method.yaml's)"
+            elif "batch_size" in method.get("training", {}):
+                source = f"{Path(method['dir']) / 'method.yaml'}: field 'training.batch_size'"
+            else:
+                source = f"{where}: field 'training.batch_size'"
+            raise ConfigError(
+                f"{source}: {settings['batch_size']} records per batch for method '{name}', but the train split of "
+                f"{task} holds {n} ({field}); a batch_size above the split's size is refused"
+            )
 
 
 def weights_precision(cfg, where):
@@ -214,8 +246,17 @@ def local_data(task, sizes, where):
             raise ConfigError(f"{label}: field 'source.files.{split}': {path} not found")
         try:
             rows = io.read_jsonl(path, required=("id", *task["fields"], "target"))
-            for row in rows:
-                records.check(row, task["fields"], str(path))
+            with open(path, "rb") as f:  # read_jsonl's rows are the non-blank lines: name each record's line
+                lines = [n for n, line in io._lines(f, path) if line.strip()]
+            seen = {}
+            for row, line in zip(rows, lines, strict=True):
+                records.check(row, task["fields"], f"{path}:{line}")
+                if str(row["id"]) in seen:  # a run's samples, leaks and intervals are keyed by id
+                    raise ValueError(
+                        f"{path}:{line}: record {row['id']}: field 'id' repeats line {seen[str(row['id'])]}'s "
+                        f"(ids are unique in a split)"
+                    )
+                seen[str(row["id"])] = line
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if len(rows) < sizes[split]:

@@ -18,6 +18,13 @@ jobs on another host, and every job when the worker is gone: `delegate` only ret
 as before. Results are the same either way (tests/test_warm_worker.py); only the start-up differs. The socket
 lies in a fresh 0700 temporary folder: only this user's processes can reach it.
 
+A job dies with its worker and with its client: the forked child asks the kernel for SIGKILL at the worker's
+death (prctl PR_SET_PDEATHSIG) and runs in its own process group; the client, told the job's pid, kills that
+group and waits for it to end before it reports a lost worker; the worker kills the group when the client goes.
+Every output rename (peftbench.io) first checks, through a pidfd, that the job's client still runs: an output
+never appears after Snakemake has failed the job (issue 27: an orphan trained on under PID 1 and its files
+were adopted by the next run).
+
 What Snakemake's `benchmark:` file sees: the waiting process. Its wall time `s` is the job's; its CPU-time and
 memory columns are the waiting process's. The job's own CPU time and peak memory are in the worker's log, one
 line per job (.snakemake/peftbench-worker/<snakemake pid>.log; train.json's peak_memory_bytes too).
@@ -78,6 +85,22 @@ PER_JOB_VARS = frozenset(
 )
 _HEADER = struct.Struct("!Q")  # the request's length, sent with the job's three file descriptors
 _in_worker = False  # True in a job forked by the worker: delegate() there runs the job in place
+_client = None  # in a forked job: a pidfd of the job's own process (the one Snakemake started and watches)
+
+
+class JobStopped(RuntimeError):
+    """A forked job's process (its client) has ended: Snakemake failed or stopped the job."""
+
+
+def check_job_alive(what: object = "an output") -> None:
+    """Before an output is renamed into place (peftbench.io): in a forked job, refuse when the job's own process
+    has ended, since Snakemake has then declared the job failed and removed its outputs; an output that
+    appeared now would be adopted by the next run. Outside the worker this does nothing."""
+    if _client is None:
+        return
+    ended = select.select([_client], [], [], 0)[0]  # a pidfd is readable once its process has exited
+    if ended:
+        raise JobStopped(f"the job's process has ended (Snakemake stopped or failed the job): {what} not written")
 
 
 # ---- the job's side -------------------------------------------------------------------------------------
@@ -98,7 +121,13 @@ def delegate() -> None:
         return  # no worker here (it ended, or this job runs on another host): run in this process
     with conn:
         request = pickle.dumps(
-            {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "python": _interpreter()}
+            {
+                "argv": sys.argv,
+                "cwd": os.getcwd(),
+                "env": dict(os.environ),
+                "python": _interpreter(),
+                "client": os.getpid(),
+            }
         )
         socket.send_fds(conn, [_HEADER.pack(len(request))], [0, 1, 2])
         conn.sendall(request)
@@ -107,9 +136,16 @@ def delegate() -> None:
             reason = conn.makefile("rb").read().decode(errors="replace") if answer == b"R" else "worker ended"
             print(f"peftbench warm worker: {reason}; this job runs in its own process", file=sys.stderr)
             return
-        status = _recv_exactly(conn, 4)
+        job = _recv_exactly(conn, 4)  # the forked job's pid (and process group)
+        status = _recv_exactly(conn, 4) if len(job) == 4 else b""
     if len(status) < 4:
-        print("peftbench warm worker: the worker ended while running this job", file=sys.stderr)
+        if len(job) < 4:
+            print("peftbench warm worker: the worker ended while starting this job", file=sys.stderr)
+            sys.exit(1)
+        # the worker is gone: so is the job (it dies with its worker, PR_SET_PDEATHSIG); make sure of it, and of
+        # whatever it started, before Snakemake hears of the failure, so no output of this job appears afterwards
+        _end_group(struct.unpack("!i", job)[0])
+        print("peftbench warm worker: the worker ended while running this job; the job was stopped", file=sys.stderr)
         sys.exit(1)
     code = struct.unpack("!i", status)[0]
     sys.exit(code if code >= 0 else 128 - code)  # killed by signal N: 128 + N, as a shell reports it
@@ -118,6 +154,32 @@ def delegate() -> None:
 def _interpreter() -> tuple[str, str, str]:
     """Which Python with which packages: a job of another environment (a rule's conda:) is not the worker's."""
     return sys.executable, sys.prefix, sys.version
+
+
+def _end_group(pgid: int, within: float = 5.0) -> None:
+    """SIGKILL the job's process group and wait until none of its processes can run again (gone or a zombie)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and _group_runs(pgid):
+        time.sleep(0.01)
+
+
+def _group_runs(pgid: int) -> bool:
+    """Whether a process of group `pgid` exists that is not a zombie (a zombie writes nothing)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def _recv_exactly(conn: socket.socket, n: int) -> bytes:
@@ -258,12 +320,15 @@ def _fork(conn, listener, others, base_env, set_by_imports):
         return None
     sys.stdout.flush()
     sys.stderr.flush()
+    worker = os.getpid()
     pid = os.fork()
     if pid == 0:  # the job
+        _die_with(worker)
+        os.setpgid(0, 0)  # its own process group, before its client learns it: stopping the job stops what it started
         listener.close()
         for c in others:
             c.close()
-        conn.sendall(b"A")  # sent by the child: a job that is told "accepted" has been forked
+        conn.sendall(b"A" + struct.pack("!i", os.getpid()))  # sent by the child: a job told "accepted" has been forked
         conn.close()
         _run_job({**request, "env": {**set_by_imports, **env}}, fds)
     for fd in fds:
@@ -280,11 +345,17 @@ def _run_job(request, fds) -> None:
     import tempfile
     import traceback
 
-    global _in_worker
+    global _in_worker, _client
     _in_worker = True
     code = 0
     try:
-        os.setpgid(0, 0)  # its own process group: stopping the job stops what it started
+        if request.get("client"):
+            try:
+                _client = os.pidfd_open(request["client"])
+            except ProcessLookupError:
+                os._exit(1)  # the job's process ended before its job began
+            except (OSError, AttributeError):  # no pidfd (old kernel): the worker's group kill still applies
+                pass
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for fd, target in zip(fds, (0, 1, 2), strict=True):
@@ -315,6 +386,24 @@ def _run_job(request, fds) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int) -> None:
+    """In a forked job: be SIGKILLed when the worker dies (kill -9 included), as the kernel guarantees with
+    prctl(PR_SET_PDEATHSIG); a job left under PID 1 would train on and write its outputs after Snakemake has
+    failed it. If the worker died before the request was made, end now."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the client's group kill (delegate) still ends the job
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _reap(jobs) -> None:

@@ -158,7 +158,8 @@ GOOD = [
 
 def test_local_dataset_that_is_fine(project):
     root, cfg = project
-    _, _, _, tasks = preflight.workflow({**cfg, "tasks": local_task(root, GOOD)}, root)
+    training = {**cfg["training"], "batch_size": 2}  # no larger than the 2 train records it asks for
+    _, _, _, tasks = preflight.workflow({**cfg, "tasks": local_task(root, GOOD), "training": training}, root)
     assert tasks["qa"]["source"]["type"] == "jsonl"
 
 
@@ -283,7 +284,7 @@ def test_local_dataset_field_that_is_not_a_string(project, field, value, kind):
     fails(
         root,
         {**cfg, "tasks": local_task(root, records)},
-        rf"data/train.jsonl: record 1: field '{field}' is {kind}, expected a string",
+        rf"data/train.jsonl:2: record 1: field '{field}' is {kind}, expected a string",
     )
 
 
@@ -355,3 +356,91 @@ def test_one_include_walker_reads_what_lm_eval_reads(tmp_path):
         "base.yaml",
         "other.yaml",
     ]
+
+
+# ---- issue 27: a false perfect score, a batch no split can fill ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change,field,what",
+    [
+        ({"target": ""}, "target", "empty"),
+        ({"target": "  \t"}, "target", "whitespace only"),
+        ({"target": "::::"}, "target", "'::::', no letter or digit"),
+        ({"answers": ["France", " "]}, r"answers\[1\]", "whitespace only"),
+    ],
+)
+def test_an_empty_target_is_refused_with_its_file_and_line(project, change, field, what):
+    """A gold answer that says nothing is matched by an output that says nothing ("::::" scored exact_match
+    100.00 on empty targets): refused while the DAG is built, naming file, line, record and field."""
+    root, cfg = project
+    records = [*GOOD[:1], {**GOOD[1], **change}, GOOD[2]]
+    text = json.dumps(records[0]) + "\n\n" + "".join(json.dumps(r) + "\n" for r in records[1:])  # line 3
+    fails(
+        root,
+        {**cfg, "tasks": local_task(root, text)},
+        rf"data/train.jsonl:3: record 1: field '{field}' is {what}: an empty or punctuation-only answer",
+    )
+
+
+def test_an_empty_target_from_any_source_is_refused_at_the_data_stage():
+    """Hub and builtin records enter through the data stage's render: the same check, naming task and split."""
+    from peftbench.data import build
+
+    task = {"name": "qa", "fields": ["question"], "prompt": "{question}"}
+    assert build.render({"id": 1, "question": "Where?", "target": "Paris"}, task, "test")["prompt"] == "Where?"
+    with pytest.raises(ValueError, match=r"task qa, test split: record 7: field 'target' is empty"):
+        build.render({"id": 7, "question": "Where?", "target": ""}, task, "test")
+
+
+@pytest.mark.parametrize(
+    "where,pattern",
+    [
+        (
+            "profile",
+            r"field 'training.batch_size': 1000000000000 records per batch for method 'lora', but the "
+            r"train split of qa holds 2 \(tasks.qa.train\)",
+        ),
+        ("method_training", r"field 'method_training.lora.batch_size': 3 records per batch"),
+        ("method.yaml", r"lora/method.yaml: field 'training.batch_size': 3 records per batch"),
+    ],
+)
+def test_a_batch_larger_than_the_train_split_is_refused(project, where, pattern):
+    """batch_size 1e12 was accepted and the job grew past 7 GB: a batch holds records of one split."""
+    root, cfg = project
+    tasks = {t: {**s, "train": 2 if t == "qa" else s["train"]} for t, s in cfg["tasks"].items()}
+    cfg = {**cfg, "tasks": tasks}
+    if where == "profile":
+        cfg["training"] = {**cfg.get("training", {}), "batch_size": 1_000_000_000_000}
+    elif where == "method_training":
+        cfg["method_training"] = {"lora": {"batch_size": 3}}
+    else:
+        path = root / "methods/lora/method.yaml"
+        spec = yaml.safe_load(path.read_text())
+        spec["training"] = {**spec.get("training", {}), "batch_size": 3}
+        path.write_text(yaml.safe_dump(spec))
+    fails(root, cfg, pattern)
+
+
+def test_a_batch_as_large_as_the_split_passes(project):
+    root, cfg = project
+    tasks = {t: {**s, "train": 8} for t, s in cfg["tasks"].items()} | {"translation": None}  # null: dropped
+    preflight.workflow({**cfg, "tasks": tasks, "training": {**cfg.get("training", {}), "batch_size": 8}}, root)
+
+
+def test_a_dataset_that_is_not_utf8_is_named_with_its_line(project):
+    root, cfg = project
+    tasks = local_task(root, GOOD)
+    path = root / "tasks/qa/data/train.jsonl"
+    path.write_bytes(
+        path.read_bytes() + json.dumps({**GOOD[0], "id": "9", "target": "café"}, ensure_ascii=False).encode("latin-1")
+    )
+    fails(root, {**cfg, "tasks": tasks}, r"data/train.jsonl:4: not UTF-8 \(byte b'\\xe9' at column \d+\); JSON lines")
+
+
+def test_a_repeated_record_id_is_refused(project):
+    root, cfg = project
+    records = [*GOOD, {**GOOD[2], "question": "Rome is in ___."}]
+    fails(
+        root, {**cfg, "tasks": local_task(root, records)}, r"data/train.jsonl:4: record 2: field 'id' repeats line 3's"
+    )

@@ -156,3 +156,83 @@ def test_hub_source_on_a_local_folder_with_the_datasets_columns(tmp_path, task_n
         assert f"{{{field}}}" not in test[0]["prompt"] and test[0][field] in test[0]["prompt"]
     if task_name == "qa":
         assert test[0]["answers"] == ["France", "in France"] and test[0]["target"] == "France"
+
+
+# ---- issue 27: inputs that run away are refused at the data stage, before any file is written --------------
+
+
+def _local_qa(tmp_path, splits):
+    """tasks/qa (its lm_eval.yaml: max_gen_toks 16) reading the given records as its own jsonl files."""
+    import shutil
+
+    task = config.load_task("qa")
+    folder = tmp_path / "qa"
+    shutil.copytree(task["dir"], folder)
+    shutil.copy(config.TASKS / "lm_eval_generate.yaml", tmp_path)  # its include: ../lm_eval_generate.yaml
+    for split, rows in splits.items():
+        io.write_jsonl(folder / f"{split}.jsonl", rows)
+    source = {"type": "jsonl", "files": {s: f"{s}.jsonl" for s in splits}}
+    return {**task, "dir": str(folder), "source": source}
+
+
+def _qa_record(i, context="Paris is in France."):
+    return {"id": f"r{i}", "context": context, "question": "Paris is in ___.", "target": "France"}
+
+
+@pytest.mark.parametrize(
+    "split,words,pattern",
+    [
+        # a 10 MB test record: lm-eval cut it to 2,032 tokens and the latency probe generated from all of it
+        (
+            "test",
+            2_000_000,
+            r"its prompt has at least [\d,]+ tokens, more than the 2,031 left of the model's context of 2,048 ",
+        ),
+        # just over: tokenized, exact count; the limit is the context less max_gen_toks and a BOS
+        ("test", 2040, r"its prompt has [\d,]+ tokens, more than the 2,031 left of the model's context of 2,048 "),
+        ("train", 2_000_000, r"at least [\d,]+ tokens exceed training.max_seq_len=384"),
+    ],
+)
+def test_a_record_beyond_the_models_context_is_refused_before_anything_is_written(
+    tiny_dir, tmp_path, monkeypatch, split, words, pattern
+):
+    import time
+
+    from peftbench.stages import pipeline
+
+    rows = {s: [_qa_record(i) for i in range(3)] for s in ("train", "validation", "test")}
+    rows[split][1] = _qa_record(1, "word " * words)
+    task = _local_qa(tmp_path, rows)
+    monkeypatch.setattr(pipeline.config, "load_task", lambda name, *where: task)
+    out = tmp_path / "out"
+    began = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"task qa, {split} split \(.*qa/{split}.jsonl\): record r1: " + pattern):
+        pipeline.build_data("qa", {"train": 3, "validation": 3, "test": 3}, out, base_dir=tiny_dir, max_seq_len=384)
+    assert time.perf_counter() - began < 15  # no tokenization of megabytes
+    assert not out.exists() or not any(out.iterdir())  # nothing half-written
+
+
+def test_test_prompts_within_the_context_pass(tiny_dir, tmp_path, monkeypatch):
+    from peftbench.stages import pipeline
+
+    rows = {s: [_qa_record(i) for i in range(3)] for s in ("train", "validation", "test")}
+    rows["test"][1] = _qa_record(1, "word " * 1900)  # long, but within 2,048 - 16 - 1
+    task = _local_qa(tmp_path, rows)
+    monkeypatch.setattr(pipeline.config, "load_task", lambda name, *where: task)
+    counts = pipeline.build_data(
+        "qa", {"train": 3, "validation": 3, "test": 3}, tmp_path / "out", base_dir=tiny_dir, max_seq_len=384
+    )
+    assert counts == {"train": 3, "validation": 3, "test": 3}
+
+
+def test_a_prompt_lm_eval_would_cut_fails_the_evaluation(tiny):
+    """What the data stage cannot see (a method's demonstrations, its chat template): lm-eval's left truncation
+    is refused where it would happen, not scored."""
+    from peftbench.stages import evaluate
+
+    model, tok = tiny
+    lm = evaluate._hflm()(pretrained=model, tokenizer=tok, batch_size=2, device="cpu")
+    ids, _ = lm.tok_batch_encode(["Q: where?\nA:", "word " * 50], left_truncate_len=100)
+    assert ids.shape[0] == 2
+    with pytest.raises(ValueError, match=r"a prompt of [\d,]+ tokens .* exceeds the 100 lm-eval leaves for it"):
+        lm.tok_batch_encode(["Q: where?\nA:", "word " * 500], left_truncate_len=100)

@@ -166,3 +166,107 @@ def test_a_job_of_another_python_runs_in_its_own_process(worker, tmp_path):
     res = subprocess.run([OTHER_PYTHON, str(script)], env=job_env, capture_output=True, text=True)
     assert res.returncode == 0 and int(res.stdout) != proc.pid
     assert "differs from the worker's in the Python interpreter" in res.stderr
+
+
+# ---- a job dies with its worker and its client; no output of a failed job appears (issue 27, case 1) ----------
+
+SLOW_JOB = """
+from peftbench import warm_worker
+warm_worker.delegate()
+import os, subprocess, sys, time
+from pathlib import Path
+from peftbench import io
+here = Path(sys.argv[1])
+child = subprocess.Popen(["sleep", "120"])  # what a job starts (a tokenizer pool, java): it goes with the job
+io.write_text(here / "pids", f"{{os.getpid()}} {{child.pid}} {{os.getppid()}}")
+while not (here / "go").exists() and time.monotonic() < {deadline}:
+    time.sleep(0.02)
+io.write_json(here / "{output}", {{"written_by": os.getpid()}})  # the job's declared output
+"""
+
+
+@pytest.fixture
+def own_worker(tmp_path):
+    """A worker this test may kill."""
+    sock = tmp_path / "own.sock"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(warm_worker.ENV, None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "peftbench.warm_worker", str(sock), str(os.getpid())],
+        env=env,
+        stdout=open(tmp_path / "own.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield proc, sock, env
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(30)
+
+
+def _start_slow_job(tmp_path, env, sock, output="train.json"):
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_JOB.format(deadline=time.monotonic() + 60, output=output))
+    client = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        env={**env, warm_worker.ENV: str(sock)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "pids").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    job, grandchild, parent = map(int, (tmp_path / "pids").read_text().split())
+    return client, job, grandchild, parent
+
+
+def _runs(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def test_killing_the_worker_kills_its_jobs_and_no_output_appears_afterwards(own_worker, tmp_path):
+    """kill -9 of the worker: the job (and what it started) is gone before its process reports the failure to
+    Snakemake, and the job's output never appears, so no rerun collides with it and no later run adopts it."""
+    proc, sock, env = own_worker
+    client, job, grandchild, parent = _start_slow_job(tmp_path, env, sock)
+    assert parent == proc.pid and _runs(job) and _runs(grandchild)
+    proc.kill()  # kill -9 the worker
+    began = time.monotonic()
+    _, err = client.communicate(timeout=30)
+    failed_after = time.monotonic() - began
+    assert client.returncode == 1 and "the worker ended while running this job" in err, err
+    assert not _runs(job) and not _runs(grandchild)  # gone by the time Snakemake hears of the failure
+    assert failed_after < 2, failed_after
+    (tmp_path / "go").touch()  # an orphan would now write its output
+    time.sleep(1.5)
+    assert not (tmp_path / "train.json").exists()
+    assert not list(tmp_path.glob(".train.json.*"))
+
+
+def test_a_job_whose_process_ended_writes_no_output(own_worker, tmp_path):
+    """Even where the worker could not stop the job in time (here: the worker is paused), a job whose own
+    process (the one Snakemake watches) has ended refuses to rename its outputs into place."""
+    proc, sock, env = own_worker
+    client, job, grandchild, _ = _start_slow_job(tmp_path, env, sock)
+    proc.send_signal(signal.SIGSTOP)  # the worker cannot react to its client's end
+    try:
+        client.kill()  # as Snakemake stops or fails a job
+        client.wait(10)
+        (tmp_path / "go").touch()
+        deadline = time.monotonic() + 30
+        while _runs(job) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _runs(job)  # it ended on its own: JobStopped at the rename
+        assert not (tmp_path / "train.json").exists() and not list(tmp_path.glob(".train.json.*"))
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while _runs(grandchild) and time.monotonic() < deadline:  # the worker then stops the rest of its group
+        time.sleep(0.05)
+    assert not _runs(grandchild)

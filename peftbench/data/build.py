@@ -79,11 +79,12 @@ def inputs(task, sizes):
     return list(dict.fromkeys(files))  # one split file may serve several splits
 
 
-def render(rec, task):
+def render(rec, task, split=None):
+    where = f"task {task['name']}" + (f", {split} split" if split else "")
     missing = [f for f in task["fields"] + ["target"] if f not in rec]
     if missing:
-        raise ValueError(f"task {task['name']}: record {rec.get('id')} lacks field(s) {', '.join(missing)}")
-    records.check(rec, task["fields"], f"task {task['name']}")
+        raise ValueError(f"{where}: record {rec.get('id')} lacks field(s) {', '.join(missing)}")
+    records.check(rec, task["fields"], where)
     rec = dict(rec)
     rec["id"] = str(rec["id"])
     rec.setdefault("answers", [rec["target"]])
@@ -98,13 +99,25 @@ def leaks(rendered):
     return {r["id"]: seen[key] for r in rendered["test"] if (key := " ".join(r["prompt"].split())) in seen}
 
 
-def build(task, sizes, out_dir, source=None):
+def origin(task, split, source=None):
+    """Where a split's records come from, for an error: the task and split, and a jsonl source's file."""
+    src = source or task["source"]
+    where = f"task {task['name']}, {split} split"
+    if src["type"] == "jsonl":
+        where += f" ({Path('.' if source else task['dir']) / src['files'][split]})"
+    return where
+
+
+def build(task, sizes, out_dir, source=None, check=None):
     """Write {out_dir}/{train,validation,test}.jsonl for a validated task spec, and checks.json: the counts
-    and the test records that leak from the training data (a loud warning, shown in the report)."""
+    and the test records that leak from the training data (a loud warning, shown in the report).
+    `check({split: rendered records})` runs before anything is written: a refused record leaves no file."""
     seed = sizes.get("seed", 1234)
     splits = candidates(source or task["source"], sizes, seed, base="." if source else task["dir"])
     out_dir = Path(out_dir)
-    rendered = {split: [render(r, task) for r in splits[split]] for split in SPLITS}
+    rendered = {split: [render(r, task, split) for r in splits[split]] for split in SPLITS}
+    if check is not None:
+        check(rendered)
     leaked = leaks(rendered)
     warnings = []
     if leaked:

@@ -1,7 +1,10 @@
 """What a task record must be, checked wherever records enter (preflight for local files, the data
 stage for every source): the target a string, each of the task's fields a string (or a list of
 strings: a multiple-choice task's choices), `answers` a list of strings, `id` a string or an integer.
-A number or null in a field would otherwise be formatted into the prompt ("123", "None") or fail deep inside tokenization."""
+A number or null in a field would otherwise be formatted into the prompt ("123", "None") or fail deep inside tokenization.
+A target or answer must say something: an empty or whitespace-only one (or one of punctuation alone, which a
+scorer's normalisation empties) is matched by an empty output, and a task of such records scores a perfect
+exact match for "::::" (issue 27)."""
 
 
 def check(rec, fields, where):
@@ -19,6 +22,15 @@ def check(rec, fields, where):
         raise ValueError(
             f"{where}: record {rid}: field 'answers' is {_kind(answers)}, expected a non-empty list of strings"
         )
+    gold = [("target", rec["target"])] if isinstance(rec.get("target"), str) else []
+    gold += [(f"answers[{i}]", a) for i, a in enumerate(answers or [])]
+    for field, text in gold:
+        if not any(c.isalnum() for c in text):
+            what = "empty" if not text else "whitespace only" if not text.strip() else f"{text!r}, no letter or digit"
+            raise ValueError(
+                f"{where}: record {rid}: field '{field}' is {what}: an empty or punctuation-only answer is "
+                f"matched by an output that says nothing, so its score would be a false perfect"
+            )
     return rec
 
 

@@ -119,6 +119,9 @@ def build(source, out_dir, tiny_arch=None):
     if cfg.tie_word_embeddings:
         state.pop("lm_head.weight", None)
     save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
+    from peftbench import warm_worker
+
+    warm_worker.check_job_alive(out)
     if out.exists():
         import shutil
 

@@ -89,6 +89,13 @@ def _hflm():
         def tok_batch_encode(self, strings, *args, **kwargs):
             if self.bos:  # a leading BOS string: lm-eval then adds no special tokens itself
                 strings = [self.tokenizer.bos_token + s for s in strings]
+            room = kwargs.get("left_truncate_len")  # lm-eval would cut a longer prompt from the left, silently
+            if room and (n := max(len(self.tokenizer(s, add_special_tokens=False).input_ids) for s in strings)) > room:
+                raise ValueError(
+                    f"a prompt of {n:,} tokens (demonstrations and chat template included) exceeds the {room:,} "
+                    f"lm-eval leaves for it (the model's context {self.max_length:,} less max_gen_toks): it would "
+                    f"be cut; use fewer demonstrations (num_fewshot) or shorter records"
+                )
             return super().tok_batch_encode(strings, *args, **kwargs)
 
         def _model_generate(self, context, max_length, stop, **generation_kwargs):

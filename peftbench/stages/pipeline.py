@@ -49,20 +49,70 @@ def build_data(
     base_dir: Path | str | None = None,
     max_seq_len: int | None = None,
 ) -> dict[str, int]:
-    """The task's splits; with the base model's tokenizer, every train/validation record is checked to fit
-    `max_seq_len` (the profile's training.max_seq_len) here, not minutes into fine-tuning.
+    """The task's splits; with the base model's tokenizer, checked before any file is written (not minutes into
+    fine-tuning): every train/validation record fits `max_seq_len` (the profile's training.max_seq_len), and
+    every test prompt fits the context lm-eval gives it (`context_bounds`).
     `tasks_dir`: the workflow's tasks/ (a copy of the workflow may hold task folders this checkout lacks)."""
     from peftbench.data import build
 
-    counts = build.build(config.load_task(task_name, tasks_dir), sizes, out_dir, source=sizes.get("source"))
+    task = config.load_task(task_name, tasks_dir)
+    check = None
     if base_dir and max_seq_len:
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(base_dir, trust_remote_code=False)
-        for split in ("train", "validation"):
-            path = Path(out_dir) / f"{split}.jsonl"
-            train.encode(io.read_jsonl(path), tok, max_seq_len, f"task {task_name}, {split} split ({path})")
-    return counts
+
+        def check(rendered):
+            where = {split: build.origin(task, split, sizes.get("source")) for split in rendered}
+            longest = max_token_chars(tok)
+            for split in ("train", "validation"):
+                for r in rendered[split]:  # a 10 MB record is refused without tokenizing it
+                    at_least = -(-(len(r["prompt"]) + len(r["target"])) // longest)
+                    if at_least > max_seq_len:
+                        raise ValueError(
+                            f"{where[split]}: record {r['id']}: at least {at_least:,} tokens exceed "
+                            f"training.max_seq_len={max_seq_len}"
+                        )
+                train.encode(rendered[split], tok, max_seq_len, where[split], task.get("target_end", "newline"))
+            context_bounds(rendered["test"], tok, base_dir, task, where["test"])
+
+    return build.build(task, sizes, out_dir, source=sizes.get("source"), check=check)
+
+
+def max_token_chars(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The most characters one token can stand for (byte-level BPE: bytes, never fewer than characters), so
+    len(text) / this is a lower bound on its token count."""
+    return max(1, max(len(t) for t in tokenizer.get_vocab()))
+
+
+def context_bounds(records: list[dict], tok, base_dir: Path | str, task: dict, where: str) -> None:
+    """Every test prompt within the context lm-eval gives it: lm-eval's max_length for this model (its config's
+    n_positions/max_position_embeddings/n_ctx, else the tokenizer's model_max_length, else 2,048) less the
+    task's max_gen_toks (generate_until) or the target's tokens (a likelihood task), one more for a BOS. lm-eval
+    would cut a longer prompt from the left without a word (a 10 MB record: to 2,032 tokens), and the latency
+    probe, which reads the same test prompts, would generate from all of it."""
+    from lm_eval.models.utils import resolve_max_length
+    from lm_eval.tasks._yaml_loader import load_yaml
+    from transformers import AutoConfig
+
+    limit = resolve_max_length(AutoConfig.from_pretrained(base_dir), tok)
+    lm_yaml = load_yaml(Path(task["dir"]) / "lm_eval.yaml", resolve_func=False)
+    generates = lm_yaml.get("output_type", "generate_until") == "generate_until"
+    gen = int((lm_yaml.get("generation_kwargs") or {}).get("max_gen_toks", 256))  # HFLM.max_gen_toks: 256
+    longest = max_token_chars(tok)
+    for r in records:
+        room = limit - 1 - (gen if generates else len(tok(r["target"], add_special_tokens=False).input_ids))
+        what = f"the model's context of {limit:,} tokens less " + (
+            f"max_gen_toks={gen} ({Path(task['dir']) / 'lm_eval.yaml'})" if generates else "its target"
+        )
+        n, bound = -(-len(r["prompt"]) // longest), "at least "  # a lower bound first: no 10 MB tokenization
+        if n <= room:
+            n, bound = len(tok(r["prompt"], add_special_tokens=False).input_ids), ""
+        if n > room:
+            raise ValueError(
+                f"{where}: record {r['id']}: its prompt has {bound}{n:,} tokens, more than the {max(room, 0):,} "
+                f"left of {what}; lm-eval would cut it silently"
+            )
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -147,6 +197,11 @@ def finetune(
         for s in ("train", "validation")
     }
     settings = config.with_epochs(settings, len(records["train"]))  # training.epochs -> steps
+    if settings["steps"] and settings["batch_size"] > len(records["train"]):  # preflight's bound, on the data read
+        raise ValueError(
+            f"{Path(data_dir) / 'train.jsonl'}: {len(records['train'])} records, fewer than the training.batch_size "
+            f"{settings['batch_size']} of method '{method_spec['name']}': a batch holds records of one split"
+        )
     # the run's identity: what it reads (data, method, task files, by content) and the profile keys that reach it
     folders = [t["dir"] for t in tasks] if len(tasks) > 1 else tasks[0]["dir"]
     files = identity.file_hashes(method_spec, folders, data_dir)
@@ -154,6 +209,10 @@ def finetune(
     ckpt = checkpoint.Checkpoints(
         Path(out_state).parent / "checkpoints", settings["checkpoint_every"], provenance.config_hash(run_id)
     )
+    batch = reload_check.fixed_batch(records["validation"], tok, settings["max_seq_len"])
+    # what a load() that ignores the state would give: the untrained model. In fp32 this very model (attached,
+    # not yet trained: `place` casts nothing); other dtypes build it again after the reload, placed for evaluation
+    untrained = reload_check.logits(model, *batch) if trainable and dtype == torch.float32 else None
     stats = train.train(
         model,
         tok,
@@ -173,54 +232,67 @@ def finetune(
             f"returned no tensors, so nothing of the training would be evaluated "
             f"(methods/{method_spec['name']}/method.py must return what it trains)"
         )
-    batch = reload_check.fixed_batch(records["validation"], tok, settings["max_seq_len"])
     trained_logits = reload_check.logits(model, *batch)
     methods.save_state(state, out_state)
     adapter = runs.save_adapter(model, Path(out_state).parent)  # peft methods: a PeftModel folder too
-    peak = train.peak_memory_bytes(where)  # before the check loads a second model
-    stored = {
-        "stored_tensors": len(state),
-        "stored_bytes_tensors": methods.state_bytes(state),
-        "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()}),
-    }
-    del model, state  # one model in memory at a time, even for a 7B full fine-tuning
-    # the evaluated model is the trained model: the stored file, through the method's own load, reproduces it
-    reloaded, *_ = method_model(
-        base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where, dtype=dtype
-    )
-    check = reload_check.check(
-        method_spec["name"], trained_logits, reload_check.logits(reloaded, *batch), trainable, dtype
-    )
-    io.write_json(
-        out_train,
-        {
-            "model": cfg["model"]["name"],
-            "task": task_name,
-            **({"trained_on": {"union": task_name, "tasks": [t["name"] for t in tasks]}} if len(tasks) > 1 else {}),
-            "method": method_spec["name"],
-            "seed": seed,
-            "trainable_params": trainable,
-            "total_params": total,
-            "base_params": base_total,
-            "trainable_percent": 100.0 * trainable / base_total,
-            **stored,
-            "stored_bytes_file": os.path.getsize(out_state),
-            "task_state_sha256": identity.sha256_file(out_state),
-            "reload_check": check,
-            # the storage column: the files a user ships (peft: the adapter folder's two files; else task_state)
-            "shipped_files": adapter[0] if adapter else [Path(out_state).name],
-            "shipped_bytes": adapter[1] if adapter else os.path.getsize(out_state),
-            "method_folder": Path(method_spec["dir"]).name,  # a variant runs its parent's method.py
-            **stats,
-            "peak_memory_bytes": peak,
-            "training": settings,
-            "hyperparameters": method_spec["hyperparameters"],
-            "precision": cfg.get("precision", "fp32"),
-            "weights_dtype": cfg["model"].get("dtype", "fp32"),  # peftbench.load_run loads the run in it
-            "device": where,
-            "provenance": provenance.record([run_id], seed, files),
-        },
-    )
+    try:  # adapter/ is no declared output: a failure from here on (the reload check) must not leave it behind
+        peak = train.peak_memory_bytes(where)  # before the check loads a second model
+        stored = {
+            "stored_tensors": len(state),
+            "stored_bytes_tensors": methods.state_bytes(state),
+            "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()}),
+        }
+        del model, state  # one model in memory at a time, even for a 7B full fine-tuning
+        # the evaluated model is the trained model: the stored file, through the method's own load, reproduces it
+        reloaded, *_ = method_model(
+            base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where, dtype=dtype
+        )
+        reloaded_logits = reload_check.logits(reloaded, *batch)
+        rounding = 0.0
+        if dtype != torch.float32:  # the tolerance: what one more rounding of the weights does to these logits
+            rounding = reload_check.rounding_noise(reloaded, *batch, reloaded_logits)
+        del reloaded
+        if trainable and untrained is None:
+            bare, *_ = method_model(base_dir, method_spec, seed=seed, device=where, dtype=dtype)
+            untrained = reload_check.logits(place(bare, dtype), *batch)
+            del bare
+        check = reload_check.check(
+            method_spec["name"], trained_logits, reloaded_logits, trainable, dtype, untrained, rounding
+        )
+        io.write_json(
+            out_train,
+            {
+                "model": cfg["model"]["name"],
+                "task": task_name,
+                **({"trained_on": {"union": task_name, "tasks": [t["name"] for t in tasks]}} if len(tasks) > 1 else {}),
+                "method": method_spec["name"],
+                "seed": seed,
+                "trainable_params": trainable,
+                "total_params": total,
+                "base_params": base_total,
+                "trainable_percent": 100.0 * trainable / base_total,
+                **stored,
+                "stored_bytes_file": os.path.getsize(out_state),
+                "task_state_sha256": identity.sha256_file(out_state),
+                "reload_check": check,
+                # the storage column: the files a user ships (peft: the adapter folder's two files; else task_state)
+                "shipped_files": adapter[0] if adapter else [Path(out_state).name],
+                "shipped_bytes": adapter[1] if adapter else os.path.getsize(out_state),
+                "method_folder": Path(method_spec["dir"]).name,  # a variant runs its parent's method.py
+                **stats,
+                "peak_memory_bytes": peak,
+                "training": settings,
+                "hyperparameters": method_spec["hyperparameters"],
+                "precision": cfg.get("precision", "fp32"),
+                "weights_dtype": cfg["model"].get("dtype", "fp32"),  # peftbench.load_run loads the run in it
+                "device": where,
+                "provenance": provenance.record([run_id], seed, files),
+            },
+        )
+    except BaseException:
+        if adapter:
+            shutil.rmtree(Path(out_state).parent / runs.ADAPTER, ignore_errors=True)
+        raise
     ckpt.clear()  # the outputs are complete: the checkpoints are spent
 
 
