@@ -1,5 +1,6 @@
-"""The field's live debates as claims (issue 30): LoRA forgets less than full fine-tuning (forgets_less), LoRA on
-all linear layers beats attention-only LoRA at the same parameter count (better, same_params_within; config/debates.yaml). Synthetic inputs whose
+"""The field's live debates as claims (issue 30): LoRA forgets less than full fine-tuning (forgets_less), LoRA's
+best learning rate is about 10x full fine-tuning's (lr_ratio), LoRA on all linear layers beats attention-only
+LoRA at the same parameter count (better, same_params_within; config/debates.yaml). Synthetic inputs whose
 truth is known: each verdict flips when the data says so."""
 
 import numpy as np
@@ -120,6 +121,81 @@ def test_the_target_scores_stand_beside_the_forgetting_verdict(tmp_path, lora, w
     assert "target f1: lora " in check.test and "not at equal target score: " + who in check.test
 
 
+# ---- lr_ratio ----------------------------------------------------------------------------------------
+LR = {"id": "lr", "claim": "", "source": "", "kind": "lr_ratio", "method": "lora", "than": "full", "ratio": [3, 30]}
+FACTORS = (0.333, 1, 3, 9)
+
+
+def searched(winners, lrs=None, task_name="qa", spread=0.1):
+    """summary.csv rows of a finished search: per (method, seed), validation losses on the grid with their
+    minimum at the given factor (a V in log-factor, slope 1 per grid step)."""
+    lrs = lrs or {"lora": 1e-3, "full": 1e-4}
+    rows = []
+    for method, per_seed in winners.items():
+        for seed, best in enumerate(per_seed):
+            row = {"task": task_name, "method": method, "seed": seed, "learning_rate": lrs[method]}
+            for f in FACTORS:
+                row[f"val_loss_lr_x{f:g}"] = 2.0 + spread * abs(np.log(f / best)) / np.log(3)
+            row["tuned_lr_factor"] = best
+            row["tuned_learning_rate"] = lrs[method] * best
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    "lora, full, expected, estimate",
+    [
+        ((1, 1, 1), (1, 1, 1), claims.REPRODUCED, "10 [10, 10]"),  # 1e-3 vs 1e-4
+        ((3, 3, 3), (1, 1, 1), claims.REPRODUCED, "30 [30, 30]"),  # one grid step up: 30x, the margin's end
+        ((1, 1, 1), (3, 3, 3), claims.REPRODUCED, "3.33 [3.33, 3.33]"),  # one step down
+        ((0.333, 0.333, 0.333), (3, 3, 3), claims.INCONCLUSIVE, "1.11"),  # lora's winner at the grid's lower edge
+        ((1, 3, 1), (1, 1, 1), claims.REPRODUCED, "10 [10, 30]"),  # seeds split between 10x and 30x: both inside
+    ],
+)
+def test_lr_ratio_verdicts(lora, full, expected, estimate):
+    (check,) = claims.evaluate([LR], {}, searched({"lora": lora, "full": full}))
+    assert verdict(check) == expected, check
+    assert check.estimate.startswith(estimate), check.estimate
+    assert check.p_value != check.p_value and claims.family_size([check]) == 0  # no p: not in the FDR family
+
+
+def test_lr_ratio_contradicted_and_undecided_by_seeds():
+    # the same winners, x1 for lora and x3 for full, at other paper rates: 1e-4 / 3e-4 = 0.333, far below 3
+    (check,) = claims.evaluate([LR], {}, searched({"lora": (1, 1, 1), "full": (3, 3, 3)}, {"lora": 1e-4, "full": 1e-4}))
+    assert verdict(check) == claims.CONTRADICTED and check.estimate.startswith("0.333 [0.333, 0.333]")
+    # one grid step above the margin's end: lora x3 at 3e-3 vs full x1 at 1e-4 = 90x
+    (check,) = claims.evaluate([LR], {}, searched({"lora": (3, 3, 3), "full": (1, 1, 1)}, {"lora": 3e-3, "full": 1e-4}))
+    assert verdict(check) == claims.CONTRADICTED and check.estimate.startswith("90 [90, 90]")
+    # 30.03x (a rate written as 0.999e-4): the margin's end within its 1% slack, as the grid's 0.333 for 1/3
+    (check,) = claims.evaluate([LR], {}, searched({"lora": (3, 3), "full": (1, 1)}, {"lora": 1e-3, "full": 0.999e-4}))
+    assert verdict(check) == claims.REPRODUCED and check.estimate.startswith("30 [30, 30]")
+    # lora's seeds split between x1 (30x) and x3 (90x): the interval over seeds straddles the margin's end
+    (check,) = claims.evaluate(
+        [LR], {}, searched({"lora": (1, 3, 1, 3), "full": (1, 1, 1)}, {"lora": 3e-3, "full": 1e-4})
+    )
+    assert verdict(check) == claims.INCONCLUSIVE and check.estimate.startswith("30 [30, 90]"), check.estimate
+    assert "each seed's own winner: lora x1, x3, x1, x3, full x1, x1, x1" in check.test
+
+
+def test_lr_ratio_edge_one_seed_and_not_run():
+    (check,) = claims.evaluate([LR], {}, searched({"lora": (9, 9), "full": (1, 1)}))
+    assert "the best rate may lie beyond the grid: lora's winner x9 is the grid's largest factor" in check.verdict
+    (check,) = claims.evaluate([LR], {}, searched({"lora": (1,), "full": (1,)}))
+    assert check.verdict.startswith(claims.INCONCLUSIVE + " (one seed")
+    plain = searched({"lora": (1,), "full": (1,)}).drop(columns=[f"val_loss_lr_x{f:g}" for f in FACTORS])
+    (check,) = claims.evaluate([{**LR, "runs_in": "config/tuning.yaml"}], {}, plain)
+    assert check.verdict == "not run: no learning-rate search ran (runs with --configfile config/tuning.yaml)"
+    (check,) = claims.evaluate([LR], {}, searched({"lora": (1, 1)}))
+    assert check.verdict == "not run: no finished learning-rate search of full on qa"
+
+
+def test_a_diverged_candidate_never_wins():
+    s = searched({"lora": (1, 1), "full": (1, 1)})
+    s.loc[s.method == "full", "val_loss_lr_x1"] = np.nan  # full diverged at x1: x0.333 and x3 tie, x3 is nearer 1
+    (check,) = claims.evaluate([LR], {}, s)
+    assert check.estimate.startswith("3.33 ["), check.estimate
+
+
 # ---- the same parameter count ---------------------------------------------------------------------
 SMOLLM2 = dict(  # results/<model>/base_model/config.json of the default model
     hidden_size=576,
@@ -179,7 +255,10 @@ def test_same_params_within_keeps_or_undoes_the_verdict(tmp_path):
             {k: v for k, v in FORGETS.items() if k != "margin"},
             "claim f: field 'margin' is required for kind forgets_less",
         ),
-        ({**FORGETS, "runs_in": 3}, "claim f: field 'runs_in' must be a string"),
+        ({**LR, "ratio": [30, 3]}, "claim lr: field 'ratio' must be [low, high]"),
+        ({**LR, "ratio": 10}, "claim lr: field 'ratio' must be [low, high]"),
+        ({k: v for k, v in LR.items() if k != "ratio"}, "claim lr: field 'ratio' is required for kind lr_ratio"),
+        ({**LR, "runs_in": 3}, "claim lr: field 'runs_in' must be a string"),
         ({**FORGETS, "kind": "better", "same_params_within": 1.5}, "claim f: field 'same_params_within' must be"),
     ],
 )
@@ -194,17 +273,20 @@ def test_new_kinds_validation_names_file_claim_and_field(tmp_path, entry, error)
 def test_the_first_section_lists_every_claim_with_margin_and_where_it_runs(tmp_path):
     shipped = claims.load()
     ids = [c["id"] for c in shipped]
-    assert {"lora-forgets-less", "lora-all-linear-beats-attention"} <= set(ids)
+    assert {"lora-forgets-less", "lora-lr-ten-times-full", "lora-all-linear-beats-attention"} <= set(ids)
     a = analysis(tmp_path, {"lora": -5.0, "full": 0.0})  # the default profile: no variants, no search
     run_dirs = forgetting_runs(tmp_path, {"lora": (0.01, 0.011), "full": (0.03, 0.031)})
-    summary = pd.DataFrame({"task": "qa", "method": ["lora", "full"]}).assign(
-        trainable_params=1, trainable_percent=0.1, storage_bytes=10, base_params=100
-    )
+    summary = searched({"lora": (1, 1), "full": (1, 1)}).drop(columns=[f"val_loss_lr_x{f:g}" for f in FACTORS])
+    summary = summary.assign(trainable_params=1, trainable_percent=0.1, storage_bytes=10, base_params=100)
     checks = claims.evaluate(shipped, {"qa": a}, summary, run_dirs=run_dirs)
     table = report.claims_table(shipped, checks).set_index("claim")
     assert list(table.index) == ids and list(table.columns) == ["statement", "source", "margin", "verdict", "flags"]
     assert table.loc["lora-forgets-less", "verdict"] == claims.REPRODUCED
     assert table.loc["lora-forgets-less", "margin"] == "forgetting lora − forgetting full < 0 nats/token on every task"
+    assert table.loc["lora-lr-ten-times-full", "verdict"] == "not run (runs with --configfile config/tuning.yaml)"
+    assert (
+        table.loc["lora-lr-ten-times-full", "margin"] == "chosen lr lora / chosen lr full within [3, 30] on every task"
+    )
     assert (
         table.loc["lora-all-linear-beats-attention", "verdict"]
         == "not run (runs with --configfile config/debates.yaml)"
@@ -214,5 +296,5 @@ def test_the_first_section_lists_every_claim_with_margin_and_where_it_runs(tmp_p
     )
     assert "Biderman et al. 2024" in table.loc["lora-forgets-less", "source"]
     assert table.loc["small-task-state", "verdict"] == claims.NOT_RUN  # no storage rows here: still listed
-    # the forgetting test joins the paired family beside the score tests; the storage and timing claims do not
+    # the forgetting test joins the paired family beside the score tests; the lr claim does not
     assert claims.family_size(checks) == sum(c.p_value == c.p_value for c in checks) >= 2

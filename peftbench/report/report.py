@@ -317,7 +317,9 @@ def _claims_section(checks, out, counts=None):
         "control row lies within the claim's control margin; its spread is added to the interval. Forgetting "
         "claims (forgets_less) compare two methods' general-text loss increase as one paired bootstrap over the "
         "same texts, widened by the seeds, and print both target scores beside it: they are not at equal target "
-        "score, and say which method learned more. A claim 'not run' names the profile or overlay that runs it.",
+        "score, and say which method learned more. Learning-rate claims (lr_ratio) compare the rates the search "
+        "chose (config/tuning.yaml), with an interval from resampling its seeds; a winner at the grid's edge "
+        "leaves them inconclusive. A claim 'not run' names the profile or overlay that runs it.",
         _test_count(checks, counts or {}),
     ]
     return Section(
@@ -358,7 +360,7 @@ def _test_count(checks, counts):
     ]
     total = family + other + sum(counts.values())
     return (
-        f"This report makes {total} tests: " + ", ".join(parts) + f", {other} exact or timing "
+        f"This report makes {total} tests: " + ", ".join(parts) + f", {other} exact, timing or learning-rate "
         f"claim tests (no p, not in the family). The false discovery rate is controlled (Benjamini-Hochberg, "
         f"q = {claims_mod.FDR:g}) over the family of the {family} paired tests of the claims (one per claim and "
         "task that ran); a decisive verdict there that the procedure does not "

@@ -8,7 +8,7 @@ survive three checks, or it is inconclusive with the reason given:
 
 - false discovery rate: the paired tests of all claims (score claims and forgetting claims, one per claim
   and task) are one family, Benjamini-Hochberg at q = 0.05 over their p-values (the t test of the same
-  estimate, SE and df against the margin); storage and timing verdicts have no p;
+  estimate, SE and df against the margin); learning-rate, storage and timing verdicts have no p;
 - the bootstrap's own noise: an interval end within 2 Monte Carlo standard errors of the margin;
 - (timing) the control: base vs base must lie within the claim's `control_margin`, and its spread is
   added to the variant's interval.
@@ -43,8 +43,10 @@ REQUIRED = {
     "latency_below": ("variant", "margin"),
     "latency_above": ("variant", "margin"),
     "forgets_less": ("method", "than", "margin"),
+    "lr_ratio": ("method", "than", "ratio"),
 }
 SCORED = ("better", "not_worse")
+RATIO_SLACK = 0.01  # lr_ratio: the ends compared with 1% slack (the grid's factor 0.333 stands for 1/3)
 
 
 @dataclass
@@ -110,6 +112,12 @@ def load(path: Path | str = CLAIMS_FILE) -> list[dict]:
                 f"{path}: claim {name}: field 'same_params_within' must be a number in [0, 1) (a share of than's "
                 "trainable count; 0: exactly the same)"
             )
+        if c["kind"] == "lr_ratio":
+            r = c["ratio"]
+            if not (isinstance(r, list) and len(r) == 2 and all(_number(x) and x > 0 for x in r) and r[0] < r[1]):
+                raise ValueError(
+                    f"{path}: claim {name}: field 'ratio' must be [low, high], two positive numbers with low < high"
+                )
         if "runs_in" in c and not isinstance(c["runs_in"], str):
             raise ValueError(f"{path}: claim {name}: field 'runs_in' must be a string (the profile or overlay)")
         if name in seen:
@@ -294,6 +302,102 @@ def _forgetting(c, forgetting, analyses):
     return rows
 
 
+def _winner(losses, factors):
+    """Index of the lowest mean validation loss over the rows (seeds) given, per row of `losses` (..., S, F);
+    a tie goes to the factor nearest 1, as peftbench.stages.tuning.choose; a diverged candidate (inf) loses."""
+    mean = losses.mean(-2)
+    near = np.abs(np.log(factors))
+    best = mean.min(-1, keepdims=True)
+    return np.where(mean == best, near, np.inf).argmin(-1)
+
+
+def _lr_ratio(c, summary):
+    """The ratio of the learning rates the search chose, method's / than's, per task, against [low, high].
+
+    Winner: the lowest validation loss averaged over seeds, on the grid (each method's own rate x the
+    factors). Uncertainty: what the search stores is one mean validation loss per candidate and seed (no
+    per-example losses), so the interval is a bootstrap over each method's seeds (resample S seeds with
+    replacement, choose again, take the ratio; B = bootstrap.RESAMPLES, seeded), the validation examples'
+    own noise not in it. Inconclusive with one seed (no measured uncertainty) and when a winner lies at the
+    grid's edge (the best rate may lie beyond the grid); not in the false-discovery-rate family (no p)."""
+    from peftbench.stats import bootstrap
+
+    method, than = c["method"], c["than"]
+    lo, hi = (float(x) for x in c["ratio"])
+    cols = (
+        sorted(
+            (k for k in summary if k.startswith("val_loss_lr_x")), key=lambda k: float(k.removeprefix("val_loss_lr_x"))
+        )
+        if summary is not None
+        else []
+    )
+    if not cols or "tuned_lr_factor" not in summary or summary.tuned_lr_factor.isna().all():
+        return [Check(c["id"], "every task", "", "", _not_run(c, "no learning-rate search ran"))]
+    factors = np.array([float(k.removeprefix("val_loss_lr_x")) for k in cols])
+    rows = []
+    for task in sorted(summary.task.unique()):
+        searched = summary[(summary.task == task) & summary.tuned_lr_factor.notna()]
+        missing = [m for m in (method, than) if not (searched.method == m).any()]
+        if missing:
+            why = f"no finished learning-rate search of {' and '.join(missing)} on {task}"
+            rows.append(Check(c["id"], task, "", "", _not_run(c, why)))
+            continue
+        grids, lrs, per_seed = {}, {}, {}
+        for m in (method, than):
+            g = searched[searched.method == m].sort_values("seed")
+            grids[m] = np.nan_to_num(g[cols].to_numpy(float), nan=np.inf)  # a diverged candidate never wins
+            lrs[m] = float(g.learning_rate.iloc[0])
+            per_seed[m] = ", ".join(f"x{factors[_winner(x[None], factors)]:g}" for x in grids[m])
+        win = {m: int(_winner(grids[m], factors)) for m in grids}
+        rate = {m: lrs[m] * factors[win[m]] for m in grids}
+        ratio = rate[method] / rate[than]
+        rng = np.random.default_rng(bootstrap.SEED)
+        reps = np.ones(bootstrap.RESAMPLES)
+        for m, sign in ((method, 1), (than, -1)):
+            x = grids[m]
+            drawn = x[rng.integers(0, len(x), (bootstrap.RESAMPLES, len(x)))]  # B x S x F
+            reps *= (lrs[m] * factors[_winner(drawn, factors)]) ** sign
+        low = float(np.quantile(reps, 0.025, method="lower"))
+        high = float(np.quantile(reps, 0.975, method="higher"))
+        seeds = {m: len(grids[m]) for m in grids}
+        edge = [m for m in grids if win[m] in (0, len(factors) - 1)]
+        if edge:
+            verdict = (
+                f"{INCONCLUSIVE} (the best rate may lie beyond the grid: "
+                + ", ".join(
+                    f"{m}'s winner x{factors[win[m]]:g} is the grid's {'smallest' if win[m] == 0 else 'largest'} factor"
+                    for m in edge
+                )
+                + ")"
+            )
+        elif min(seeds.values()) < 2:
+            verdict = (
+                f"{INCONCLUSIVE} (one seed: the search stores one mean validation loss per candidate, so with one seed "
+                "its uncertainty is unknown)"
+            )
+        elif low >= lo * (1 - RATIO_SLACK) and high <= hi * (1 + RATIO_SLACK):
+            verdict = REPRODUCED
+        elif high < lo * (1 - RATIO_SLACK) or low > hi * (1 + RATIO_SLACK):
+            verdict = CONTRADICTED
+        else:
+            verdict = INCONCLUSIVE
+        grid_text = ", ".join(f"x{f:g}" for f in factors)
+        test = (
+            f"chosen lr {method} / chosen lr {than} in [{lo:g}, {hi:g}] (winner: lowest validation loss, mean over "
+            f"seeds, on {method} {lrs[method]:g} and {than} {lrs[than]:g} x {grid_text}; interval: bootstrap over "
+            f"each method's seeds, {method} {seeds[method]}, {than} {seeds[than]}: the search stores one mean "
+            f"validation loss per candidate and seed, not per example, so the validation examples' noise is not in "
+            f"it; each seed's own winner: {method} {per_seed[method]}, {than} {per_seed[than]})"
+        )
+        estimate = (
+            f"{ratio:.3g} [{low:.3g}, {high:.3g}] ({method} {rate[method]:.3g} = x{factors[win[method]]:g}, "
+            f"{than} {rate[than]:.3g} = x{factors[win[than]]:g}; percentile interval over {bootstrap.RESAMPLES} "
+            "seed resamples)"
+        )
+        rows.append(Check(c["id"], task, test, estimate, verdict))
+    return rows
+
+
 def benjamini_hochberg(p_values, q: float = FDR) -> np.ndarray:
     """True where Benjamini-Hochberg (1995) rejects at false discovery rate q: every p at or below the
     largest p_(k) with p_(k) <= k q / m."""
@@ -406,7 +510,7 @@ def evaluate(
     run_dirs: dict | None = None,
     seed_independent=(),
 ) -> list[Check]:
-    """[Check] for every claim: one per task (score and forgetting claims), method (storage) or
+    """[Check] for every claim: one per task (score, forgetting and learning-rate claims), method (storage) or
     setting (latency); the paired tests' verdicts (scores and forgetting) under false-discovery-rate control
     over their family (`control_fdr`). run_dirs: {(task, method, seed): run folder}, whose forgetting.json
     the forgetting claims read; seed_independent: methods with no seed variance (zero-shot)."""
@@ -422,6 +526,8 @@ def evaluate(
                     run_dirs or {}, seed_independent, lambda m: m.removesuffix(" (tuned)")
                 )
             out += _forgetting(c, forgetting, analyses)
+        elif c["kind"] == "lr_ratio":
+            out += _lr_ratio(c, summary)
         elif c["kind"] == "storage_below":
             out += _storage(c, summary)
         else:
@@ -470,6 +576,8 @@ def margin_text(c: dict) -> str:
         return out
     if kind == "forgets_less":
         return f"forgetting {m} − forgetting {t} < {c['margin']:g} nats/token on every task"
+    if kind == "lr_ratio":
+        return f"chosen lr {m} / chosen lr {t} within [{c['ratio'][0]:g}, {c['ratio'][1]:g}] on every task"
     if kind == "storage_below":
         return f"< {c['percent']:g}% of a full checkpoint"
     op = "<" if kind == "latency_below" else ">"
