@@ -280,7 +280,7 @@ def _forgetting(c, forgetting, analyses):
         d = fs.contrast(weights)
         verdict, flags = _decide(d, margin, False, lambda decide: fs.fragile(weights, decide))
         test = (
-            f"forgetting (general-text loss − the base model's, nats/token): {method} − {than} < {margin:+g} "
+            f"forgetting (general-text loss − the base model's, nats/token): {method} − {than} < {margin:g} "
             f"(paired bootstrap over the same n={fs.n} texts; seeds {method} {len(fs.seed_ids[method])}, "
             f"{than} {len(fs.seed_ids[than])})"
         )
@@ -384,7 +384,7 @@ def _lr_ratio(c, summary):
         grid_text = ", ".join(f"x{f:g}" for f in factors)
         test = (
             f"chosen lr {method} / chosen lr {than} in [{lo:g}, {hi:g}] (winner: lowest validation loss, mean over "
-            f"seeds, on {method} {lrs[method]:g} and {than} {lrs[than]:g} x {grid_text}; interval: bootstrap over "
+            f"seeds, on {method} {lrs[method]:g} and {than} {lrs[than]:g} each × ({grid_text}); interval: bootstrap over "
             f"each method's seeds, {method} {seeds[method]}, {than} {seeds[than]}: the search stores one mean "
             f"validation loss per candidate and seed, not per example, so the validation examples' noise is not in "
             f"it; each seed's own winner: {method} {per_seed[method]}, {than} {per_seed[than]})"
