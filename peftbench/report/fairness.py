@@ -23,7 +23,7 @@ from matplotlib.ticker import NullFormatter
 from peftbench import io
 from peftbench.costs.flops import train_flops  # C = (4 N + 2 N_trainable) x tokens, the docstring's estimate
 from peftbench.report import figures
-from peftbench.stats import bootstrap
+from peftbench.stats import forgetting as forgetting_stats
 
 ZERO = "0 (nothing trained)"
 TUNED = " (tuned)"  # the search's winner of a method, beside the method at its paper rate, in the statistics
@@ -103,33 +103,14 @@ def forgetting_intervals(run_dirs, seed_independent=()):
         delta_r = sum_i w_ri (loss_i - base_loss_i) / sum_i w_ri tokens_i,
 
     the mean over seeds on each replicate, widened by the seed-to-seed variance of the delta (variance
-    components, as every score: bootstrap.seed_aware). A trained method with one seed is provisional; one in
+    components, as every score: peftbench.stats.forgetting). A trained method with one seed is provisional; one in
     `seed_independent` has seed variance 0. Runs without per-text losses (older forgetting.json) are left out."""
-    per_method = {}
-    for (task, method, _seed), d in run_dirs.items():
-        fg = _read(Path(d) / "forgetting.json")
-        per_text, base = fg.get("per_text"), fg.get("base_loss_sums")
-        if per_text and base and len(base) == len(per_text["loss_sums"]):
-            diff = np.asarray(per_text["loss_sums"], float) - np.asarray(base, float)
-            per_method.setdefault((task, method), []).append((diff, np.asarray(per_text["tokens"], float)))
-    out = {}
-    for (task, method), runs in per_method.items():
-        n = len(runs[0][0])
-        w = bootstrap.counts(n)
-        reps = np.mean([(w @ diff) / (w @ tokens) for diff, tokens in runs], axis=0)
-        per_seed = np.array([diff.sum() / tokens.sum() for diff, tokens in runs])
-        fixed = method.removesuffix(TUNED) in seed_independent
-        parts = [(float(np.var(per_seed, ddof=1)) / len(runs), len(runs))] if len(runs) > 1 and not fixed else []
-        out[(task, method)] = bootstrap.seed_aware(
-            float(per_seed.mean()),
-            reps,
-            bootstrap.percentile_interval(reps),
-            parts,
-            n,
-            0 if fixed else len(runs),
-            provisional=len(runs) == 1 and not fixed,
-        )
-    return out
+    group = lambda m: m.removesuffix(TUNED)
+    return {
+        (task, method): fs.contrast({method: 1.0})
+        for task, fs in forgetting_stats.per_task(run_dirs, seed_independent, group).items()
+        for method in fs.per_seed
+    }
 
 
 def _interval(e):

@@ -302,19 +302,7 @@ def _claims_section(checks, out, counts=None):
         "tab:claims",
         prose=True,
     )
-    claims = {c["id"]: c for c in claims_mod.load()}
-    summary = pd.DataFrame(
-        [
-            {
-                "claim": cid,
-                "statement": claims[cid]["claim"],
-                "source": claims[cid]["source"],
-                "verdict": claims_mod.overall([c for c in checks if c.claim == cid]),
-                "flags": claims_mod.overall_flags([c for c in checks if c.claim == cid]),
-            }
-            for cid in dict.fromkeys(c.claim for c in checks)
-        ]
-    )
+    summary = claims_table(claims_mod.load(), checks)
     text = [
         "Each claim is a testable statement with a margin fixed in advance (config/claims.yaml, where a claim is "
         "added). Reproduced: the whole 95% interval is on the claim's side of the margin; contradicted: wholly on "
@@ -326,7 +314,12 @@ def _claims_section(checks, out, counts=None):
         "also needs its interval's end more than 2 Monte Carlo standard errors (the bootstrap's own noise) from "
         "the margin. Flags: provisional (a trained method in it ran one seed, so its seed variance is unknown), "
         "fragile (leaving one seed out changes the verdict). Timing claims are drawn only when the base-vs-base "
-        "control row lies within the claim's control margin; its spread is added to the interval.",
+        "control row lies within the claim's control margin; its spread is added to the interval. Forgetting "
+        "claims (forgets_less) compare two methods' general-text loss increase as one paired bootstrap over the "
+        "same texts, widened by the seeds, and print both target scores beside it: they are not at equal target "
+        "score, and say which method learned more. Learning-rate claims (lr_ratio) compare the rates the search "
+        "chose (config/tuning.yaml), with an interval from resampling its seeds; a winner at the grid's edge "
+        "leaves them inconclusive. A claim 'not run' names the profile or overlay that runs it.",
         _test_count(checks, counts or {}),
     ]
     return Section(
@@ -336,16 +329,41 @@ def _claims_section(checks, out, counts=None):
     )
 
 
+def claims_table(claims, checks):
+    """The first section's table: every claim of claims.yaml, old and new, with its source, margin (stated
+    before the run), overall verdict and flags; a claim 'not run' says which profile or overlay runs it."""
+    rows = []
+    for c in claims:
+        mine = [k for k in checks if k.claim == c["id"]]
+        verdict = claims_mod.overall(mine) if mine else claims_mod.NOT_RUN
+        if claims_mod.NOT_RUN in verdict and c.get("runs_in"):
+            verdict += f" (runs with --configfile {c['runs_in']})"
+        rows.append(
+            {
+                "claim": c["id"],
+                "statement": c["claim"],
+                "source": c["source"],
+                "margin": claims_mod.margin_text(c),
+                "verdict": verdict,
+                "flags": claims_mod.overall_flags(mine),
+            }
+        )
+    return pd.DataFrame(rows, columns=["claim", "statement", "source", "margin", "verdict", "flags"])
+
+
 def _test_count(checks, counts):
     """How many tests the report makes, and which family the false discovery rate is controlled over."""
     family = claims_mod.family_size(checks)
     other = sum(c.p_value != c.p_value and not c.verdict.startswith(claims_mod.NOT_RUN) for c in checks)
-    parts = [f"{family} paired score tests of the claims"] + [f"{n} {what}" for what, n in counts.items() if n]
+    parts = [f"{family} paired tests of the claims (scores and forgetting)"] + [
+        f"{n} {what}" for what, n in counts.items() if n
+    ]
     total = family + other + sum(counts.values())
     return (
-        f"This report makes {total} tests: " + ", ".join(parts) + f", {other} exact or timing claim tests. The "
-        f"false discovery rate is controlled (Benjamini-Hochberg, q = {claims_mod.FDR:g}) over the family of the "
-        f"{family} paired score tests of the claims; a decisive verdict there that the procedure does not "
+        f"This report makes {total} tests: " + ", ".join(parts) + f", {other} exact, timing or learning-rate "
+        f"claim tests (no p, not in the family). The false discovery rate is controlled (Benjamini-Hochberg, "
+        f"q = {claims_mod.FDR:g}) over the family of the {family} paired tests of the claims (one per claim and "
+        "task that ran); a decisive verdict there that the procedure does not "
         "reject is shown as inconclusive with its p. The table comparisons and tuning comparisons are each at 95% "
         "and not corrected: read them as descriptions, the claims as the tests."
     )
@@ -412,7 +430,7 @@ def build(
     with io.atomic_path(out["intervals"]) as tmp:
         (pd.concat(frames) if frames else pd.DataFrame()).to_csv(tmp, index=False)
     latency_csv = next((p for p in (costs or {}).values() if _is_latency(p)), None)
-    checks = claims_mod.evaluate(claims_mod.load(), analyses, summary, latency_csv)
+    checks = claims_mod.evaluate(claims_mod.load(), analyses, summary, latency_csv, run_dirs, seed_independent)
     sections = [Section("Data warnings", list(warnings))] if warnings else []
     tuned_analyses = (
         analyses_of(task_specs, tasks, fairness.tuned_run_dirs(run_dirs or {}), seed_independent)
