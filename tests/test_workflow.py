@@ -21,6 +21,15 @@ from peftbench.stats import claims
 pytestmark = pytest.mark.slow
 TASKS = ["qa", "summarization", "translation"]
 METHODS = sorted(p.parent.name for p in (ROOT / "methods").glob("*/method.yaml"))
+SEEDS = yaml.safe_load((ROOT / "config/smoke.yaml").read_text())["seeds"]
+SEED_FREE = {
+    "zero-shot"
+}  # trains nothing and draws no demonstrations: one run, whatever the seeds (config.seed_dependent)
+
+
+def runs(methods=METHODS, seeds=len(SEEDS)):
+    """(task, method, seed) runs per profile: every seed of a seed-dependent method, one of a seed-free one."""
+    return len(TASKS) * sum(1 if m in SEED_FREE else seeds for m in methods)
 
 
 def bare_shell():
@@ -52,7 +61,7 @@ def workdir(tmp_path_factory):
 
 
 def test_dry_run_lists_exactly_the_expected_jobs(workdir):
-    n = len(TASKS) * len(METHODS)
+    n = runs()
     assert job_counts(snakemake(workdir, "-n")) == {
         "base_model": 1,
         "data": len(TASKS),
@@ -74,7 +83,7 @@ def test_tuning_profile_adds_one_finetune_per_candidate_and_evaluates_only_the_w
     candidate's validation loss, one selection on it and one evaluation of the winner per run; prompting methods
     train nothing. Without the search no job measures a validation loss (test_dry_run_lists_exactly...)."""
     out = snakemake(workdir, "-n", configfiles=("config/smoke.yaml", "config/tuning.yaml"))
-    trained = len(TASKS) * len(set(METHODS) - {"zero-shot", "few-shot"})
+    trained = len(TASKS) * len(set(METHODS) - {"zero-shot", "few-shot"}) * len(SEEDS)
     counts = job_counts(out)
     assert (counts["finetune_candidate"], counts["select_lr"], counts["evaluate_tuned"]) == (
         3 * trained,
@@ -82,7 +91,7 @@ def test_tuning_profile_adds_one_finetune_per_candidate_and_evaluates_only_the_w
         trained,
     )
     assert (counts["validation_loss"], counts["validation_loss_candidate"]) == (trained, 3 * trained)
-    assert counts["finetune"] == counts["evaluate"] == len(TASKS) * len(METHODS)  # the paper defaults stay
+    assert counts["finetune"] == counts["evaluate"] == runs()  # the paper defaults stay
     assert "qa/lora/seed0/tuning/lr_x0.333/train.json" in out and "qa/lora/seed0/tuning/lr_x9/train.json" in out
     select = out.split("rule select_lr:")[1].split("rule ")[0]
     assert "test.jsonl" not in select and "lm_eval.json" not in select and "val_loss.json" in select
@@ -141,7 +150,8 @@ def test_smoke_run_reaches_the_report(workdir):
     assert html.count("<table") >= len(TASKS) and "</html>" in html  # + the papers' tables
 
     summary = pd.read_csv(workdir / "results/smoke/summary.csv")
-    assert len(summary) == len(TASKS) * len(METHODS)
+    assert len(summary) == runs() and set(summary.seed) == set(SEEDS)
+    assert (summary[summary.method == "zero-shot"].seed == SEEDS[0]).all()  # seed-free: one run
     assert summary[["main_score", "trainable_params", "storage_bytes", "latency_ms_per_token"]].notna().all().all()
     assert (summary.latency_ms_per_token > 0).all()
     full = summary[summary.method == "full"]
@@ -189,7 +199,7 @@ def test_smoke_run_reaches_the_report(workdir):
     (log,) = set((workdir / ".snakemake/peftbench-worker").glob("*.log")) - worker_logs
     ended = re.findall(r"pid \d+: tmp\w+\.(\w+)\.py exited (-?\d+)", log.read_text())
     assert {s for s, _ in ended} >= {"finetune", "evaluate", "base_model", "report"} and {c for _, c in ended} == {"0"}
-    assert len(ended) == len(TASKS) * len(METHODS) * 2 + 10  # every script: job (paper_scale's is shell:)
+    assert len(ended) == runs() * 2 + 10  # every script: job (paper_scale's is shell:)
 
 
 def test_after_a_complete_run_there_is_nothing_to_do(workdir):
@@ -293,7 +303,7 @@ def test_a_new_method_and_a_new_task_go_from_cp_to_a_report(workdir):
 
 
 def test_study_profile_is_three_seeds_of_every_method_and_task(workdir):
-    n = 3 * len(TASKS) * len(list((workdir / "methods").glob("*/method.yaml")))  # with any a test added
+    n = runs([p.parent.name for p in (workdir / "methods").glob("*/method.yaml")], 3)  # with any a test added
     counts = job_counts(snakemake(workdir, "-n", configfiles=("config/study.yaml",)))
     assert counts["finetune"] == n and counts["evaluate"] == n and counts["report"] == 1
     trained = (
