@@ -365,3 +365,15 @@ def test_the_control_name_is_the_latency_measurements_own():
     from peftbench.costs import latency_overhead
 
     assert claims.CONTROL == latency_overhead.CONTROL
+
+
+def test_a_nonnegative_score_keeps_a_nonnegative_interval_when_seeds_widen_it():
+    """Seeds 0 / 0 / 9 of a 0-100 score: the seed part widens the interval past 0; a score cannot go below it."""
+    base = np.zeros(64)
+    runs = [base.copy(), base.copy(), base.copy()]
+    runs[2][:8] = 72.0  # mean 9
+    ts = bootstrap.TaskStats(seed_runs({"m": runs}), 64)
+    e = ts.score("m")
+    assert e.low == 0.0 < e.value < e.high
+    ts = bootstrap.TaskStats(seed_runs({"m": runs, "zero": [base]}), 64, seed_independent=["zero"])
+    assert ts.difference("m", "zero").low < 0  # a difference is not clipped: it can be negative

@@ -315,7 +315,17 @@ class TaskStats:
             bound = top * (_alpha(LEVEL) / 2) ** (1 / self.n)
             e.low, e.high = (0.0, top - bound) if e.value == 0 else (bound, top)
             e.interval = "exact (Clopper-Pearson)"
+        elif self._nonnegative(method):  # the seed widening is symmetric in SE: a score cannot go below 0
+            e.low = max(e.low, 0.0)
         return e
+
+    def _nonnegative(self, method: str) -> bool:
+        """A score that cannot be negative: a mean of nonnegative per-example scores, or a sacrebleu corpus
+        score (BLEU, chrF: 0 to 100). Another corpus aggregation is left as it is."""
+        return all(
+            (hasattr(s, "values") and bool((s.values >= 0).all())) or type(s).__name__ == "Sacrebleu"
+            for s in self.stats[method]
+        )
 
     def difference(self, method: str, reference: str) -> Estimate:
         """method - reference, paired on the same resampled examples."""
