@@ -95,8 +95,12 @@ def test_dry_run_builds_the_expected_dag_offline(workdir, name):  # noqa: F811  
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "peftbench: WARNING" not in res.stdout + res.stderr  # no profile setting is shadowed
     cfg = load(files)
-    runs = len(tasks) * sum(len(config.run_seeds(cfg, m)) for m in wanted)
-    assert runs == len(tasks) * len(wanted) * n_seeds + EXTRA_SEEDS.get(name, 0)
+    specs = config.profile_methods(cfg)
+    runs = len(tasks) * sum(len(config.run_seeds(cfg, m, specs[m])) for m in wanted)
+    seed_free = [m for m in wanted if not config.seed_dependent(cfg, specs[m])]  # zero-shot: one run, any seeds
+    assert runs == len(tasks) * (len(wanted) - len(seed_free)) * n_seeds + len(tasks) * len(
+        seed_free
+    ) + EXTRA_SEEDS.get(name, 0)
     counts = job_counts(res.stdout + res.stderr)
     ours = {
         "base_model": 1,
@@ -108,7 +112,7 @@ def test_dry_run_builds_the_expected_dag_offline(workdir, name):  # noqa: F811  
         "all": 1,
     }
     if cfg.get("train_union"):  # ReFT Table 1: one training per (method, seed) on the union, evaluated per task
-        trainings = sum(len(config.run_seeds(cfg, m)) for m in wanted)
+        trainings = sum(len(config.run_seeds(cfg, m, specs[m])) for m in wanted)
         ours.update(finetune=None, finetune_union=trainings, union_data=1, union_member=runs)
     assert {rule: counts.get(rule) for rule in ours} == ours
     assert all(n == 1 for rule, n in counts.items() if rule not in ours), counts  # one job per cost measurement

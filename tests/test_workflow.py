@@ -135,13 +135,16 @@ def test_smoke_run_reaches_the_report(workdir):
     md = (workdir / "reports/smoke/report.md").read_text()
     rows = report_rows(md)
     assert set(rows) == {(t, m) for t in TASKS for m in METHODS}
+    flags = r"( seeds \d+%| exact| provisional| fragile| unstable \(seeds -?[\d.]+–-?[\d.]+\))*"  # the cell's flags
     number = re.compile(
         r"^([\d,.]+( ± [\d.]+)?(%|M| B| KB| MB| GB)?"  # a number, mean ± std
-        r"|-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]"  # a score [95% interval]
-        r"|[+-][\d.]+ \[[+-][\d.]+, [+-][\d.]+\] (better|worse|≈)"  # a paired difference
-        r"|--)$"
+        r"|-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]"
+        + flags  # a score [95% interval]
+        + r"|[+-][\d.]+ \[[+-][\d.]+, [+-][\d.]+\] (better|worse|≈)"
+        + flags  # a paired difference
+        + r"|--)$"
     )
-    interval = re.compile(r"^-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]$")
+    interval = re.compile(r"^-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]" + flags + "$")
     for key, cells in rows.items():
         assert all(number.match(c) for c in cells), f"non-numeric cell in {key}: {cells}"
         assert interval.match(cells[0]), f"main score without its interval in {key}: {cells[0]}"
