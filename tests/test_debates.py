@@ -13,8 +13,9 @@ import yaml
 from peftbench import ROOT, config, io
 from peftbench import methods as methods_mod
 from peftbench.report import report
-from peftbench.stats import claims, task
+from peftbench.stats import claims
 from peftbench.stats import forgetting as forgetting_stats
+from tests.test_stats import synthetic_analysis
 
 FORGETS = {
     "id": "f",
@@ -95,22 +96,8 @@ def test_forgetting_seeds_one_seed_fragility_and_not_run(tmp_path):
 
 
 def analysis(tmp_path, effects, n=120):
-    rng = np.random.default_rng(0)
-    difficulty = rng.uniform(20, 80, n)
-    runs = {}
-    for m, effect in effects.items():
-        for s in (0, 1):
-            values = np.clip(difficulty + effect + rng.normal(0, 5, n), 0, 100)
-            d = tmp_path / "samples" / m / f"seed{s}"
-            io.write_jsonl(
-                d / "samples.jsonl",
-                [
-                    {"doc_id": i, "target": "", "filtered_resps": [""], "metrics": {"f1": float(v), "exact_match": 0.0}}
-                    for i, v in enumerate(values)
-                ],
-            )
-            runs[(m, s)] = d
-    return task.analyse("qa", config.load_task("qa")["dir"], "f1", runs)
+    """Two seeds of each method on n shared qa examples (tests/test_stats.py's synthetic analysis)."""
+    return synthetic_analysis(tmp_path / "samples", n=n, effects=effects, noise=5.0, seeds=(0, 1))
 
 
 @pytest.mark.parametrize("lora, who", [(-10.0, "full learned more"), (10.0, "lora learned more"), (0.0, "neither")])
