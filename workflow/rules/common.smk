@@ -2,7 +2,7 @@
 import sys
 
 sys.path.insert(0, workflow.basedir)          # the peftbench library lives next to the Snakefile
-from peftbench import config as pb_config, offline, preflight, warm_worker
+from peftbench import config as pb_config, offline, preflight, runspec as pb_runspec, warm_worker
 
 CODE = Path(workflow.basedir)
 try:

@@ -17,7 +17,7 @@ rule evaluate:
         forgetting=f"{RUN}/forgetting.json",
     params:
         spec=lambda wc: METHOD_SPECS[wc.method],
-        evaluation=config["evaluation"],       # batch size and prefill groups: a change re-scores
+        run=pb_runspec.evaluation(config),      # what the job reads of the profile: a change re-scores
     threads: JOB_THREADS
     resources: **rule_resources("evaluate")
     benchmark: f"{R}/benchmarks/evaluate/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule

@@ -1,5 +1,8 @@
 # A fair race (issue 13): the held-out general text every evaluate job scores (forgetting), and the same
 # learning-rate search for every trained method (profile key `tuning`, config/tuning.yaml; off by default).
+import itertools
+from types import SimpleNamespace
+
 from peftbench.stages import tuning as pb_tuning
 
 GENERAL_TEXT = f"{R}/data/general/wiki_leads.jsonl"
@@ -16,6 +19,16 @@ wildcard_constraints:
 
 def tuned_runs(filename):
     return expand(f"{RUN}/{filename}", task=TASKS, method=TUNED, seed=SEEDS)
+
+
+def search_files():
+    """Every file of the learning-rate search: the candidates' runs and criteria, the choice, the winner's
+    evaluation (targets of rule all, so a deleted one is rebuilt: see the Snakefile)."""
+    out = tuned_runs("tuning.json") + [f for name in pb_tuning.EVALUATED for f in tuned_runs(f"tuned/{name}")]
+    for task, method, seed in itertools.product(TASKS, TUNED, SEEDS):
+        for d in candidate_runs(SimpleNamespace(task=task, method=method, seed=seed)):
+            out += [f"{d}/task_state.safetensors", f"{d}/train.json", f"{d}/val_loss.json"]
+    return out
 
 
 def candidate_runs(wc):
@@ -38,6 +51,7 @@ rule general_loss_base:
     """The base model's loss on the general text: what every run's forgetting.json is set against."""
     input: base=BASE, general=GENERAL_TEXT
     output: GENERAL_BASE
+    params: run=pb_runspec.general_loss(config)
     threads: JOB_THREADS          # the same thread count as the evaluate jobs: zero-shot matches bit for bit
     priority: 1                   # every evaluation waits for it (at 0, fine-tuning jobs went first for 9 min)
     resources: **rule_resources("evaluate")
@@ -58,8 +72,7 @@ rule finetune_candidate:
         train=f"{CANDIDATE}/train.json",
     params:
         spec=lambda wc: METHOD_SPECS[wc.method],
-        training=lambda wc: pb_config.training_settings(
-            pb_tuning.candidate_config(config, METHOD_SPECS[wc.method], wc.factor), METHOD_SPECS[wc.method]),
+        run=lambda wc: pb_runspec.training(config, METHOD_SPECS[wc.method], wc.task),   # the job scales its rate
     threads: JOB_THREADS
     resources: **rule_resources("finetune")
     benchmark: f"{R}/benchmarks/finetune_candidate/{{task}}/{{method}}/seed{{seed}}/lr_x{{factor}}.tsv"
@@ -77,7 +90,7 @@ rule validation_loss:
         validation=f"{R}/data/{{task}}/validation.jsonl",
         method=method_files,
     output: f"{RUN}/val_loss.json"
-    params: spec=lambda wc: METHOD_SPECS[wc.method]
+    params: spec=lambda wc: METHOD_SPECS[wc.method], run=pb_runspec.validation_loss(config)
     threads: JOB_THREADS
     resources: **rule_resources("evaluate")
     benchmark: f"{R}/benchmarks/validation_loss/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
@@ -125,6 +138,7 @@ rule evaluate_tuned:
     params:
         spec=lambda wc: METHOD_SPECS[wc.method],
         default=lambda wc: RUN.format(task=wc.task, method=wc.method, seed=wc.seed),
+        run=pb_runspec.evaluation(config),
     threads: JOB_THREADS
     resources: **rule_resources("evaluate")
     benchmark: f"{R}/benchmarks/evaluate_tuned/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule

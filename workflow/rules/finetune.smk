@@ -11,7 +11,7 @@ rule finetune:
         train=f"{RUN}/train.json",
     params:
         spec=lambda wc: METHOD_SPECS[wc.method],
-        training=lambda wc: pb_config.training_settings(config, METHOD_SPECS[wc.method]),
+        run=lambda wc: pb_runspec.training(config, METHOD_SPECS[wc.method], wc.task),   # what the job reads
     threads: JOB_THREADS
     resources: **rule_resources("finetune")
     benchmark: f"{R}/benchmarks/finetune/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
@@ -32,7 +32,7 @@ rule finetune_union:
         train=f"{UNION_RUN}/train.json",
     params:
         spec=lambda wc: METHOD_SPECS[wc.method],
-        training=lambda wc: pb_config.training_settings(config, METHOD_SPECS[wc.method]),
+        run=lambda wc: pb_runspec.training(config, METHOD_SPECS[wc.method], wc.union),
     threads: JOB_THREADS
     resources: **rule_resources("finetune")
     benchmark: f"{R}/benchmarks/finetune/{{union}}/{{method}}/seed{{seed}}.tsv"

@@ -7,7 +7,7 @@ from peftbench.stages import pipeline
 with pipeline.logged(snakemake):
     out = snakemake.output
     pipeline.evaluate_job(
-        snakemake.config,
+        snakemake.params.run,
         snakemake.input.base,
         snakemake.wildcards.task,
         snakemake.params.spec,

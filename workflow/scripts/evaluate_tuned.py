@@ -9,7 +9,7 @@ from peftbench.stages import pipeline, tuning
 with pipeline.logged(snakemake):
     i = snakemake.input
     tuning.evaluate_tuned(
-        snakemake.config,
+        snakemake.params.run,
         i.base,
         snakemake.wildcards.task,
         snakemake.params.spec,

@@ -6,7 +6,7 @@ from peftbench.stages import pipeline
 
 with pipeline.logged(snakemake):
     pipeline.finetune(
-        snakemake.config,
+        snakemake.params.run,
         snakemake.input.base,
         getattr(snakemake.wildcards, "union", None) or snakemake.wildcards.task,  # finetune_union: the union
         snakemake.params.spec,

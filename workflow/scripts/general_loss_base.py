@@ -6,4 +6,4 @@ from peftbench.stages import forgetting, pipeline
 
 with pipeline.logged(snakemake):
     pipeline._threads(snakemake.threads)
-    forgetting.base_job(snakemake.config, snakemake.input.base, snakemake.input.general, snakemake.output[0])
+    forgetting.base_job(snakemake.params.run, snakemake.input.base, snakemake.input.general, snakemake.output[0])

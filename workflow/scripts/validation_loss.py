@@ -6,7 +6,7 @@ from peftbench.stages import pipeline, tuning
 
 with pipeline.logged(snakemake):
     tuning.validation_loss_job(
-        snakemake.config,
+        snakemake.params.run,
         snakemake.input.base,
         snakemake.wildcards.task,
         snakemake.params.spec,
