@@ -16,7 +16,7 @@ from transformers import AutoModelForCausalLM
 
 import peftbench
 from peftbench import ROOT, config, io, runs
-from peftbench.stages import pipeline
+from peftbench.stages import evaluate, pipeline
 
 PEFT_METHODS = ["lora", "ia3", "prefix", "prompt-tuning"]
 NATIVE_METHODS = ["houlsby", "shared-layers"]
@@ -184,6 +184,37 @@ def test_the_readmes_lm_eval_command_scores_a_run_as_the_dag_does(results, metho
         assert hf["results"]["peftbench_qa"]["f1,none"] == dag["results"]["peftbench_qa"]["f1,none"]
         (logged,) = (tmp_path / "hf").rglob("samples_peftbench_qa_*.jsonl")
         assert {r["doc_id"]: r["filtered_resps"] for r in io.read_jsonl(logged)} == answers
+
+
+def test_the_recorded_command_reproduces_a_few_shot_chat_run(results, tmp_path):
+    """A seeded few-shot run in the chat template (seed 3: the demonstrations are drawn with it): the command its
+    lm_eval.json records (--seed 0,0,0,3, --apply_chat_template, the train split by absolute path) gives its
+    prompts and answers."""
+    root, cfg = results
+    cfg = {**cfg, "device": "cpu"}
+    spec, run, data = config.discover_methods()["few-shot"], root / "tiny/qa/few-shot/seed3", root / "data/qa"
+    base = str(root / "tiny/base_model")
+    pipeline.finetune(cfg, base, "qa", spec, 3, data, run / "task_state.safetensors", run / "train.json")
+    outs = [run / f for f in ("lm_eval.json", "samples.jsonl", "latency.json")]
+    pipeline.evaluate_job(
+        cfg,
+        base,
+        "qa",
+        spec,
+        run / "task_state.safetensors",
+        data / "test.jsonl",
+        *outs,
+        train_file=data / "train.jsonl",
+        seed=3,
+    )
+    command = shlex.split(io.read_json(run / "lm_eval.json")["peftbench"]["lm_eval_command"])
+    assert command[command.index("--seed") + 1] == "0,0,0,3" and "--apply_chat_template" in command
+    lm_eval_cli(tmp_path, *command[1:])
+    (logged,) = tmp_path.rglob("samples_peftbench_qa_*.jsonl")
+    cli = {r["doc_id"]: (evaluate.prompt_of(r), r["filtered_resps"]) for r in io.read_jsonl(logged)}
+    dag = {r["doc_id"]: (r["prompt"], r["filtered_resps"]) for r in io.read_jsonl(run / "samples.jsonl")}
+    assert cli == dag
+    assert all(p.count("<|im_start|>user") == 4 for p, _ in dag.values())  # 3 demonstrations as turns, then the test
 
 
 @pytest.mark.parametrize("method", ["prefix", "houlsby"])
