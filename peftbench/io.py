@@ -1,8 +1,16 @@
-"""Atomic writes: every output appears complete or not at all (temp file in the same folder + rename)."""
+"""Atomic writes: every output appears complete or not at all (temp file in the same folder + rename).
+
+tempfile makes its files 0600 and its folders 0700 whatever the umask (they are private by design); a result
+renamed into place would keep that, and nobody else in a shared group could read a report or a run. So each one
+gets, before its rename, the mode a plain `open`/`mkdir` would have given it: 0666 / 0777 less the umask. A
+folder's contents get it too: some writers make their files private themselves (safetensors' save_file writes
+0600 through a temporary file of its own), so a peft adapter/ or a checkpoint would otherwise hold unreadable
+weights inside a readable folder."""
 
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -10,6 +18,38 @@ from pathlib import Path
 from typing import Any
 
 from peftbench import warm_worker  # imports nothing heavy: its check before each rename
+
+
+def umask() -> int:
+    """The process umask, read without changing it where Linux says it (/proc/self/status, no race with other
+    threads creating files); elsewhere set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def as_created(path: Path | str, folder: bool = False) -> None:
+    """Give `path` the mode `open` (0666) or `mkdir` (0777) would have given it under the process umask."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask())
+
+
+def tree_as_created(root: Path) -> None:
+    """`as_created` for a folder and everything in it (an executable file keeps its x bits, as 0777 less the
+    umask); symbolic links are left alone."""
+    mask = umask()
+    for folder, dirs, files in os.walk(root):
+        os.chmod(folder, 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(path, (0o777 if st.st_mode & stat.S_IXUSR else 0o666) & ~mask)
 
 
 @contextmanager
@@ -22,6 +62,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     try:
         yield Path(tmp)
         warm_worker.check_job_alive(path)
+        as_created(tmp)  # mkstemp's 0600 otherwise
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -38,6 +79,7 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
     try:
         yield tmp
         warm_worker.check_job_alive(path)
+        tree_as_created(tmp)  # mkdtemp's 0700 otherwise, and whatever private files a writer made inside
         os.rename(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,20 +1,22 @@
 """A finished run outside peftbench: peft's PeftModel loads the adapter folder of every peft-backed method,
 `peftbench.load_run` gives a ready transformers model for every method, both matching peftbench's own load;
-lm-eval's own command line scores a run as the DAG does."""
+lm-eval's own command line (the README's command, from the repository root) scores a run as the DAG does."""
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
+import yaml
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 import peftbench
 from peftbench import ROOT, config, io, runs
-from peftbench.stages import pipeline
+from peftbench.stages import evaluate, pipeline
 
 PEFT_METHODS = ["lora", "ia3", "prefix", "prompt-tuning"]
 NATIVE_METHODS = ["houlsby", "shared-layers"]
@@ -120,50 +122,99 @@ def dag_score(root, cfg, method):
     return io.read_json(run / "lm_eval.json")
 
 
-def lm_eval_cli(root, out, *args):
-    """lm-eval's CLI (through peftbench.model.lm_eval_cli, which only registers the model) on our qa task's YAML,
-    from the data folder: the YAML's data_files (test.jsonl) are relative to the working directory."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "peftbench.model.lm_eval_cli",
-        *args,
-        "--tasks",
-        str(ROOT / "tasks/qa/lm_eval.yaml"),
-        "--batch_size",
-        "6",
-        "--output_path",
-        str(out),
-    ]
-    res = subprocess.run(cmd, cwd=root / "data/qa", capture_output=True, text=True)
+def lm_eval_cli(out, *args):
+    """lm-eval's CLI (`python -m ...` as `sys.executable`) run from the repository root, as the README says: the
+    run's lm_eval_task.yaml names its data by absolute path, so no `cd` into the data folder."""
+    cmd = [sys.executable, *args, "--output_path", str(out), "--log_samples"]  # + where to write, and the answers
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-4000:]
     (written,) = out.rglob("results_*.json")
     return json.loads(written.read_text())
 
 
+def readme_lm_eval_command(run):
+    """The README's lm-eval command for a run of this project's tasks, as written (continuation lines joined), its
+    smoke run folder replaced by `run`."""
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    (line,) = [s.strip() for s in text.splitlines() if "lm_eval_task.yaml --batch_size" in s]
+    return [a.replace("results/smoke/tiny-random-llama/qa/lora/seed0", str(run)) for a in shlex.split(line)]
+
+
 @pytest.mark.parametrize("method", ["lora", "houlsby"])
-def test_lm_eval_cli_scores_a_run_as_the_dag_does(results, method, tmp_path):
+def test_the_readmes_lm_eval_command_scores_a_run_as_the_dag_does(results, method, tmp_path):
+    """lm_eval.json records how the DAG ran lm-eval (batch size, device, the command); the README's command, run as
+    written from the repository root, gives the DAG's scores."""
     root, cfg = results
+    cfg = {**cfg, "device": "cpu"}  # the README's command says --device cpu
     run = root / f"tiny/qa/{method}/seed0"
     dag = dag_score(root, cfg, method)
     assert dag["config"]["model"] == "peftbench" and dag["config"]["model_args"] == f"run={run}"
     assert dag["config"]["peftbench_method"] == method
-    cli = lm_eval_cli(root, tmp_path, "--model", "peftbench", "--model_args", f"run={run}")
+    assert (dag["config"]["batch_size"], dag["config"]["device"]) == (cfg["evaluation"]["batch_size"], "cpu")
+    task = yaml.safe_load((run / "lm_eval_task.yaml").read_text())
+    assert task["dataset_kwargs"]["data_files"] == {"test": str((root / "data/qa/test.jsonl").resolve())}
+    assert task["include"] == str((ROOT / "tasks/qa/lm_eval.yaml").resolve())
+    assert task["generation_kwargs"]["until"] == ["\n"]
+    assert task["generation_kwargs"]["begin_suppress_tokens"]  # the answer-start protocol reaches the CLI too
+
+    readme = readme_lm_eval_command(run)
+    assert shlex.split(dag["peftbench"]["lm_eval_command"]) == readme  # the README's command is the recorded one
+    assert readme[readme.index("--batch_size") + 1] == str(cfg["evaluation"]["batch_size"])  # the smoke profile's
+    assert readme[0] == "python"
+    cli = lm_eval_cli(tmp_path, *readme[1:])
     assert cli["config"]["peftbench_run"] == str(run) and cli["config"]["peftbench_method"] == method
     for metric in ("exact_match,none", "f1,none"):
         assert cli["results"]["peftbench_qa"][metric] == dag["results"]["peftbench_qa"][metric]
+    # a random tiny model scores 0 either way: its answers, word for word, are the comparison that can fail
+    answers = {r["doc_id"]: r["filtered_resps"] for r in io.read_jsonl(run / "samples.jsonl")}
+    (logged,) = tmp_path.rglob("samples_peftbench_qa_*.jsonl")
+    assert {r["doc_id"]: r["filtered_resps"] for r in io.read_jsonl(logged)} == answers
+    assert any(a != [""] for a in answers.values())
     if method == "lora":  # peft's own path, no peftbench model: lm-eval's hf model with the adapter folder
         hf = lm_eval_cli(
-            root,
             tmp_path / "hf",
+            "-m",
+            "lm_eval",
             "--model",
             "hf",
             "--model_args",
             f"pretrained={root / 'tiny/base_model'},peft={run / 'adapter'},dtype=float32",
-            "--device",
-            "cpu",
+            *readme[readme.index("--tasks") :],
         )
         assert hf["results"]["peftbench_qa"]["f1,none"] == dag["results"]["peftbench_qa"]["f1,none"]
+        (logged,) = (tmp_path / "hf").rglob("samples_peftbench_qa_*.jsonl")
+        assert {r["doc_id"]: r["filtered_resps"] for r in io.read_jsonl(logged)} == answers
+
+
+def test_the_recorded_command_reproduces_a_few_shot_chat_run(results, tmp_path):
+    """A seeded few-shot run in the chat template (seed 3: the demonstrations are drawn with it): the command its
+    lm_eval.json records (--seed 0,0,0,3, --apply_chat_template, the train split by absolute path) gives its
+    prompts and answers."""
+    root, cfg = results
+    cfg = {**cfg, "device": "cpu"}
+    spec, run, data = config.discover_methods()["few-shot"], root / "tiny/qa/few-shot/seed3", root / "data/qa"
+    base = str(root / "tiny/base_model")
+    pipeline.finetune(cfg, base, "qa", spec, 3, data, run / "task_state.safetensors", run / "train.json")
+    outs = [run / f for f in ("lm_eval.json", "samples.jsonl", "latency.json")]
+    pipeline.evaluate_job(
+        cfg,
+        base,
+        "qa",
+        spec,
+        run / "task_state.safetensors",
+        data / "test.jsonl",
+        *outs,
+        train_file=data / "train.jsonl",
+        seed=3,
+    )
+    command = shlex.split(io.read_json(run / "lm_eval.json")["peftbench"]["lm_eval_command"])
+    assert command[command.index("--seed") + 1] == "0,0,0,3" and "--apply_chat_template" in command
+    lm_eval_cli(tmp_path, *command[1:])
+    (logged,) = tmp_path.rglob("samples_peftbench_qa_*.jsonl")
+    cli = {r["doc_id"]: (evaluate.prompt_of(r), r["filtered_resps"]) for r in io.read_jsonl(logged)}
+    dag = {r["doc_id"]: (r["prompt"], r["filtered_resps"]) for r in io.read_jsonl(run / "samples.jsonl")}
+    assert cli == dag
+    assert all(p.count("<|im_start|>user") == 4 for p, _ in dag.values())  # 3 demonstrations as turns, then the test
 
 
 @pytest.mark.parametrize("method", ["prefix", "houlsby"])

@@ -2,16 +2,21 @@
 
 The YAML is loaded with lm-eval's own loader (so `!function utils.process_results` resolves next to
 it), its data_files pointed at this profile's test.jsonl, and handed to `simple_evaluate` as a dict.
-Every method, peft-wrapped or hooked, goes through the same HFLM path and the same prompts."""
+Every method, peft-wrapped or hooked, goes through the same HFLM path and the same prompts. What lm-eval's own
+command line needs to score a run the same way is written beside its lm_eval.json: the task as run
+(lm_eval_task.yaml, `task_yaml`) and the command (`cli_command`, with the batch size the DAG used)."""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from peftbench import io
 from peftbench.stages import greedy
 
 if TYPE_CHECKING:  # hints only
@@ -25,6 +30,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # resamples; lm-eval's bootstrap of a corpus metric (100 resamples) was a second, test-only answer that nothing
 # read, and it cost ~5 s per evaluation in a process pool that took the core of the job running beside it.
 BOOTSTRAP_ITERS = 0
+
+TASK_FILE = "lm_eval_task.yaml"  # beside lm_eval.json: the task as the DAG ran it, for lm-eval's command line
 
 
 def task_name(task: Path | str) -> str:
@@ -59,6 +66,28 @@ def task_config(
         gen["begin_suppress_tokens"] = answer_start_suppressed(tokenizer, gen.get("until", []))
         cfg["generation_kwargs"] = gen
     return cfg
+
+
+def task_yaml(task_dir: Path | str, cfg: dict) -> str:
+    """The task as an evaluation ran it (`task_config`'s dict), as a YAML lm-eval's command line reads from any
+    working directory: the task's lm_eval.yaml, included by absolute path (its `!function`s resolve next to it),
+    with what `task_config` set for this run restated: the data files by absolute path (the shared YAML's
+    `test.jsonl` is relative to the working directory), the few-shot split and count, and the generation
+    settings with the answer-start suppression (a plain task YAML would decode without it)."""
+    keys = ("task", "dataset_kwargs", "fewshot_split", "num_fewshot", "generation_kwargs")
+    doc = {"include": str((Path(task_dir) / "lm_eval.yaml").resolve()), **{k: cfg[k] for k in keys if k in cfg}}
+    head = "# written by peftbench's evaluate job: the lm-eval task as it scored this run (lm_eval.json's command)\n"
+    return head + "".join(f"{k}: {json.dumps(v)}\n" for k, v in doc.items())  # JSON values are YAML: "\n" stays "\n"
+
+
+def cli_command(run_dir: Path | str, batch_size: int, device: str, seed: int = 0, chat: bool = False) -> str:
+    """lm-eval's command line that scores `run_dir` as its evaluate job did, from the folder the DAG ran in: the run
+    through `--model peftbench`, the task as run (`task_yaml`), the job's batch size (lm-eval's default is 1) and
+    device, the seeds `run` gives lm-eval (python, numpy, torch 0; the few-shot draw the run's seed), its chat template."""
+    args = ["python", "-m", "peftbench.model.lm_eval_cli", "--model", "peftbench", "--model_args", f"run={run_dir}"]
+    args += ["--tasks", str(Path(run_dir) / TASK_FILE), "--batch_size", str(batch_size), "--seed", f"0,0,0,{seed}"]
+    args += ["--device", device, *(["--apply_chat_template"] if chat else [])]
+    return shlex.join(args)
 
 
 def _hflm():
@@ -202,6 +231,7 @@ def run(
     add_bos: bool = False,
     prefill_tokens: int = 0,
     position_wise: bool = False,
+    task_file: Path | str | None = None,
 ) -> tuple[dict, dict[str, list[dict]]]:
     """lm-eval's results dict (as lm-eval returns it), plus the per-sample outputs separately.
 
@@ -215,7 +245,10 @@ def run(
     prefill_tokens: > 0, the prompts' cache is computed in groups of about that many positions (grouped_prefill;
     only for a method whose method.yaml says chunked_prefill); 0, in one padded forward with the batch.
     position_wise: the model's forward is position-wise (method.yaml chunked_prefill): greedy answers leave the
-    batch once ended (peftbench.stages.greedy), with generate()'s tokens."""
+    batch once ended (peftbench.stages.greedy), with generate()'s tokens.
+    task_file: where the task as run goes (`task_yaml`), once lm-eval has scored it.
+    The results' config records the batch size and device (lm-eval records simple_evaluate's own arguments, None
+    for a model passed in)."""
     import lm_eval
     import lm_eval.tasks  # noqa: F401  (must be imported before TaskManager)
 
@@ -253,6 +286,9 @@ def run(
             numpy_random_seed=0,
             torch_random_seed=0,
         )
+    results["config"].update(batch_size=batch_size, device=device)
+    if task_file is not None:
+        io.write_text(task_file, task_yaml(task_dir, cfg))
     samples = results.pop("samples", {})
     return results, samples
 

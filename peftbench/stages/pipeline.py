@@ -387,6 +387,7 @@ def evaluate_job(
     precision = cfg.get("precision", "fp32")
     start = time.perf_counter()
     prompting = method_spec.get("prompting", {})
+    run_dir = Path(out_json).parent  # lm_eval.json names what it scored, as `--model peftbench` would
     results, samples = evaluate.run(
         model,
         tok,
@@ -401,10 +402,10 @@ def evaluate_job(
         add_bos=cfg["model"].get("add_bos", False),
         prefill_tokens=cfg["evaluation"].get("prefill_tokens", 0) if method_spec.get("chunked_prefill") else 0,
         position_wise=bool(method_spec.get("chunked_prefill")),
+        task_file=run_dir / evaluate.TASK_FILE,
     )
     from lm_eval.utils import handle_non_serializable
 
-    run_dir = Path(out_json).parent  # lm_eval.json names what it scored, as `--model peftbench` would
     results["config"].update(
         {"model": "peftbench", "model_args": f"run={run_dir}", **runs.record(run_dir, method_spec["name"])}
     )
@@ -415,6 +416,13 @@ def evaluate_job(
         **_evaluated(trained, sha),
         "chat_template": evaluate.uses_chat_template(prompting, tok),
         "num_fewshot": int(prompting.get("num_fewshot", 0)),
+        "lm_eval_command": evaluate.cli_command(  # the same scores from lm-eval's own CLI (README, tests/test_runs.py)
+            run_dir,
+            results["config"]["batch_size"],
+            results["config"]["device"],
+            seed,
+            evaluate.uses_chat_template(prompting, tok),
+        ),
     }
 
     lat = cfg["latency"]
