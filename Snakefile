@@ -29,4 +29,4 @@ rule all:
     # table a new profile key asks for, would otherwise leave a stale or missing result behind
     input: REPORT_FILES.values(), f"{R}/summary.csv", REPORT_COSTS.values(), GENERAL_BASE,
            expand(f"{R}/data/{{task}}/checks.json", task=TASKS),
-           [all_runs(f) for f in RUN_FILES], all_runs("forgetting.json"), search_files()
+           [all_runs(f) for f in RUN_FILES], all_runs("forgetting.json"), all_runs("lm_eval_task.yaml"), search_files()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from peftbench import config, io
 
-EVALUATED = ("lm_eval.json", "samples.jsonl", "latency.json", "forgetting.json")
+EVALUATED = ("lm_eval.json", "samples.jsonl", "latency.json", "forgetting.json", "lm_eval_task.yaml")
 
 
 def label(factor):
@@ -82,23 +82,24 @@ def validation_loss_job(
     the candidate's own settings (train.json). A diverged candidate's is null. Measured only when a profile
     searches: the ordinary fine-tuning job skips the pass (training.val_loss_after)."""
     from peftbench import identity, methods
-    from peftbench.stages import pipeline, train
+    from peftbench.model import assemble
+    from peftbench.stages import train
 
     run, tr = Path(run_dir), io.read_json(Path(run_dir) / "train.json")
     if tr.get("diverged"):
         io.write_json(out_json, {"val_loss": None, "diverged": tr["diverged"]})
         return
-    pipeline._threads(threads)
+    assemble.set_threads(threads)
     state = run / "task_state.safetensors"
     sha = identity.check_state(state, tr.get("task_state_sha256"), "the learning-rate search")
     settings, precision = tr["training"], cfg.get("precision", "fp32")
-    model, tok, *_ = pipeline.method_model(
+    model, tok, *_ = assemble.method_model(
         base_dir,
         spec,
         methods.load_state(state),
         seed=tr["seed"],
-        device=pipeline.device(cfg),
-        dtype=pipeline.weights_dtype(cfg),
+        device=assemble.device(cfg),
+        dtype=assemble.weights_dtype(cfg),
     )
     target_end = config.load_task(config.union_members(cfg, task)[0], tasks_dir).get("target_end", "newline")
     records = io.read_jsonl(validation_file, required=("id", "prompt", "target"))

@@ -15,6 +15,7 @@ rule evaluate:
         samples=f"{RUN}/samples.jsonl",
         latency=f"{RUN}/latency.json",
         forgetting=f"{RUN}/forgetting.json",
+        task_yaml=f"{RUN}/lm_eval_task.yaml",      # the task as scored: lm-eval's own CLI reruns it (lm_eval.json's command)
     params:
         spec=lambda wc: METHOD_SPECS[wc.method],
         run=pb_runspec.evaluation(config),      # what the job reads of the profile: a change re-scores
