@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from peftbench import config, methods
-from peftbench.stages import evaluate, pipeline
+from peftbench.model import assemble
+from peftbench.stages import evaluate
 
 
 def main():
@@ -31,7 +32,7 @@ def main():
             print(f"{run}: {method} is not position-wise (chunked_prefill): it always decodes with generate()")
             continue
         data = run.parents[3] / "data" / task_name
-        model, tok, *_ = pipeline.method_model(
+        model, tok, *_ = assemble.method_model(
             run.parents[2] / "base_model", spec, methods.load_state(run / "task_state.safetensors")
         )
         times, answers = {False: [], True: []}, {}

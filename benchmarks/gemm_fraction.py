@@ -17,7 +17,7 @@ In one process, in this order (each a median over --repeats after a warm-up):
            at; the rest (attention kernels, norms, activations, the loss over the vocabulary, AdamW) is time that
            no GEMM speed-up reaches, so share x rate bounds the loop's fraction of the limit.
 
-FLOPs are peftbench.costs.flops' estimates from parameter counts (its docstring says what they leave out).
+FLOPs are peftbench.model.flops' estimates from parameter counts (its docstring says what they leave out).
 
     python benchmarks/gemm_fraction.py                        # the default run's base model, one thread (a DAG job's)
     python benchmarks/gemm_fraction.py --base tiny --repeats 1 --steps 1     # the tests' tiny random model: seconds
@@ -44,8 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/train_loo
 from train_loop import SIZES, records  # noqa: E402
 
 from peftbench import config, io, methods  # noqa: E402
-from peftbench.costs import flops  # noqa: E402
-from peftbench.model import base_model  # noqa: E402
+from peftbench.model import base_model, flops  # noqa: E402
 from peftbench.stages import latency, train  # noqa: E402
 
 DEFAULT_BASE = "results/smollm2-135m-instruct/base_model"  # what `make benchmark` writes first

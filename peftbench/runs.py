@@ -72,13 +72,13 @@ def load_run(
     (IA)^3 merged, prefix/prompt tuning as peft models, houlsby/loreft/... with their modules), in eval mode.
     A plain transformers causal LM (or a peft wrapper of one): `model.generate`, lm-eval's HFLM, ... work."""
     from peftbench import methods
-    from peftbench.stages import pipeline
+    from peftbench.model import assemble
 
     run_dir = Path(run_dir)
     spec = method_spec(run_dir)
     state = methods.load_state(run_dir / "task_state.safetensors")
-    dtype = pipeline.DTYPES[io.read_json(run_dir / "train.json").get("weights_dtype", "fp32")]  # as it was stored
-    model, tok, *_ = pipeline.method_model(base or base_dir(run_dir), spec, state, device=device, dtype=dtype)
+    dtype = assemble.DTYPES[io.read_json(run_dir / "train.json").get("weights_dtype", "fp32")]  # as it was stored
+    model, tok, *_ = assemble.method_model(base or base_dir(run_dir), spec, state, device=device, dtype=dtype)
     return model, tok
 
 

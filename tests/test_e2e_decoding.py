@@ -6,8 +6,8 @@ whole test set in one generation batch (batch x beams candidates)."""
 import yaml
 
 from peftbench import ROOT, config, io
+from peftbench.model.assemble import method_model
 from peftbench.stages import evaluate, train
-from peftbench.stages.pipeline import method_model
 
 MRS = [
     "name[The Eagle], food[French]",

@@ -12,9 +12,9 @@ import torch
 
 from peftbench import config, io, methods
 from peftbench.data import wiki
+from peftbench.model.assemble import method_model
 from peftbench.report import fairness, report
 from peftbench.stages import forgetting, tuning
-from peftbench.stages.pipeline import method_model
 
 
 # ---- forgetting ------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ from conftest import logits, perturb, spec_with
 from test_train import RECORDS, settings
 
 from peftbench import methods
+from peftbench.model.assemble import method_model
 from peftbench.stages import train
-from peftbench.stages.pipeline import method_model
 
 
 def houlsby_count(config, hp):

@@ -8,7 +8,7 @@ from conftest import logits, perturb
 from test_method_prefix import PROMPTS, assert_generation_matches_forward
 
 from peftbench import methods
-from peftbench.stages.pipeline import method_model
+from peftbench.model.assemble import method_model
 
 
 def ia3_count(cfg):

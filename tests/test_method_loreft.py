@@ -9,8 +9,8 @@ from test_train import RECORDS, settings
 
 from peftbench import config, methods
 from peftbench.data import build
+from peftbench.model.assemble import method_model
 from peftbench.stages import evaluate, train
-from peftbench.stages.pipeline import method_model
 
 PROMPTS = [
     "Translate English to Spanish.\nEnglish: In the beginning God created\nSpanish:",

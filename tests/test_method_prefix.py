@@ -4,7 +4,7 @@ import torch
 from conftest import logits, perturb
 
 from peftbench import methods
-from peftbench.stages.pipeline import method_model
+from peftbench.model.assemble import method_model
 
 PROMPTS = ["Translate English to Spanish.\nEnglish: In the beginning\nSpanish:", "Q: why?\nA:"]
 

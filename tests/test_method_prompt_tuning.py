@@ -6,8 +6,8 @@ from test_method_prefix import PROMPTS, assert_generation_matches_forward, gener
 from test_train import RECORDS
 
 from peftbench import methods
+from peftbench.model.assemble import method_model
 from peftbench.stages import train
-from peftbench.stages.pipeline import method_model
 
 
 def test_prompt_tuning_count_init_exact_round_trip_and_generation(tiny_dir, method_specs, tmp_path, batch, tiny):

@@ -5,8 +5,8 @@ from conftest import logits
 from test_train import RECORDS, settings
 
 from peftbench import methods
+from peftbench.model.assemble import method_model
 from peftbench.stages import train
-from peftbench.stages.pipeline import method_model
 
 # The tiny test base is itself transformers' init under torch.manual_seed(0), and method_model seeds with the
 # run's seed before attach, so seed 0 would redraw the very same weights; seed 1 gives a genuinely new draw.

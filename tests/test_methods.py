@@ -9,8 +9,8 @@ from test_train import RECORDS, settings
 
 from peftbench import ROOT, config, methods
 from peftbench.data import build
+from peftbench.model.assemble import method_model
 from peftbench.stages import evaluate, train
-from peftbench.stages.pipeline import method_model
 
 
 def setup(tiny_dir, spec, state=None):

@@ -11,6 +11,7 @@ import torch
 from test_run_identity import broken_copy, data, profile
 
 from peftbench import io
+from peftbench.model import assemble
 from peftbench.stages import pipeline, reload_check
 from peftbench.stages.reload_check import ReloadMismatch
 
@@ -100,7 +101,7 @@ def test_on_the_default_model_in_bf16_an_ignored_state_fails_and_a_merged_one_pa
     The old tolerance (2 eps x max |logit|) was above the ignored state's difference here too."""
     torch.set_num_threads(2)
     spec, dtype = method_specs["lora"], torch.bfloat16
-    model, tok, module, _ = pipeline.method_model(REAL, spec, seed=0, dtype=dtype)
+    model, tok, module, _ = assemble.method_model(REAL, spec, seed=0, dtype=dtype)
     records = [
         {
             "id": "a",
@@ -110,16 +111,16 @@ def test_on_the_default_model_in_bf16_an_ignored_state_fails_and_a_merged_one_pa
         }
     ]  # one record: bf16 forwards are slow on a CPU without avx512_bf16
     batch = reload_check.fixed_batch(records, tok, 128)
-    untrained = reload_check.logits(pipeline.place(model, dtype), *batch)
+    untrained = reload_check.logits(assemble.place(model, dtype), *batch)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name:  # some 50 AdamW steps at lr 2e-4: about 1e-2 each
                 p.copy_((torch.randn(p.shape, generator=g) * 1e-2).to(p.dtype))
     trained = reload_check.logits(model, *batch)
-    state = pipeline.as_stored(module.task_state(model), dtype)
+    state = assemble.as_stored(module.task_state(model), dtype)
     del model
-    reloaded, *_ = pipeline.method_model(REAL, spec, state, seed=0, dtype=dtype)
+    reloaded, *_ = assemble.method_model(REAL, spec, state, seed=0, dtype=dtype)
     merged = reload_check.logits(reloaded, *batch)
     rounding = reload_check.rounding_noise(reloaded, *batch, merged)
     check = reload_check.check("lora", trained, merged, 1, dtype, untrained, rounding)

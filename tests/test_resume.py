@@ -9,8 +9,8 @@ import pytest
 import torch
 from test_train import RECORDS, settings
 
+from peftbench.model.assemble import method_model
 from peftbench.stages import checkpoint, train
-from peftbench.stages.pipeline import method_model
 
 
 def run(tiny_dir, spec, folder, steps=6, every=2, fingerprint="f"):

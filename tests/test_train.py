@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from peftbench import config
+from peftbench.model import assemble
+from peftbench.model.assemble import method_model
 from peftbench.stages import train
-from peftbench.stages.pipeline import method_model
 
 RECORDS = [
     {"id": str(i), "prompt": f"Translate English to Spanish.\nEnglish: house {i}\nSpanish:", "target": f"casa {i}"}
@@ -124,7 +125,7 @@ def test_base_dropout_zero_makes_gpt2_deterministic_in_training():
     ).train()
     ids = torch.randint(0, 100, (2, 12))
     assert not torch.equal(model(ids).logits, model(ids).logits)  # dropout on
-    train.set_dropout(model, 0.0)
+    assemble.set_dropout(model, 0.0)
     assert torch.equal(model(ids).logits, model(ids).logits)
 
 

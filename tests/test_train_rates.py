@@ -7,9 +7,9 @@ import pytest
 from test_run_identity import data, finetune, profile
 from test_train import RECORDS, settings
 
-from peftbench.costs import flops
+from peftbench.model import flops
+from peftbench.model.assemble import method_model
 from peftbench.stages import checkpoint, train
-from peftbench.stages.pipeline import method_model
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])

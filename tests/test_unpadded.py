@@ -5,8 +5,9 @@ float rounding, for every kind of method (position-reading ones included), and n
 import pytest
 import torch
 
+from peftbench.model import assemble
+from peftbench.model.assemble import method_model
 from peftbench.stages import train
-from peftbench.stages.pipeline import method_model
 
 # prompts of very different lengths, so a padded batch of them is mostly padding
 RECORDS = [
@@ -36,7 +37,7 @@ def one_step(model, tok, unpadded):
 @pytest.mark.parametrize("method", ["full", "lora", "ia3", "prompt-tuning", "prefix", "loreft", "houlsby"])
 def test_unpadded_gives_the_padded_batchs_loss_and_gradient(tiny_dir, method_specs, method):
     model, tok, *_ = method_model(tiny_dir, method_specs[method], seed=0, base_dropout=0.0)
-    train.set_dropout(model, 0.0)  # the method's own dropout too: both paths must see the same function
+    assemble.set_dropout(model, 0.0)  # the method's own dropout too: both paths must see the same function
     padded_loss, padded_grad, padded_positions = one_step(model, tok, unpadded=False)
     loss, grad, positions = one_step(model, tok, unpadded=True)
     assert loss == pytest.approx(padded_loss, rel=1e-5)

@@ -125,8 +125,9 @@ sys.path.insert(0, {tests!r})
 from test_train import RECORDS, settings
 from peftbench import config, methods
 from peftbench.stages import pipeline, train
+from peftbench.model import assemble
 spec = config.discover_methods()["lora"]
-model, tok, module, _ = pipeline.method_model({base!r}, spec, seed=0)
+model, tok, module, _ = assemble.method_model({base!r}, spec, seed=0)
 stats = train.train(model, tok, RECORDS, RECORDS[:4], settings(steps=3), seed=0)
 state = module.task_state(model)
 print(json.dumps({{"ppid": os.getppid(), "loss": stats["loss_curve"], "val": stats["val_loss_after"],

@@ -8,6 +8,7 @@ import torch
 from test_run_identity import data, profile
 
 from peftbench import config, identity, io, methods, preflight, runs
+from peftbench.model import assemble
 from peftbench.stages import pipeline
 
 
@@ -50,7 +51,7 @@ def test_merged_lora_in_bf16_is_stored_in_bf16_and_passes_the_reload_check(tiny_
 
 
 def test_trainable_weights_train_in_fp32_over_frozen_bf16_ones(tiny_dir, method_specs):
-    model, *_ = pipeline.method_model(tiny_dir, method_specs["lora"], dtype=torch.bfloat16)
+    model, *_ = assemble.method_model(tiny_dir, method_specs["lora"], dtype=torch.bfloat16)
     dtypes = {p.requires_grad: set() for p in model.parameters()}
     for p in model.parameters():
         dtypes[p.requires_grad].add(p.dtype)
@@ -58,9 +59,9 @@ def test_trainable_weights_train_in_fp32_over_frozen_bf16_ones(tiny_dir, method_
 
 
 def test_without_the_key_weights_stay_fp32_and_the_identity_is_unchanged(tiny_dir, method_specs):
-    model, *_ = pipeline.method_model(tiny_dir, method_specs["lora"])
+    model, *_ = assemble.method_model(tiny_dir, method_specs["lora"])
     assert {p.dtype for p in model.parameters()} == {torch.float32}
-    assert pipeline.weights_dtype(profile()) == torch.float32
+    assert assemble.weights_dtype(profile()) == torch.float32
     spec = method_specs["lora"]
     key = identity.run_identity(profile(), "qa", spec, {}, 0, {})
     assert key["model"] == {"name": "tiny", "source": "tiny-random"}, "no dtype filled in: old config hashes hold"

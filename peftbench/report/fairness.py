@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from peftbench import io
-from peftbench.costs.flops import train_flops  # C = (4 N + 2 N_trainable) x tokens, the docstring's estimate
+from peftbench.model.flops import train_flops  # C = (4 N + 2 N_trainable) x tokens, the docstring's estimate
 from peftbench.report import figures
 from peftbench.stats import forgetting as forgetting_stats
 

@@ -68,10 +68,9 @@ def text_losses(model, tokenizer, texts, batch_size=8, precision="fp32", max_len
 
 def base_job(cfg, base_dir, general_file, out_json):
     """The base model's loss on the sample: the reference every run's forgetting.json is set against."""
-    from peftbench.model import base_model
-    from peftbench.stages import pipeline
+    from peftbench.model import assemble, base_model
 
-    model, tok = base_model.load(base_dir, dtype=pipeline.weights_dtype(cfg))  # as the runs load it
+    model, tok = base_model.load(base_dir, dtype=assemble.weights_dtype(cfg))  # as the runs load it
     sums, counts = text_losses(
         model, tok, _texts(general_file), precision=cfg.get("precision", "fp32"), max_len=_max_len(cfg)
     )

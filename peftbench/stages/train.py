@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from peftbench import methods
-from peftbench.costs import flops
+from peftbench.model import flops
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -145,18 +145,6 @@ def backward(
         scaler.scale(loss * share).backward()
         loss_sum += loss.detach() * share
     return loss_sum
-
-
-def set_dropout(model: torch.nn.Module, p: float) -> torch.nn.Module:
-    """Every dropout of `model` to p: nn.Dropout modules and the attention-dropout floats that sdpa/eager
-    attention read at call time (Llama's `attention_dropout`). The LoRA repo's GPT-2 (examples/NLG/src/model.py)
-    has no dropout at all, where Hugging Face's GPT-2 config has 0.1 on embeddings, attention and residuals."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = p
-        if isinstance(getattr(module, "attention_dropout", None), float):
-            module.attention_dropout = p
-    return model
 
 
 def autocast(precision: str, device: str = "cpu") -> contextlib.AbstractContextManager:
@@ -291,7 +279,7 @@ def train(
     wall = progress.pop("elapsed_s") + time.perf_counter() - start  # training time over all attempts
     loop = wall - progress.pop("checkpoint_s", 0.0)  # the steps alone: what the rates below divide by
     stats = {"steps": steps, "batch_size": bs, **progress, "resumed_from_step": resumed_from}
-    # trained tokens = non-padding tokens of every step's batch; FLOPs estimated from them (peftbench.costs.flops)
+    # trained tokens = non-padding tokens of every step's batch; FLOPs estimated from them (peftbench.model.flops)
     trainable, total = methods.count_parameters(model)
     work = flops.train_flops(total, trainable, stats["train_tokens"])
     stats.update(

@@ -3,10 +3,11 @@ from peftbench import warm_worker
 warm_worker.delegate()  # a local run: this script runs forked from the warm worker, its libraries imported
 
 from peftbench.costs import task_switch
+from peftbench.model import assemble
 from peftbench.stages import pipeline
 
 with pipeline.logged(snakemake):
-    pipeline._threads(snakemake.threads)
+    assemble.set_threads(snakemake.threads)
     block = snakemake.params.block
     df = task_switch.run(
         snakemake.input.base,
