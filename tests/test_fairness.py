@@ -131,7 +131,7 @@ def test_selection_reads_the_candidates_train_and_val_loss_json_only_never_test_
     monkeypatch.undo()
     chosen = io.read_json(tmp_path / "tuning.json")
     assert chosen["chosen_factor"] == 3 and chosen["chosen_learning_rate"] == pytest.approx(3e-4)
-    read = [p for p in opened if not p.endswith(".tmp")]
+    read = [p for p in opened if not p.endswith(".tmp") and not p.startswith("/proc/")]  # io.umask reads its own
     assert read and all(p.endswith(("train.json", "val_loss.json")) for p in read), read
 
 
