@@ -104,6 +104,15 @@ def load_state(path: Path | str) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
+def state_summary(state: dict[str, torch.Tensor]) -> dict:
+    """train.json's account of a task state: how many tensors, their bytes and dtypes."""
+    return {
+        "stored_tensors": len(state),
+        "stored_bytes_tensors": state_bytes(state),
+        "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()}),
+    }
+
+
 def state_bytes(state: dict[str, torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in state.values())
 

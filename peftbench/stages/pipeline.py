@@ -121,16 +121,7 @@ def finetune(
         base_dir, method_spec, seed=seed, device=where, base_dropout=settings.get("base_dropout"), dtype=dtype
     )
     trainable, total = methods.count_parameters(model)
-    records = {
-        s: io.read_jsonl(Path(data_dir) / f"{s}.jsonl", required=("id", "prompt", "target"))
-        for s in ("train", "validation")
-    }
-    settings = config.with_epochs(settings, len(records["train"]))  # training.epochs -> steps
-    if settings["steps"] and settings["batch_size"] > len(records["train"]):  # preflight's bound, on the data read
-        raise ValueError(
-            f"{Path(data_dir) / 'train.jsonl'}: {len(records['train'])} records, fewer than the training.batch_size "
-            f"{settings['batch_size']} of method '{method_spec['name']}': a batch holds records of one split"
-        )
+    records, settings = _read_splits(data_dir, settings, method_spec["name"])
     # the run's identity: what it reads (data, method, task files, by content) and the profile keys that reach it
     folders = [t["dir"] for t in tasks] if len(tasks) > 1 else tasks[0]["dir"]
     files = identity.file_hashes(method_spec, folders, data_dir)
@@ -166,27 +157,10 @@ def finetune(
     adapter = runs.save_adapter(model, Path(out_state).parent)  # peft methods: a PeftModel folder too
     try:  # adapter/ is no declared output: a failure from here on (the reload check) must not leave it behind
         peak = train.peak_memory_bytes(where)  # before the check loads a second model
-        stored = {
-            "stored_tensors": len(state),
-            "stored_bytes_tensors": methods.state_bytes(state),
-            "stored_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in state.values()}),
-        }
+        stored = methods.state_summary(state)
         del model, state  # one model in memory at a time, even for a 7B full fine-tuning
-        # the evaluated model is the trained model: the stored file, through the method's own load, reproduces it
-        reloaded, *_ = method_model(
-            base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where, dtype=dtype
-        )
-        reloaded_logits = reload_check.logits(reloaded, *batch)
-        rounding = 0.0
-        if dtype != torch.float32:  # the tolerance: what one more rounding of the weights does to these logits
-            rounding = reload_check.rounding_noise(reloaded, *batch, reloaded_logits)
-        del reloaded
-        if trainable and untrained is None:
-            bare, *_ = method_model(base_dir, method_spec, seed=seed, device=where, dtype=dtype)
-            untrained = reload_check.logits(place(bare, dtype), *batch)
-            del bare
-        check = reload_check.check(
-            method_spec["name"], trained_logits, reloaded_logits, trainable, dtype, untrained, rounding
+        check = _reload(
+            base_dir, method_spec, out_state, seed, where, dtype, batch, trained_logits, trainable, untrained
         )
         io.write_json(
             out_train,
@@ -196,17 +170,10 @@ def finetune(
                 **({"trained_on": {"union": task_name, "tasks": [t["name"] for t in tasks]}} if len(tasks) > 1 else {}),
                 "method": method_spec["name"],
                 "seed": seed,
-                "trainable_params": trainable,
-                "total_params": total,
-                "base_params": base_total,
-                "trainable_percent": 100.0 * trainable / base_total,
+                **_counts(trainable, total, base_total),
                 **stored,
-                "stored_bytes_file": os.path.getsize(out_state),
-                "task_state_sha256": identity.sha256_file(out_state),
+                **_stored_file(out_state, adapter),
                 "reload_check": check,
-                # the storage column: the files a user ships (peft: the adapter folder's two files; else task_state)
-                "shipped_files": adapter[0] if adapter else [Path(out_state).name],
-                "shipped_bytes": adapter[1] if adapter else os.path.getsize(out_state),
                 "method_folder": Path(method_spec["dir"]).name,  # a variant runs its parent's method.py
                 **stats,
                 "peak_memory_bytes": peak,
@@ -223,6 +190,62 @@ def finetune(
             shutil.rmtree(Path(out_state).parent / runs.ADAPTER, ignore_errors=True)
         raise
     ckpt.clear()  # the outputs are complete: the checkpoints are spent
+
+
+def _read_splits(data_dir: Path | str, settings: dict, method: str) -> tuple[dict[str, list[dict]], dict]:
+    """The train and validation records, and the settings with training.epochs turned into steps; a batch larger
+    than the train split (preflight's bound, on the data read) is refused."""
+    records = {
+        s: io.read_jsonl(Path(data_dir) / f"{s}.jsonl", required=("id", "prompt", "target"))
+        for s in ("train", "validation")
+    }
+    settings = config.with_epochs(settings, len(records["train"]))  # training.epochs -> steps
+    if settings["steps"] and settings["batch_size"] > len(records["train"]):
+        raise ValueError(
+            f"{Path(data_dir) / 'train.jsonl'}: {len(records['train'])} records, fewer than the training.batch_size "
+            f"{settings['batch_size']} of method '{method}': a batch holds records of one split"
+        )
+    return records, settings
+
+
+def _counts(trainable: int, total: int, base_total: int) -> dict:
+    return {
+        "trainable_params": trainable,
+        "total_params": total,
+        "base_params": base_total,
+        "trainable_percent": 100.0 * trainable / base_total,
+    }
+
+
+def _stored_file(out_state: Path | str, adapter: tuple | None) -> dict:
+    """The stored file, and the storage column: the files a user ships (peft: the adapter folder's two files;
+    else task_state)."""
+    return {
+        "stored_bytes_file": os.path.getsize(out_state),
+        "task_state_sha256": identity.sha256_file(out_state),
+        "shipped_files": adapter[0] if adapter else [Path(out_state).name],
+        "shipped_bytes": adapter[1] if adapter else os.path.getsize(out_state),
+    }
+
+
+def _reload(base_dir, method_spec, out_state, seed, where, dtype, batch, trained_logits, trainable, untrained):
+    """The reload check: the evaluated model is the trained model, i.e. the stored file, through the method's own
+    load, reproduces the trained logits (and differs from the untrained model's, when anything was trained)."""
+    reloaded, *_ = method_model(
+        base_dir, method_spec, methods.load_state(out_state), seed=seed, device=where, dtype=dtype
+    )
+    reloaded_logits = reload_check.logits(reloaded, *batch)
+    rounding = 0.0
+    if dtype != torch.float32:  # the tolerance: what one more rounding of the weights does to these logits
+        rounding = reload_check.rounding_noise(reloaded, *batch, reloaded_logits)
+    del reloaded
+    if trainable and untrained is None:
+        bare, *_ = method_model(base_dir, method_spec, seed=seed, device=where, dtype=dtype)
+        untrained = reload_check.logits(place(bare, dtype), *batch)
+        del bare
+    return reload_check.check(
+        method_spec["name"], trained_logits, reloaded_logits, trainable, dtype, untrained, rounding
+    )
 
 
 def union_data(members: list[str], data_root: Path | str, out_dir: Path | str, seed: int) -> dict[str, int]:

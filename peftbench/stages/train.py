@@ -195,6 +195,45 @@ def schedule(opt: torch.optim.Optimizer, steps: int, warmup_ratio: float) -> tor
     )
 
 
+def optimizer(params: list, settings: dict, steps: int, precision: str, device: str) -> tuple:
+    """AdamW, the warm-up/decay schedule, and the loss scaler: fp16 (the LoRA repo's --fp16, apex amp O1) is
+    autocast plus dynamic loss scaling, so small gradients do not underflow; bf16 and fp32 need no scaler
+    (disabled: scale() and step() pass through)."""
+    opt = torch.optim.AdamW(params, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
+    return (
+        opt,
+        schedule(opt, steps, settings["warmup_ratio"]),
+        torch.amp.GradScaler(device, enabled=precision == "fp16"),
+    )
+
+
+def update(opt, sched, scaler, params: list, clip: float) -> None:
+    """One optimizer step after the gradients of a batch: clip their norm (0: no clipping, the LoRA repo's
+    --clip 0.0), step, advance the schedule, clear the gradients."""
+    if clip > 0:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    scaler.step(opt)
+    scaler.update()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def rates(model: torch.nn.Module, train_tokens: int, wall: float, loop: float, steps: int) -> dict:
+    """The loop's cost: wall time, the steps' own time (`loop`, no checkpoint writes) and the rates over it; FLOPs
+    estimated from the trained tokens (peftbench.model.flops). `steps`: 0 when nothing was trained."""
+    trainable, total = methods.count_parameters(model)
+    work = flops.train_flops(total, trainable, train_tokens)
+    return {
+        "wall_time_s": round(wall, 3),
+        "train_loop_s": round(loop, 3),
+        "tokens_per_s": round(train_tokens / loop, 2) if train_tokens else 0.0,
+        "step_time_s": round(loop / steps, 4) if steps else 0.0,
+        "train_flops": work,
+        "gflop_per_s": round(work / loop / 1e9, 3) if work else 0.0,
+    }
+
+
 def train(
     model: torch.nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -232,11 +271,7 @@ def train(
     start_step, resumed_from = 0, None
     start = time.perf_counter()
     if steps and params:
-        opt = torch.optim.AdamW(params, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
-        sched = schedule(opt, steps, settings["warmup_ratio"])
-        # fp16 (the LoRA repo's --fp16, apex amp O1): autocast plus dynamic loss scaling, so small gradients
-        # do not underflow; bf16 and fp32 need no scaler (disabled: scale() and step() pass through)
-        scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        opt, sched, scaler = optimizer(params, settings, steps, precision, device.type)
         restored = checkpoints.restore(model, opt, sched, scaler) if checkpoints else None
         if restored:
             start_step, progress = restored
@@ -251,13 +286,7 @@ def train(
         for step, idx in enumerate(bar, start_step + 1):
             batch = [train_data[i] for i in idx]
             loss = backward(model, batch, pad_id, smoothing, precision, scaler, unpadded, step)
-            if clip > 0:  # 0: no clipping (the LoRA repo's --clip 0.0)
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(params, clip)
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
+            update(opt, sched, scaler, params, clip)
             progress["loss_curve"].append(round(loss.item(), 6))
             progress["train_tokens"] += sum(len(ids) for ids, _ in batch)
             progress["target_tokens"] += sum(sum(1 for y in labels if y != -100) for _, labels in batch)
@@ -280,15 +309,8 @@ def train(
     loop = wall - progress.pop("checkpoint_s", 0.0)  # the steps alone: what the rates below divide by
     stats = {"steps": steps, "batch_size": bs, **progress, "resumed_from_step": resumed_from}
     # trained tokens = non-padding tokens of every step's batch; FLOPs estimated from them (peftbench.model.flops)
-    trainable, total = methods.count_parameters(model)
-    work = flops.train_flops(total, trainable, stats["train_tokens"])
     stats.update(
-        wall_time_s=round(wall, 3),
-        train_loop_s=round(loop, 3),
-        tokens_per_s=round(stats["train_tokens"] / loop, 2) if stats["train_tokens"] else 0.0,
-        step_time_s=round(loop / steps, 4) if steps and params else 0.0,
-        train_flops=work,
-        gflop_per_s=round(work / loop / 1e9, 3) if work else 0.0,
+        rates(model, stats["train_tokens"], wall, loop, steps if params else 0),
         val_loss_after=None  # a diagnostic, when asked: the lr search measures its own (rule validation_loss)
         if not settings.get("val_loss_after")
         else stats["val_loss_before"]  # nothing trained: the model it was measured on
