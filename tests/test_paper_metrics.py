@@ -5,11 +5,12 @@ the task's lm_eval.yaml on the tiny model (beam search for E2E, as LoRA's decodi
 import math
 import shutil
 
+import numpy as np
 import pytest
 
 from peftbench import config, io
 from peftbench.data import build
-from peftbench.scoring import e2e_metrics
+from peftbench.scoring import e2e_metrics, nist
 from peftbench.scoring.metrics import choice_accuracy, trigger_exact_match
 from peftbench.stages import evaluate
 
@@ -32,6 +33,80 @@ def test_bleu_and_nist_count_every_reference():
         ["The Vaults is a cheap pub near the river.", "Zizzi is an expensive coffee shop."], REFS
     )
     assert 0 < partial < 100
+
+
+# A small corpus (multi-reference, mixed case, punctuation, a hypothesis shorter than 5 tokens) and what the
+# E2E challenge's own scorer gives on it: tuetschek/e2e-metrics metrics/pymteval.py (commit 1b9c4d8),
+# NISTScore / BLEUScore fed sentence by sentence as measure_scores.py -p does (run with python-future's
+# old_div shimmed), on all four sentences, on the resample drawing them [2, 0, 1, 3] times, and without the first.
+NIST_HYPS = [
+    "The Vaults is a cheap pub near Café Adriatic.",
+    "Zizzi is a coffee shop with high prices in the city centre.",
+    "Green Man: a pub.",
+    "Near the Rice Boat, Loch Fyne serves French food; it's rated 5 out of 5.",
+]
+NIST_REFS = [
+    ["The Vaults is a cheap pub near Café Adriatic.", "Near Café Adriatic there is a cheap pub called The Vaults."],
+    [
+        "Zizzi is an expensive coffee shop in the city centre.",
+        "Zizzi is a coffee shop in the centre, prices are high.",
+        "In the City Centre, Zizzi is a high-priced coffee shop.",
+    ],
+    ["The Green Man is a pub by the riverside, near All Bar One."],
+    [
+        "Loch Fyne is a French restaurant near The Rice Boat with a customer rating of 5 out of 5.",
+        "Loch Fyne, near The Rice Boat, serves French food and is rated 5 out of 5 by customers.",
+        "French food is served at Loch Fyne near the Rice Boat; customers rate it 5 out of 5.",
+        "Rated 5 out of 5, Loch Fyne is a French place near The Rice Boat.",
+    ],
+]
+PYMTEVAL = {  # counts of each sentence -> (NIST, BLEU as a fraction)
+    (1, 1, 1, 1): (5.378752871073534, 0.5552843225714518),
+    (2, 0, 1, 3): (5.309113511405265, 0.6382713503325864),
+    (0, 1, 1, 1): (4.8138732777831015, 0.4491935682510349),
+}
+
+
+def _repeat(xs, counts):
+    return [x for x, c in zip(xs, counts) for _ in range(c)]
+
+
+def test_nist_by_hand():
+    """A hypothesis equal to its one reference "a b": unigram info log2(2/1) = 1 each, the bigram's
+    log2(1/1) = 0, no longer n-grams: NIST 2/2 = 1. Against "a b c": unigram info log2 3 each, and the length
+    ratio 2/3 gives the penalty exp(-beta log²(2/3)) = 1/2 exactly (mteval's beta is set so): log2(3) / 2."""
+    assert nist.corpus_nist(["a b"], [["a b"]]) == pytest.approx(1.0, abs=1e-12)
+    assert nist.corpus_nist(["a b"], [["a b c"]]) == pytest.approx(math.log2(3) / 2, abs=1e-12)
+    assert nist.NistStatistics(["a b"], [["a b c"]]).full() == pytest.approx(math.log2(3) / 2, abs=1e-12)
+
+
+@pytest.mark.parametrize("counts", sorted(PYMTEVAL))
+def test_nist_and_bleu_are_the_e2e_challenges(counts):
+    """NIST is pymteval's (measure_scores.py -p), to floating precision, directly and from sufficient
+    statistics; BLEU (sacrebleu, 13a, lower-cased) equals pymteval's too. nltk's NIST is not it."""
+    want_nist, want_bleu = PYMTEVAL[counts]
+    hyps, refs = _repeat(NIST_HYPS, counts), _repeat(NIST_REFS, counts)
+    assert nist.corpus_nist(hyps, refs) == pytest.approx(want_nist, rel=1e-12)
+    assert e2e_metrics.nist(hyps, refs) == pytest.approx(want_nist, rel=1e-12)
+    assert nist.NistStatistics(NIST_HYPS, NIST_REFS).score(np.array([counts]))[0] == pytest.approx(want_nist, rel=1e-12)
+    assert e2e_metrics.bleu(hyps, refs) == pytest.approx(100 * want_bleu, rel=1e-12)
+    from nltk.translate.nist_score import corpus_nist as nltk_nist
+
+    other = nltk_nist([[nist.tokenize(r) for r in rs] for rs in refs], [nist.tokenize(h) for h in hyps], n=5)
+    assert abs(other - want_nist) > 0.1
+
+
+def test_nist_statistics_equal_the_direct_score_on_any_resample():
+    """The sufficient-statistics NIST of a resample is the direct corpus NIST of the resampled corpus (a
+    sentence drawn twice listed twice): the identity, random resamples, and the jackknife's leave-one-outs."""
+    rng = np.random.default_rng(0)
+    hyps = [NIST_HYPS[i % 4] if i % 3 else NIST_HYPS[(i + 1) % 4].lower() for i in range(12)]
+    refs = [NIST_REFS[i % 4] for i in range(12)]
+    st = nist.NistStatistics(hyps, refs)
+    assert st.full() == pytest.approx(nist.corpus_nist(hyps, refs), rel=1e-12)
+    counts = np.vstack([np.ones(12, int), rng.multinomial(12, np.ones(12) / 12, size=5), 1 - np.eye(12, dtype=int)])
+    for c, got in zip(counts, st.score(counts)):
+        assert got == pytest.approx(nist.corpus_nist(_repeat(hyps, c), _repeat(refs, c)), rel=1e-12)
 
 
 @needs_java

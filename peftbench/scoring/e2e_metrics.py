@@ -1,10 +1,11 @@
 """The E2E NLG Challenge's five metrics (Dušek et al. 2020), corpus level over multiple references, as
 LoRA's Table 3 reports them (BLEU, NIST, METEOR, ROUGE-L, CIDEr). The challenge's own scripts
 (tuetschek/e2e-metrics) are not on PyPI; its METEOR, ROUGE-L and CIDEr are the MS-COCO caption code,
-which is (PyPI `pycocoevalcap`, the same jar and Python):
+which is (PyPI `pycocoevalcap`, the same jar and Python). BLEU and NIST as measure_scores.py computes them
+with `-p` (pymteval, the flag LoRA's examples/NLG command passes):
 
-  BLEU     sacrebleu corpus BLEU, 13a tokenization (mteval-v13a's, as the challenge's BLEU), lower-cased
-  NIST     nltk.translate.nist_score.corpus_nist, n = 5, on the same 13a tokens, lower-cased
+  BLEU     sacrebleu corpus BLEU, 13a tokenization (mteval-v13a's, as pymteval's BLEU), lower-cased
+  NIST     pymteval's NISTScore (peftbench/scoring/nist.py, a port: nltk's NIST is another), n = 5
   METEOR   pycocoevalcap's METEOR 1.5 jar (needs java: Debian default-jre-headless), on PTB tokens
   ROUGE-L  pycocoevalcap Rouge (LCS F-measure, beta 1.2, max over references), on PTB tokens
   CIDEr    pycocoevalcap Cider (CIDEr-D's n-gram TF-IDF over this corpus's references), on PTB tokens
@@ -15,13 +16,9 @@ as in the tables."""
 
 import functools
 
+from peftbench.scoring import nist as _nist
+
 METRICS = ("bleu", "nist", "meteor", "rougeL", "cider")
-
-
-def _tokens_13a(text):
-    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
-
-    return Tokenizer13a()(text.lower()).split()
 
 
 def bleu(predictions, references):
@@ -33,11 +30,7 @@ def bleu(predictions, references):
 
 
 def nist(predictions, references):
-    from nltk.translate.nist_score import corpus_nist
-
-    return corpus_nist(
-        [[_tokens_13a(r) for r in refs] for refs in references], [_tokens_13a(p) for p in predictions], n=5
-    )
+    return _nist.corpus_nist(predictions, references)
 
 
 def coco(predictions, references):
