@@ -119,6 +119,135 @@ def test_e2e_metrics_on_a_corpus():
     assert 0 < s["cider"] < 10 and 0 < s["nist"] < 15
 
 
+NAMES = ["The Vaults", "Zizzi", "The Eagle", "Alimentum", "Green Man", "The Punter", "Loch Fyne", "Cotto", "Aromi"]
+FOODS = ["Italian", "French", "Chinese", "Indian", "English", "Japanese", "fast food"]
+TYPES, AREAS = ["pub", "coffee shop", "restaurant"], ["riverside", "city centre"]
+PRICES = ["cheap", "moderately priced", "expensive", "high priced", "less than £20"]
+NEAR = ["Café Adriatic", "Burger King", "the Rice Boat", "Raja Indian Cuisine", "Express by Holiday Inn"]
+TEMPLATES = [
+    "{name} is a {price} {type} near {near} in the {area}.",
+    "Near {near} in the {area} there is a {price} {type} called {name}.",
+    "{name} serves {food} food at {price} prices. It is a {type} in the {area}.",
+    "In the {area}, near {near}, is {name}, a {type} serving {food} food.",
+    "{name}, a {food} {type}, is {price} and located near {near}.",
+    "There is a {type} called {name} which serves {food} food, it is {price}.",
+    "For {price} {food} food, try {name}, a {type} in the {area} near {near}.",
+]
+
+
+def synthetic_e2e(n, seed=0):
+    """n E2E-like test records: an MR's attributes, 2 to 12 references (the test set has ~7.5 on average)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        mr = {
+            k: str(rng.choice(v))
+            for k, v in dict(name=NAMES, food=FOODS, type=TYPES, area=AREAS, price=PRICES, near=NEAR).items()
+        }
+        refs = [TEMPLATES[j].format(**mr) for j in rng.integers(0, len(TEMPLATES), rng.integers(2, 13))]
+        out.append((mr, [r.replace(" is ", " is really ", 1) if rng.random() < 0.3 else r for r in refs]))
+    return out
+
+
+def synthetic_outputs(records, quality, seed):
+    """One system's outputs: a template filled in, damaged (words dropped or replaced) with probability
+    1 - quality; every 50th output empty, and some whole references, as real outputs have."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, (mr, refs) in enumerate(records):
+        words = TEMPLATES[rng.integers(0, len(TEMPLATES))].format(**mr).split()
+        if rng.random() > quality:
+            for _ in range(rng.integers(1, 4)):
+                j = rng.integers(0, len(words))
+                if rng.random() < 0.5 and len(words) > 3:
+                    del words[j]
+                else:
+                    words[j] = str(rng.choice(["nice", "good", "place", "food", "the"]))
+        out.append("" if i % 50 == 49 else refs[0] if i % 17 == 0 else " ".join(words))
+    return out
+
+
+def _libraries(hyps, refs):
+    """The five metrics of a corpus straight from the libraries (the E2E challenge's code paths)."""
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    h, r = e2e_metrics.ptb_tokenize(hyps, refs)
+    gts, res = dict(enumerate(r)), {i: [x] for i, x in enumerate(h)}
+    return {
+        "bleu": e2e_metrics.bleu(hyps, refs),
+        "nist": nist.corpus_nist(hyps, refs),
+        "meteor": 100 * e2e_metrics._meteor().meteor.compute_score(gts, res)[0],  # the jar's own corpus score
+        "rougeL": 100 * Rouge().compute_score(gts, res)[0],
+        "cider": Cider().compute_score(gts, res)[0],
+    }
+
+
+@needs_java
+def test_e2e_resamples_equal_the_libraries_on_the_resampled_corpus():
+    """Every metric of a resample from sufficient statistics equals the libraries' score of the resampled
+    corpus (items drawn twice listed twice), to floating precision: the identity (the full sample), a
+    bootstrap resample, and a jackknife leave-one-out."""
+    records = synthetic_e2e(40)
+    refs, hyps = [r for _, r in records], synthetic_outputs(records, 0.5, 1)
+    corpus = e2e_metrics.Corpus(hyps, refs)
+    rng = np.random.default_rng(3)
+    rows = [np.ones(40, int), np.bincount(rng.integers(0, 40, 40), minlength=40), 1 - np.eye(40, dtype=int)[7]]
+    got = corpus.resampled(np.vstack(rows))
+    for b, c in enumerate(rows):
+        want = _libraries(_repeat(hyps, c), _repeat(refs, c))
+        for m in e2e_metrics.METRICS:
+            assert got[m][b] == pytest.approx(want[m], rel=1e-9, abs=1e-12), (m, b)
+    assert corpus.full() == pytest.approx({m: got[m][0] for m in e2e_metrics.METRICS}, rel=1e-12)
+
+
+# LoRA Table 3's GPT-2 M profile (config/paper-lora-e2e.yaml): 7 methods, LoRA and Adapter-H with 3 seeds
+E2E_RUNS = {
+    ("full", 0): 0.7,
+    ("adapter-l-370k", 0): 0.5,
+    ("adapter-l-11m", 0): 0.6,
+    ("shared-layers", 0): 0.55,
+    ("prefix", 0): 0.5,
+    **{("lora", s): 0.7 for s in range(3)},
+    **{("adapter-h", s): 0.65 for s in range(3)},
+}
+
+
+@needs_java
+def test_e2e_report_statistics_at_the_profiles_size_take_minutes(tmp_path):
+    """The report's statistics of the E2E profile at its real size (630 test MRs, 11 runs) finish in minutes:
+    every metric of a resample is scored at once, from sufficient statistics (it took ~45 s per scoring, 2,000
+    resamples x 5 metrics per run, before). The intervals come out for every metric."""
+    import time
+
+    from peftbench.stats import task as task_stats
+
+    records = synthetic_e2e(630)
+    runs = {}
+    for k, ((method, seed), quality) in enumerate(E2E_RUNS.items()):
+        outputs = synthetic_outputs(records, quality, 100 + k)
+        d = tmp_path / method / f"seed{seed}"
+        io.write_jsonl(
+            d / "samples.jsonl",
+            [
+                {"doc_id": i, "metrics": {m: [out, refs] for m in e2e_metrics.METRICS}}
+                for i, (out, (_, refs)) in enumerate(zip(outputs, records))
+            ],
+        )
+        runs[(method, seed)] = d
+    start = time.perf_counter()
+    analysis = task_stats.analyse("e2e", config.load_task("e2e")["dir"], "bleu", runs)
+    frame = analysis.frame()
+    took = time.perf_counter() - start
+    print(f"E2E statistics, 630 MRs x {len(runs)} runs: {took:.0f} s")
+    assert analysis.n == 630 and not analysis.notes
+    assert set(frame["metric"]) == set(e2e_metrics.METRICS) and len(frame) == 5 * 7
+    assert frame[["score", "ci_low", "ci_high"]].notna().all().all()
+    assert frame.loc[frame["method"] != "full", "diff_vs_full_low"].notna().all()
+    assert (frame["ci_low"] <= frame["score"]).all() and (frame["score"] <= frame["ci_high"]).all()
+    assert took < 240, f"{took:.0f} s"
+
+
 def test_choice_accuracy_takes_the_first_option_label():
     choices = ["answer1", "answer2", "answer3"]
     assert choice_accuracy("the correct answer is answer2", choices, ["answer2"]) == 100.0

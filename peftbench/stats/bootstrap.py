@@ -320,10 +320,13 @@ class TaskStats:
         return e
 
     def _nonnegative(self, method: str) -> bool:
-        """A score that cannot be negative: a mean of nonnegative per-example scores, or a sacrebleu corpus
-        score (BLEU, chrF: 0 to 100). Another corpus aggregation is left as it is."""
+        """A score that cannot be negative: a mean of nonnegative per-example scores, a sacrebleu corpus
+        score (BLEU, chrF: 0 to 100), or a statistic that says so (`nonnegative`: the E2E metrics). Another
+        corpus aggregation is left as it is."""
         return all(
-            (hasattr(s, "values") and bool((s.values >= 0).all())) or type(s).__name__ == "Sacrebleu"
+            (hasattr(s, "values") and bool((s.values >= 0).all()))
+            or type(s).__name__ == "Sacrebleu"
+            or getattr(s, "nonnegative", False)
             for s in self.stats[method]
         )
 
