@@ -73,8 +73,14 @@ class Sacrebleu:
 
 class Aggregation:
     """Any other corpus metric: the task's own aggregation function recomputed on the items of each
-    resample. Correct for any metric, and as slow as it is. (An aggregation that knows a faster form gives
-    it as its `bootstrap_statistic`: the E2E metrics, peftbench.scoring.e2e_metrics.)"""
+    resample. Correct for any metric, and as slow as it is, so bounded: at most MAX_RESAMPLES resamples
+    (bootstrap.TaskStats takes the first ones of the shared resampling, and the interval says how many), and
+    a jackknife over at most MAX_RESAMPLES groups of items (leave one group out: BCa's acceleration is the
+    skewness of the influence values, which sums of items' influences keep). (An aggregation that knows a
+    faster form gives it as its `bootstrap_statistic`: the E2E metrics, peftbench.scoring.e2e_metrics.)"""
+
+    MAX_RESAMPLES = 200
+    max_resamples = MAX_RESAMPLES
 
     def __init__(self, fn: Callable, items: Sequence):
         self.fn, self.items = fn, list(items)
@@ -86,7 +92,8 @@ class Aggregation:
         return np.array([self.fn([self.items[i] for i in np.repeat(np.arange(len(c)), c)]) for c in counts])
 
     def jackknife(self) -> np.ndarray:
-        return np.array([self.fn(self.items[:i] + self.items[i + 1 :]) for i in range(len(self.items))])
+        groups = np.array_split(np.arange(len(self.items)), min(len(self.items), self.max_resamples))
+        return np.array([self.fn([x for i, x in enumerate(self.items) if not g[0] <= i <= g[-1]]) for g in groups])
 
 
 class _Function:
