@@ -57,6 +57,29 @@ def test_generic_aggregation_is_recomputed_on_each_resample():
     assert stat.full() == 2.5 and stat.resampled(c).tolist() == [1.0, 6.5]
 
 
+def test_a_generic_aggregation_is_bounded_and_its_interval_says_so():
+    """A corpus metric rescored from its texts gets the first 200 of the shared resamples and a jackknife of
+    200 groups (so 401 scorings per run, not 2,000 + n + 1), and the interval and the report's cell name the
+    count; a small test set keeps its leave-one-out jackknife."""
+    from peftbench.report.tables import fmt_flags
+
+    calls = []
+
+    def median(items):
+        calls.append(len(items))
+        return float(np.median([x for x, _ in items]))
+
+    values = np.random.default_rng(0).normal(50, 10, 500)
+    stat = scores.statistic(median, [[v, "r"] for v in values])
+    ts = bootstrap.TaskStats({"m": [stat]}, 500, seed_independent=["m"])
+    assert (ts.counts == bootstrap.counts(500)[: scores.Aggregation.MAX_RESAMPLES]).all()
+    e = ts.score("m")
+    assert e.interval == "BCa, 200 resamples" and e.low < e.value < e.high and fmt_flags(e) == " 200 resamples"
+    assert len(calls) == 1 + 200 + 200 and all(n in (497, 498, 500) for n in calls[-200:])
+    small = scores.statistic(median, [[v, "r"] for v in [1, 2, 3, 10]])
+    assert small.jackknife().tolist() == [3.0, 3.0, 2.0, 2.0]
+
+
 def synthetic_analysis(tmp_path, n=200, effects=None, noise=15.0, seeds=(0,)):
     """Per-example F1-like scores on n shared test examples: each method's = the example's difficulty +
     its effect + its own noise (so differences are paired through the shared difficulty)."""

@@ -101,10 +101,13 @@ def fmt_interval(e: Estimate, digits: int = 2, sign: str = "") -> str:
 def fmt_flags(e: Estimate) -> str:
     """Where the interval's variance comes from, and what it cannot know: ' seeds 42%' (the seed share of
     the variance, when a seed-dependent method in it has several seeds), ' exact' (Clopper-Pearson for a
-    0/n cell), ' provisional' (a trained method in it has one seed: its seed variance is unknown)."""
+    0/n cell), ' 200 resamples' (a bounded bootstrap), ' provisional' (a trained method in it has one seed:
+    its seed variance is unknown)."""
     out = f" seeds {100 * e.seed_share:.0f}%" if e.seeds >= 2 else ""
     if e.interval.startswith("exact"):
         out += " exact"
+    if e.interval.endswith(" resamples"):  # fewer than the shared 2,000 (a metric rescored per resample)
+        out += " " + e.interval.rsplit(", ", 1)[-1]
     return out + (" provisional" if e.provisional else "")
 
 

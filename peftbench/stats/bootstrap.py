@@ -236,7 +236,11 @@ class TaskStats:
         seed_ids: dict[str, list[int]] | None = None,
         group: Callable[[str], str] | None = None,
     ):
-        self.n, self.counts = n, counts(n, resamples, seed)
+        # a statistic that rescores its texts per resample (scores.Aggregation) bounds their number: the first
+        # ones of the same seeded resampling, for every method of this metric (the interval says how many)
+        bound = min([resamples] + [getattr(s, "max_resamples", resamples) for v in runs.values() for s in v])
+        self.n, self.counts = n, counts(n, resamples, seed)[:bound]
+        self.resamples, self.bounded = len(self.counts), bound < resamples
         self.stats = runs
         self.group = group or (lambda m: m)
         self.independent = {m for m in runs if m in seed_independent or self.group(m) in seed_independent}
@@ -296,6 +300,7 @@ class TaskStats:
         else:
             lo, hi = percentile_interval(reps, level)
         seeds = [int(keep[m].sum()) for m in terms if m not in self.independent]
+        kind = "BCa" if self.corpus else "percentile"
         return seed_aware(
             value,
             reps,
@@ -305,7 +310,7 @@ class TaskStats:
             min(seeds) if seeds else 0,
             unknown,
             level,
-            "BCa" if self.corpus else "percentile",
+            f"{kind}, {self.resamples} resamples" if self.bounded else kind,
         )
 
     def score(self, method: str) -> Estimate:
@@ -320,10 +325,13 @@ class TaskStats:
         return e
 
     def _nonnegative(self, method: str) -> bool:
-        """A score that cannot be negative: a mean of nonnegative per-example scores, or a sacrebleu corpus
-        score (BLEU, chrF: 0 to 100). Another corpus aggregation is left as it is."""
+        """A score that cannot be negative: a mean of nonnegative per-example scores, a sacrebleu corpus
+        score (BLEU, chrF: 0 to 100), or a statistic that says so (`nonnegative`: the E2E metrics). Another
+        corpus aggregation is left as it is."""
         return all(
-            (hasattr(s, "values") and bool((s.values >= 0).all())) or type(s).__name__ == "Sacrebleu"
+            (hasattr(s, "values") and bool((s.values >= 0).all()))
+            or type(s).__name__ == "Sacrebleu"
+            or getattr(s, "nonnegative", False)
             for s in self.stats[method]
         )
 

@@ -2,9 +2,10 @@
 
 lm-eval logs one value per example and metric (samples.jsonl, `metrics`): a number for metrics that
 lm-eval aggregates by `mean`, and the item a corpus aggregation consumes otherwise ((reference,
-hypothesis) for sacrebleu's BLEU and chrF). A resample is given as counts: counts[b, i] = how often
-example i is drawn in replicate b (a B x n integer matrix), so a statistic of a resample is a weighted
-sum for means and for sacrebleu's sufficient statistics alike."""
+hypothesis) for sacrebleu's BLEU and chrF; (hypothesis, references) for the E2E metrics). A resample is
+given as counts: counts[b, i] = how often example i is drawn in replicate b (a B x n integer matrix), so a
+statistic of a resample is a weighted sum for means and for sufficient statistics (sacrebleu's, the E2E
+metrics') alike."""
 
 from __future__ import annotations
 
@@ -71,8 +72,15 @@ class Sacrebleu:
 
 
 class Aggregation:
-    """Any other corpus metric (the E2E metrics: NIST, METEOR, CIDEr, ...): the task's own aggregation
-    function recomputed on the items of each resample. Correct for any metric, and as slow as it is."""
+    """Any other corpus metric: the task's own aggregation function recomputed on the items of each
+    resample. Correct for any metric, and as slow as it is, so bounded: at most MAX_RESAMPLES resamples
+    (bootstrap.TaskStats takes the first ones of the shared resampling, and the interval says how many), and
+    a jackknife over at most MAX_RESAMPLES groups of items (leave one group out: BCa's acceleration is the
+    skewness of the influence values, which sums of items' influences keep). (An aggregation that knows a
+    faster form gives it as its `bootstrap_statistic`: the E2E metrics, peftbench.scoring.e2e_metrics.)"""
+
+    MAX_RESAMPLES = 200
+    max_resamples = MAX_RESAMPLES
 
     def __init__(self, fn: Callable, items: Sequence):
         self.fn, self.items = fn, list(items)
@@ -84,7 +92,8 @@ class Aggregation:
         return np.array([self.fn([self.items[i] for i in np.repeat(np.arange(len(c)), c)]) for c in counts])
 
     def jackknife(self) -> np.ndarray:
-        return np.array([self.fn(self.items[:i] + self.items[i + 1 :]) for i in range(len(self.items))])
+        groups = np.array_split(np.arange(len(self.items)), min(len(self.items), self.max_resamples))
+        return np.array([self.fn([x for i, x in enumerate(self.items) if not g[0] <= i <= g[-1]]) for g in groups])
 
 
 class _Function:
@@ -126,7 +135,7 @@ def aggregations(task_dir: Path | str) -> dict[str, str | Callable]:
     return {m["metric"]: m.get("aggregation", "mean") for m in cfg.get("metric_list", [])}
 
 
-Statistic = Mean | Sacrebleu | Aggregation
+Statistic = Mean | Sacrebleu | Aggregation  # or an aggregation's bootstrap_statistic (e2e_metrics.Metric)
 
 
 def statistic(aggregation: str | Callable, values: Sequence, name: str = "") -> Statistic:
@@ -135,7 +144,11 @@ def statistic(aggregation: str | Callable, values: Sequence, name: str = "") -> 
     if aggregation in ("bleu", "chrf"):
         return Sacrebleu(aggregation, values)
     if isinstance(aggregation, _Function) or callable(aggregation):
-        return Aggregation(aggregation, [tuple(tuple(x) if isinstance(x, list) else x for x in v) for v in values])
+        items = [tuple(tuple(x) if isinstance(x, list) else x for x in v) for v in values]
+        fn = aggregation.function if isinstance(aggregation, _Function) else aggregation
+        # an aggregation's own resampling form (sufficient statistics), scoring a resample without its texts
+        make = getattr(fn, "bootstrap_statistic", None)
+        return make(items) if make is not None else Aggregation(aggregation, items)
     raise ValueError(f"metric {name!r}: no bootstrap for lm-eval aggregation {aggregation!r}")
 
 
