@@ -65,3 +65,44 @@ def test_environment_yml_installs_the_same_pins():
     assert "-r requirements.txt" in pip and f"torch=={PINS['torch']}" in pip
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     assert Requirement(f"python{PYPROJECT['requires-python']}").specifier.contains(python.split("=")[1] + ".0")
+
+
+def imported_distributions():
+    """{distribution: [files]} of every third-party module the library and its scripts import."""
+    import ast
+    import sys
+
+    owners = metadata.packages_distributions()
+    found = {}
+    files = [*(ROOT / "peftbench").rglob("*.py"), *(ROOT / "workflow" / "scripts").glob("*.py")]
+    for f in [*files, *(ROOT / "scripts").glob("*.py")]:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module]
+            else:
+                continue
+            for top in {m.split(".")[0] for m in modules} - set(sys.stdlib_module_names) - {"peftbench"}:
+                for dist in owners.get(top, [top]):
+                    found.setdefault(canonical(dist), []).append(f.relative_to(ROOT).as_posix())
+    return found
+
+
+def test_every_import_is_declared():
+    """What the code imports is a declared dependency, not one that happens to come with another (scipy came
+    with scikit-learn, huggingface-hub with transformers)."""
+    declared = {canonical(r.name) for r in DECLARED}
+    undeclared = {d: sorted(set(f))[:3] for d, f in imported_distributions().items() if d not in declared}
+    assert not undeclared, f"imported but not in pyproject.toml's dependencies: {undeclared}"
+
+
+def test_license_citation_and_metadata():
+    text = (ROOT / "LICENSE").read_text()
+    assert PYPROJECT["license"] == {"text": "Apache-2.0"}
+    assert "Apache License\n                           Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text and "APPENDIX: How to apply the Apache License" in text
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert {"cff-version", "message", "title", "authors"} <= set(cff) and cff["cff-version"] == "1.2.0"
+    assert cff["version"] == PYPROJECT["version"] and cff["license"] == "Apache-2.0"
+    assert PYPROJECT["readme"] == "README.md" and (ROOT / PYPROJECT["readme"]).is_file()
