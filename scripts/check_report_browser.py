@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Open a report.html in a real browser (headless Chromium, Debian's `chromium` package) and fail on a
-broken page: an image that did not decode or has no size on screen, a table with no rows, an empty row,
-a cell that reads nan/None, or tables that do not sort on a header click and filter by the box above them.
+broken page: an image that did not decode or has no size on screen, an image whose alt text, title or drawn
+text (its titles, labels and legend, kept in the PNG's text chunks) reads nan/None, a table with no rows, an
+empty row, a cell that reads or contains nan/None, or tables that do not sort on a header click and filter by
+the box above them.
 
     python scripts/check_report_browser.py reports/report.html [--screenshot /tmp/report.png]
 
@@ -23,11 +25,28 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 PROBE = """<script>
 window.addEventListener("load", () => {
   const problems = [];
+  const missing = /\\b(nan|NaN|NAN|None|undefined)\\b/;  // a number that was not there, printed as text
+  // a PNG's text chunks (tEXt, iTXt): the figure's titles, labels and legend (peftbench.report.figures._save)
+  const pngText = src => {
+    if (!src.startsWith("data:image/png;base64,")) return [];
+    const b = atob(src.slice(22)), out = [];
+    const u32 = at => ((b.charCodeAt(at) << 24) | (b.charCodeAt(at + 1) << 16) | (b.charCodeAt(at + 2) << 8) | b.charCodeAt(at + 3)) >>> 0;
+    for (let at = 8; at + 8 <= b.length; ) {
+      const size = u32(at), kind = b.slice(at + 4, at + 8);
+      if (kind === "tEXt" || kind === "iTXt") out.push(b.slice(at + 8, at + 8 + size).replace(/\\0/g, " "));
+      if (kind === "IEND") break;
+      at += 12 + size;
+    }
+    return out;
+  };
   const images = [...document.images];
   images.forEach((im, i) => {
     const name = im.alt || `image ${i + 1}`;
     if (!im.complete || im.naturalWidth === 0) problems.push(`${name}: image did not load or decode`);
     else if (im.getBoundingClientRect().width < 10) problems.push(`${name}: image has no size on the page`);
+    [["alt text", im.alt], ["title", im.title], ...pngText(im.getAttribute("src") || "").map(t => ["drawn text", t])]
+      .filter(([, text]) => missing.test(text))
+      .forEach(([where, text]) => problems.push(`${name}: ${where} reads "${text.slice(0, 160)}"`));
   });
   const tables = [...document.querySelectorAll("table")];
   let rows = 0;
@@ -40,7 +59,7 @@ window.addEventListener("load", () => {
     body.forEach((r, j) => {
       const cells = [...r.cells].map(c => c.textContent.trim());
       if (cells.every(c => !c)) problems.push(`${name}: row ${j + 1} is empty`);
-      const bad = cells.filter(c => /^(nan|NaN|None|null|undefined|inf|-inf)$/.test(c));
+      const bad = cells.filter(c => /^(null|inf|-inf)$/.test(c) || missing.test(c));
       if (bad.length) problems.push(`${name}: row ${j + 1} has ${bad.join(", ")}`);
     });
   });
@@ -108,7 +127,7 @@ def check(html_path, screenshot=None, min_images=1, min_tables=1):
     page = Path(html_path).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         probe = Path(tmp) / page.name  # a copy beside nothing: a relative image path would fail here too
-        probe.write_text(re.sub(r"</body>", PROBE + "</body>", page.read_text(), count=1, flags=re.I))
+        probe.write_text(re.sub(r"</body>", lambda m: PROBE + m.group(0), page.read_text(), count=1, flags=re.I))
         res = _chromium(exe, Path(tmp) / "profile", "--dump-dom", probe.as_uri())
         if screenshot:
             _chromium(

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from matplotlib.figure import Figure
 
 from peftbench import ROOT, config, io
-from peftbench.report import aggregate, report, tables
+from peftbench.report import aggregate, figures, report, tables
 from peftbench.stats import claims
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -182,6 +183,7 @@ def write_costs(d):
             "median_ms": [25.1, 19.9, 1490, 1450],
             "overhead_pct": [28.0, 0.5, 2.9, 0.1],
             "paper_overhead_pct": [30.3, None, 3.0, None],
+            "seq_len": [128, 128, None, None],  # as generation per token has none: no "nan tokens" in a title
         }
     ).to_csv(d / "latency_overhead.csv", index=False)
     pd.DataFrame(
@@ -377,12 +379,29 @@ def test_the_browser_sees_every_image_and_table(built, tmp_path):
     assert seen["sorted"]["reversed"] and seen["filtered"]["ok"]  # a header click sorts, the box filters
 
     page = out["html"].read_text()
+    assert "title='qa: training loss'" in page  # an image's hover text: the titles drawn in it
     broken = tmp_path / "broken.html"  # one image that cannot decode, one table with no rows
     page = page.replace("data:image/png;base64,", "data:image/png;base64,AAAA", 1)
     broken.write_text(re.sub(r"<tbody>.*?</tbody>", "<tbody></tbody>", page, count=1, flags=re.S))
     problems = browser.check(broken)["problems"]
     assert any("did not load or decode" in p for p in problems), problems
     assert any("no rows" in p for p in problems), problems
+
+    # 'nan' drawn in a figure (its PNG text), in an image's title or alt text, or inside a table cell
+    figure = Figure(figsize=(2, 1))
+    figure.subplots().set_title("generate_per_token, batch 1, nan tokens")
+    nan_png = figures._save(figure, tmp_path / "nan.png")
+    page = out["html"].read_text()
+    first = re.search(r"data:image/png;base64,[^']*", page).group(0)
+    page = page.replace(first, report._img(nan_png), 1)
+    page = page.replace("title='qa: training loss'", "title='qa: nan'", 1).replace("alt='", "alt='None ", 1)
+    page = re.sub(r"<td>([^<]*)</td>", r"<td>\1 [nan, nan]</td>", page, count=1)
+    broken.write_text(page)
+    problems = browser.check(broken)["problems"]
+    assert any('drawn text reads "Title generate_per_token, batch 1, nan tokens"' in p for p in problems), problems
+    assert any('title reads "qa: nan"' in p for p in problems), problems
+    assert any('alt text reads "None ' in p for p in problems), problems
+    assert any(p.endswith("[nan, nan]") for p in problems), problems
 
 
 def test_claims_come_first_with_verdicts_from_the_runs(built):
@@ -435,3 +454,20 @@ def test_tables_sort_by_value_on_a_header_click(tmp_path):
     assert any(
         "no header click reordered" in p for p in page(["lora", "zero-shot", "ia3", "full"], script="")["problems"]
     )
+
+
+def test_latency_panels_leave_a_missing_setting_out(tmp_path):
+    """Generation per token has no sequence length: its panel reads 'generate_per_token, batch 1', not
+    'nan tokens'; a length read as a float (the column has a gap) reads as an integer."""
+    csv = tmp_path / "latency_overhead.csv"
+    pd.DataFrame(
+        {
+            "measure": ["forward", "forward", "generate_per_token", "generate_per_token"],
+            "batch": [1, 1, 1, 1],
+            "seq_len": [128, 128, None, None],
+            "variant": ["base", "lora", "base", "lora"],
+            "overhead_pct": [0.0, 1.0, 0.0, -3.6],
+        }
+    ).to_csv(csv, index=False)
+    drawn = figures.png_text(figures.latency_overhead_vs_paper(csv, tmp_path / "latency-paper.png"))
+    assert drawn["Title"] == "forward, batch 1, 128 tokens | generate_per_token, batch 1"

@@ -32,10 +32,45 @@ def _figure(figsize):
     return fig, fig.subplots()
 
 
+def figure_text(fig):
+    """(titles, every text) the figure draws: its titles, axis labels, legend entries and annotations (not the
+    tick numbers). Saved into the PNG (tEXt 'Title', 'Description') so the report's <img> carries its title and
+    the browser check can read what an image says (scripts/check_report_browser.py: no 'nan' in it)."""
+    titles = [t for t in [fig.get_suptitle()] if t]
+    texts = []
+    for ax in fig.axes:
+        titles += [t for t in (ax.get_title(loc) for loc in ("left", "center", "right")) if t]
+        texts += [ax.get_xlabel(), ax.get_ylabel(), *(t.get_text() for t in ax.texts)]
+        legend = ax.get_legend()
+        if legend is not None:
+            texts += [legend.get_title().get_text(), *(t.get_text() for t in legend.get_texts())]
+    return titles, [t for t in titles + texts if t]
+
+
+def png_text(path):
+    """The text chunks of a PNG (tEXt and uncompressed iTXt) as {keyword: text}; {} for another format."""
+    data, out, at = Path(path).read_bytes(), {}, 8
+    if not data.startswith(b"\x89PNG"):
+        return out
+    while at + 8 <= len(data):
+        size, kind = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8]
+        chunk = data[at + 8 : at + 8 + size]
+        if kind == b"tEXt":
+            key, _, value = chunk.partition(b"\0")
+            out[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"iTXt" and chunk.split(b"\0", 1)[1][:1] == b"\0":  # compression flag 0
+            key, rest = chunk.split(b"\0", 1)
+            out[key.decode("latin-1")] = rest[2:].split(b"\0", 2)[2].decode("utf-8")
+        at += 12 + size
+    return out
+
+
 def _save(fig, path):
     path = Path(path)
+    titles, texts = figure_text(fig)
+    meta = {"Title": " | ".join(titles), "Description": " | ".join(texts)} if path.suffix == ".png" else None
     with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix[1:], dpi=DPI, bbox_inches="tight")
+        fig.savefig(tmp, format=path.suffix[1:], dpi=DPI, bbox_inches="tight", metadata=meta)
     return path
 
 
@@ -149,6 +184,23 @@ def _col(df, *needles, avoid=()):
     return None
 
 
+def _setting(row, parts):
+    """A panel's title from the row's setting columns: a missing value (generation per token has no fixed
+    sequence length) is left out rather than printed as 'nan tokens', and a whole float reads as an integer
+    (a column with a gap is read as floats: '128 tokens', not '128.0 tokens')."""
+    import pandas as pd
+
+    shown = []
+    for c, fmt in parts:
+        v = row[c]
+        if pd.isna(v) or (isinstance(v, str) and not v.strip()):
+            continue
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        shown.append(fmt.format(v))
+    return ", ".join(shown)
+
+
 def latency_overhead_vs_paper(csv_path, path):
     """From the cost measurement's CSV: our overhead % per variant, one panel per setting (measure, batch,
     sequence length), the paper's beside it (hatched) and the FLOPs estimate (triangles) where given.
@@ -173,7 +225,7 @@ def latency_overhead_vs_paper(csv_path, path):
         )
         if c
     ]
-    df["_setting"] = df.apply(lambda r: ", ".join(fmt.format(r[c]) for c, fmt in parts), axis=1) if parts else ""
+    df["_setting"] = df.apply(lambda r: _setting(r, parts), axis=1) if parts else ""
     settings = list(dict.fromkeys(df["_setting"]))
     fig = Figure(figsize=(min(4.5 * len(settings), 16) + 1, 4))
     axes = fig.subplots(1, len(settings), squeeze=False, sharey=True)

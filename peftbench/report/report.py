@@ -512,6 +512,11 @@ def _img(path):
     return f"data:image/{Path(path).suffix[1:].replace('svg', 'svg+xml')};base64,{data}"
 
 
+def _drawn_title(path):
+    """The titles drawn in the figure (saved in the PNG by figures._save): the image's hover text."""
+    return figures.png_text(path).get("Title", "")
+
+
 def _html_table(table):
     """Numbers: a plain table. Prose: cells wrap, and a long text cell gets room to be read."""
     if not table.prose:
@@ -536,7 +541,8 @@ def _html(head, sections):
     for i, s in enumerate(sections):
         body.append(f"<section id='s{i}'><h2>{e(s.title)}</h2>" + "".join(f"<p>{e(t)}</p>" for t in s.text))
         figs = [
-            f"<figure><img src='{_img(f.path)}' alt='{e(f.title)}'><figcaption><b>{e(f.title)}.</b> "
+            f"<figure><img src='{_img(f.path)}' alt='{e(f.title)}' title='{e(_drawn_title(f.path))}'>"
+            f"<figcaption><b>{e(f.title)}.</b> "
             f"{e(f.caption)}</figcaption></figure>"
             for f in s.items
             if isinstance(f, Figure)
