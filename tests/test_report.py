@@ -471,3 +471,46 @@ def test_latency_panels_leave_a_missing_setting_out(tmp_path):
     ).to_csv(csv, index=False)
     drawn = figures.png_text(figures.latency_overhead_vs_paper(csv, tmp_path / "latency-paper.png"))
     assert drawn["Title"] == "forward, batch 1, 128 tokens | generate_per_token, batch 1"
+
+
+def curves_of(losses):
+    return pd.DataFrame(
+        [
+            {"task": "qa", "method": m, "seed": seed, "step": i + 1, "loss": v + 0.1 * seed}
+            for m, curve in losses.items()
+            for seed in (0, 1)
+            for i, v in enumerate(curve)
+        ]
+    )
+
+
+def test_loss_curves_give_scratch_its_own_scale_and_cut_a_first_step_spike(tmp_path):
+    """The default run's translation curves in shape: scratch at 8-11 nats flattened every other method (3-5)
+    on one axis, and LoReFT's first step (8.8) the rest: scratch gets a panel of its own, the shared axis stops
+    above the later steps, and the figure and the report's caption say both."""
+    curves = curves_of(
+        {
+            "full": [3.7, 3.5, 3.6, 3.3, 3.3],
+            "lora": [3.7, 3.6, 3.8, 3.5, 3.6],
+            "prefix": [4.6, 4.6, 4.8, 5.0, 4.5],
+            "loreft": [8.8, 5.2, 5.0, 4.8, 4.3],
+            "scratch": [10.9, 10.7, 10.1, 9.7, 9.5],
+        }
+    )
+    own, clip = figures.loss_axes(curves)
+    assert own == ["scratch"] and 5.2 < clip < 6
+    colors = figures.method_colors(curves.method.unique())
+    drawn = figures.png_text(figures.loss_curves(curves, "qa", colors, tmp_path / "loss.png"))
+    assert (
+        drawn["Title"]
+        == f"qa: training loss\ny axis cut at {clip:.2f} (▲: higher first steps) | scratch: own scale\n(loss far higher)"
+    )
+    assert "8.9" in drawn["Description"].split(" | ")  # the cut point's value, beside its marker (mean over seeds)
+    assert "scratch in a panel of its own" in figures.loss_note(own, clip)
+
+    alike = curves_of({m: [10.4, 10.3, 10.3] for m in ("full", "lora", "scratch")})  # the smoke profile's tiny model
+    assert figures.loss_axes(alike) == ([], None)
+    assert (
+        figures.png_text(figures.loss_curves(alike, "qa", colors, tmp_path / "alike.png"))["Title"]
+        == "qa: training loss"
+    )

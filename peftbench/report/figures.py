@@ -120,22 +120,73 @@ def score_vs_params(stats, metric, task, colors, path):
     return _save(fig, path)
 
 
+def loss_axes(curves):
+    """(methods on a scale of their own, top of the shared axis or None) for one task's loss curves.
+
+    A method whose median loss is over twice the median method's (scratch, trained from random weights:
+    8-11 nats against 3-5) would flatten every other curve on a shared axis: it gets a right-hand axis of
+    its own. And where the shared curves' first steps reach more than twice as high above their lowest
+    point as every later step does (LoReFT's first step at 8.8 against at most 5 after it), the shared
+    axis stops just above the later steps; the points above are marked at its top edge with their values."""
+    means = {m: g.groupby("step").loss.mean() for m, g in curves.groupby("method")}
+    medians = {m: float(v.median()) for m, v in means.items() if len(v)}
+    if not medians:
+        return [], None
+    typical = float(np.median(list(medians.values())))
+    own = sorted(m for m, v in medians.items() if typical > 0 and v > 2 * typical)
+    shared = [v for m, v in means.items() if m not in own and len(v)]
+    later = [v[v.index > v.index.min()] for v in shared]
+    if not shared or not any(len(v) for v in later):
+        return own, None
+    low = min(float(v.min()) for v in shared)
+    top, later_top = max(float(v.max()) for v in shared), max(float(v.max()) for v in later if len(v))
+    if top - low > 2 * (later_top - low) > 0:
+        return own, later_top + 0.15 * (later_top - low)
+    return own, None
+
+
+def loss_note(own, clip):
+    """What loss_axes did, in words (the report's caption)."""
+    notes = [f"{', '.join(own)} in a panel of its own, on its own scale (its loss is far higher)"] if own else []
+    if clip is not None:
+        notes.append(f"the y axis is cut at {clip:.2f}: higher first steps are marked ▲ with their value")
+    return "; ".join(notes)
+
+
 def loss_curves(curves, task, colors, path):
-    """Training loss per optimisation step, one line per method (mean over seeds, band = min..max)."""
-    fig, ax = _figure(figsize=(7, 4.6))
-    for method, g in curves[curves.task == task].groupby("method"):
+    """Training loss per optimisation step, one line per method (mean over seeds, band = min..max); a method
+    far above the others in a panel of its own, first-step spikes clipped (loss_axes)."""
+    curves = curves[curves.task == task]
+    own, clip = loss_axes(curves)
+    fig = Figure(figsize=(9.5 if own else 7, 4.6))
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.3]}) if own else [fig.subplots()]
+    ax = axes[0]
+    for method, g in curves.groupby("method"):
+        on = axes[-1] if method in own else ax
         by_step = g.groupby("step").loss
         mean = by_step.mean()
-        ax.plot(mean.index, mean.values, marker=".", color=colors[method], label=method)
+        on.plot(mean.index, mean.values, marker=".", color=colors[method], label=method)
         if g.seed.nunique() > 1:
-            ax.fill_between(mean.index, by_step.min(), by_step.max(), color=colors[method], alpha=0.15)
-    ax.set_xlabel("step")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            on.fill_between(mean.index, by_step.min(), by_step.max(), color=colors[method], alpha=0.15)
+        if clip is not None and on is ax:
+            for step, v in mean[mean > clip].items():
+                ax.plot([step], [clip], "^", color=colors[method], ms=8, clip_on=False)
+                ax.annotate(f"{v:.1f}", (step, clip), textcoords="offset points", xytext=(6, -10), fontsize=7)
+    if clip is not None:
+        ax.set_ylim(top=clip)
+    for a in axes:
+        a.set_xlabel("step")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        a.grid(alpha=0.3)
     ax.set_ylabel("training loss (mean token cross-entropy)")
-    ax.set_title(f"{task}: training loss")
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=8, ncol=2)
+    cut = f"\ny axis cut at {clip:.2f} (▲: higher first steps)" if clip is not None else ""
+    ax.set_title(f"{task}: training loss{cut}", fontsize=12 if not cut else 10)
+    if own:
+        axes[-1].set_title(f"{', '.join(own)}: own scale\n(loss far higher)", fontsize=10)
+    handles = [h for a in axes for h in a.get_legend_handles_labels()[0]]
+    labels = [lab for a in axes for lab in a.get_legend_handles_labels()[1]]
+    if handles:  # below the plot, where it hides no curve
+        ax.legend(handles, labels, fontsize=8, ncol=5, loc="upper left", bbox_to_anchor=(0, -0.13), frameon=False)
     else:
         ax.text(0.5, 0.5, "no training steps recorded", ha="center", transform=ax.transAxes)
     return _save(fig, path)

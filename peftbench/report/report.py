@@ -145,6 +145,7 @@ def _task_section(task, runs, spec, colors, curves, out, analysis=None):
     )
     figures.score_vs_params(stats, metric, task, colors, out[f"pareto_{task}"])
     figures.loss_curves(curves, task, colors, out[f"loss_{task}"])
+    loss_note = figures.loss_note(*figures.loss_axes(curves[curves.task == task]))  # what the figure rescaled
     front = ", ".join(stats.index[stats.pareto])
     best = stats.index[0]
     text = [
@@ -177,7 +178,8 @@ def _task_section(task, runs, spec, colors, curves, out, analysis=None):
             Figure(
                 f"{task}: training loss",
                 out[f"loss_{task}"],
-                "Training loss per optimisation step, one line per method (mean over seeds; band: min to max).",
+                "Training loss per optimisation step, one line per method (mean over seeds; band: min to max)"
+                + (f"; {loss_note}." if loss_note else "."),
             ),
         ],
     )
