@@ -18,7 +18,7 @@ report: .venv/.peftbench-setup   ## rebuild only reports/ from the results there
 .venv/.peftbench-setup: requirements.txt requirements-data.txt pyproject.toml   # set up only when the pins changed
 	bash scripts/setup.sh && touch $@
 
-check-report:               ## open reports/report.html in headless Chromium; fail on a missing image or an empty table
+check-report:               ## open reports/report.html in headless Chromium (1400 px); fail on a missing image, nan in a figure or table, an empty table, or one that neither fits nor scrolls
 	.venv/bin/python scripts/check_report_browser.py $(or $(REPORT),reports/report.html)
 
 test: setup lint            ## lint, then every test (unit tests + the whole DAG on the smoke profile), one worker per core; a file's tests stay on one worker (test_workflow's share one smoke run)

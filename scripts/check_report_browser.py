@@ -2,7 +2,8 @@
 """Open a report.html in a real browser (headless Chromium, Debian's `chromium` package) and fail on a
 broken page: an image that did not decode or has no size on screen, an image whose alt text, title or drawn
 text (its titles, labels and legend, kept in the PNG's text chunks) reads nan/None, a table with no rows, an
-empty row, a cell that reads or contains nan/None, or tables that do not sort on a header click and filter by
+empty row, a cell that reads or contains nan/None, a table wider than its section that does not scroll inside it
+with its scrollbar in a 1400 x 900 window, or tables that do not sort on a header click and filter by
 the box above them.
 
     python scripts/check_report_browser.py reports/report.html [--screenshot /tmp/report.png]
@@ -22,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+WINDOW = "1400,900"  # a laptop's browser window: tables must fit it or scroll inside it
 PROBE = """<script>
 window.addEventListener("load", () => {
   const problems = [];
@@ -62,6 +64,22 @@ window.addEventListener("load", () => {
       const bad = cells.filter(c => /^(null|inf|-inf)$/.test(c) || missing.test(c));
       if (bad.length) problems.push(`${name}: row ${j + 1} has ${bad.join(", ")}`);
     });
+  });
+  // a table fits its section or scrolls sideways inside it, in a box whose scrollbar is on screen (a box taller
+  // than the window puts it below the fold: the right-hand columns look cut off)
+  if (document.documentElement.scrollWidth > window.innerWidth + 1)
+    problems.push(`the page is ${document.documentElement.scrollWidth} px wide in a ${window.innerWidth} px window`);
+  tables.forEach((t, i) => {
+    const name = t.caption ? t.caption.textContent.trim() : `table ${i + 1}`;
+    const section = t.closest("section") || document.body;
+    const room = section.getBoundingClientRect().width, wide = Math.round(t.getBoundingClientRect().width);
+    if (wide <= room + 1) return;
+    let box = t.parentElement;
+    while (box && box !== section && !/auto|scroll/.test(getComputedStyle(box).overflowX)) box = box.parentElement;
+    if (!box || box === section) problems.push(`${name}: ${wide} px wide in a ${Math.round(room)} px section, and no scrolling box`);
+    else if (box.getBoundingClientRect().width > room + 1) problems.push(`${name}: its scrolling box is wider than its section`);
+    else if (box.clientHeight > window.innerHeight)
+      problems.push(`${name}: scrolls sideways, but its scrollbar is ${box.clientHeight} px down, below a ${window.innerHeight} px window`);
   });
   // the tables are explorable: a header click reorders the rows (a second click reverses them), the filter
   // box keeps only matching rows; tried on the first table where a click changes the order
@@ -128,7 +146,7 @@ def check(html_path, screenshot=None, min_images=1, min_tables=1):
     with tempfile.TemporaryDirectory() as tmp:
         probe = Path(tmp) / page.name  # a copy beside nothing: a relative image path would fail here too
         probe.write_text(re.sub(r"</body>", lambda m: PROBE + m.group(0), page.read_text(), count=1, flags=re.I))
-        res = _chromium(exe, Path(tmp) / "profile", "--dump-dom", probe.as_uri())
+        res = _chromium(exe, Path(tmp) / "profile", f"--window-size={WINDOW}", "--dump-dom", probe.as_uri())
         if screenshot:
             _chromium(
                 exe,

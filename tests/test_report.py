@@ -514,3 +514,31 @@ def test_loss_curves_give_scratch_its_own_scale_and_cut_a_first_step_spike(tmp_p
         figures.png_text(figures.loss_curves(alike, "qa", colors, tmp_path / "alike.png"))["Title"]
         == "qa: training loss"
     )
+
+
+def test_wide_tables_scroll_inside_their_section_with_the_scrollbar_on_screen(tmp_path):
+    """A table wider than a 1400 px window scrolls sideways inside its own box, and that box is no taller than the
+    window, so its scrollbar is in view (a long wide table in a plain overflow-x box hid its right-hand columns:
+    the scrollbar sat below the fold); the check fails a page without either."""
+    if browser.browser() is None:
+        pytest.skip("no headless Chromium (apt-get install chromium; scripts/setup.sh does)")
+    head = "".join(f"<th>metric {j}</th>" for j in range(24))
+    rows = "".join(
+        f"<tr><td>method {i}</td>" + "".join(f"<td>{i + j}.25 [{i}.00, {i + j + 1}.50]</td>" for j in range(1, 24))
+        for i in range(60)
+    )
+    table = f"<table><caption>wide</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+    def check(style, wrapped=True):
+        path = tmp_path / "wide.html"
+        body = f"<div class='scroll'>{table}</div>" if wrapped else table
+        path.write_text(
+            f"<html><head><style>{style}</style></head><body><section><h2>qa</h2>{body}</section>"
+            f"<script>{report.TABLES_JS}</script></body></html>"
+        )
+        return browser.check(path, min_images=0)["problems"]
+
+    assert check(report.STYLE) == []
+    before = "td{white-space:nowrap} .scroll{overflow-x:auto}"  # the report's style before: no max-height
+    assert any("its scrollbar is" in p and "below a" in p for p in check(before))
+    assert any("no scrolling box" in p for p in check(report.STYLE, wrapped=False))

@@ -498,11 +498,12 @@ STYLE = """
 body{font-family:system-ui,-apple-system,sans-serif;max-width:90em;margin:2em auto;padding:0 1.2em;color:#222;line-height:1.45}
 h1{margin-bottom:.2em} h2{border-bottom:2px solid #e4e4e4;padding-bottom:.2em;margin-top:2.2em}
 nav a{margin-right:1em} .intro{color:#555;font-size:.92em}
-.scroll{overflow-x:auto} table{border-collapse:collapse;margin:.6em 0 1.4em;font-size:.86em}
+.scroll{overflow:auto;max-height:85vh;margin:.6em 0 1.4em} table{border-collapse:collapse;font-size:.86em}
 caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0;color:#444}
 th,td{padding:.28em .7em;border-bottom:1px solid #e2e2e2;text-align:right;white-space:nowrap}
-th{background:#f3f5f8;position:sticky;top:0} tr:nth-child(even) td{background:#fafbfc}
-td:first-child,th:first-child{text-align:left;font-weight:600}
+th{background:#f3f5f8;position:sticky;top:0;z-index:2;white-space:normal} tr:nth-child(even) td{background:#fafbfc}
+td:first-child,th:first-child{text-align:left;font-weight:600;position:sticky;left:0}
+td:first-child{background:#fff;z-index:1} th:first-child{z-index:3}
 table.prose td,table.prose th{white-space:normal;text-align:left;vertical-align:top;min-width:6em;max-width:28em}
 .figs{display:flex;flex-wrap:wrap;gap:1.5em} figure{margin:0;flex:1 1 34em;max-width:48em}
 figure img{width:100%;height:auto;border:1px solid #eee} figcaption{font-size:.86em;color:#555}
