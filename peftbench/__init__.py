@@ -7,7 +7,7 @@
 - `report/`: summary.csv, tables, figures, report.md/html
 - `papers/`: the papers' own figures, cited by table; `scoring/`: the tasks' metrics; `data/`: task sources
 - beside them: `config` (profiles), `methods` (the method contract), `hyperparameters`, `identity`,
-  `preflight`, `provenance`, `offline`, `io`, `runs`
+  `preflight`, `provenance`, `offline`, `io`, `runs`, `registry_data` (the offline model and text)
 
 `peftbench.load_run(run_dir)` -> (transformers model, tokenizer) of a finished run (peftbench/runs.py)."""
 
