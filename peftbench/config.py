@@ -6,6 +6,7 @@ Every error names the file and the field, so a typo fails before any job runs.
 import copy
 import functools
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,7 +44,19 @@ def validate(obj: object, schema_name: str, where: Path | str) -> None:
     if errors:
         e = errors[0]
         field = ".".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise ConfigError(f"{where}: field '{field}': {e.message}")
+        raise ConfigError(f"{where}: field '{field}': {e.message}{_yaml_number_hint(e)}")
+
+
+def _yaml_number_hint(error: jsonschema.ValidationError) -> str:
+    """YAML 1.1 (PyYAML) reads `1.0e9` or `1e-4` as a string: its floats need a dot and a signed exponent."""
+    text = error.instance
+    if error.validator != "type" or not isinstance(text, str):
+        return ""
+    m = re.fullmatch(r"([-+]?)(\d+)(?:\.(\d*))?[eE]([-+]?)(\d+)", text.strip())
+    if not m:
+        return ""
+    sign, whole, frac, esign, exp = m.groups()
+    return f" (YAML reads {text} as text: write {sign}{whole}.{frac or '0'}e{esign or '+'}{exp})"
 
 
 def load_yaml(path: Path | str) -> dict:

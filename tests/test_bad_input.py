@@ -444,3 +444,16 @@ def test_a_repeated_record_id_is_refused(project):
     fails(
         root, {**cfg, "tasks": local_task(root, records)}, r"data/train.jsonl:4: record 2: field 'id' repeats line 3's"
     )
+
+
+@pytest.mark.parametrize("value,hint", [("1.0e9", "1.0e+9"), ("1e-4", "1.0e-4")])
+def test_a_yaml_number_read_as_text_says_how_to_write_it(project, value, hint):
+    """PyYAML reads 1.0e9 and 1e-4 as strings (YAML 1.1 floats need a dot and a signed exponent)."""
+    root, cfg = project
+    cfg["training"] = yaml.safe_load(f"{{learning_rate: {value}}}")
+    fails(
+        root,
+        cfg,
+        rf"field 'training.learning_rate': '{re.escape(value)}' is not of type 'number' "
+        rf"\(YAML reads {re.escape(value)} as text: write {re.escape(hint)}\)",
+    )
