@@ -129,11 +129,19 @@ def weights_precision(cfg, where):
         )
 
 
+SOURCES = ("methods", "tasks", "config", "workflow", "profiles", "peftbench", "tests", "scripts", "benchmarks")
+
+
 def inside_project(value, field):
-    """Paths a profile names are written to: relative, no '..', so nothing lands outside the project."""
+    """Paths a profile names are written to: relative, no '..', so nothing lands outside the project, and not in
+    a folder of its sources (`results: methods` would plan jobs writing beside the method folders)."""
     p = Path(value)
     if p.is_absolute() or ".." in p.parts or not p.parts:
         raise ConfigError(f"{field}: '{value}' must be a relative path inside the project (no '..', not absolute)")
+    if p.parts[0] in SOURCES or p.parts[0].startswith("."):
+        raise ConfigError(
+            f"{field}: '{value}' is inside the project's sources ({p.parts[0]}/): write results elsewhere"
+        )
 
 
 def no_duplicates(values, field, what):

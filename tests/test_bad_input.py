@@ -33,6 +33,12 @@ def test_output_paths_stay_inside_the_project(project, key, value):
     fails(root, {**cfg, key: value}, rf"field '{key}': '{re.escape(value)}' must be a relative path inside")
 
 
+@pytest.mark.parametrize("key,value", [("results", "methods"), ("reports", "tasks/qa"), ("results", ".git/x")])
+def test_output_paths_stay_out_of_the_sources(project, key, value):
+    root, cfg = project
+    fails(root, {**cfg, key: value}, rf"field '{key}': '{re.escape(value)}' is inside the project's sources")
+
+
 def test_unknown_method_is_named(project):
     root, cfg = project
     fails(root, {**cfg, "methods": ["lora", "lroa"]}, "field 'methods': unknown method.*lroa")
