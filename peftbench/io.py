@@ -95,7 +95,11 @@ def write_json(path: Path | str, obj: object) -> None:
 
 
 def read_json(path: Path | str) -> Any:
-    return json.loads(Path(path).read_text())
+    """A JSON file; a truncated or garbled one is an error naming it (not a bare JSONDecodeError)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno}): truncated or garbled") from None
 
 
 def write_jsonl(path: Path | str, rows: Iterable[dict]) -> None:

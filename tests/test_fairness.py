@@ -419,3 +419,12 @@ def test_forgetting_interval_widens_with_disagreeing_seeds_and_one_seed_is_provi
     assert disagree.high - disagree.low > agree.high - agree.low and disagree.seed_share > 0.5
     assert est[("qa", "single")].provisional and not agree.provisional
     assert not fairness.forgetting_intervals(run_dirs, seed_independent=["single"])[("qa", "single")].provisional
+
+
+def test_a_corrupt_val_loss_json_is_named(tmp_path):
+    """The search's criterion file truncated: an error naming it, not a bare JSONDecodeError (issue 27)."""
+    io.write_json(tmp_path / "train.json", {"training": {"learning_rate": 1e-4}})
+    (tmp_path / "val_loss.json").write_text('{"val_loss": ')
+    with pytest.raises(ValueError, match=r"val_loss.json: not valid JSON \(Expecting value, line 1\)"):
+        tuning.select_job([1], [tmp_path / "train.json"], [tmp_path / "val_loss.json"], tmp_path / "tuning.json")
+    assert not (tmp_path / "tuning.json").exists()

@@ -3,7 +3,6 @@ wrote. Only complete, consistent runs become rows: train.json, lm_eval.json, lat
 and task_state.safetensors present and readable, and all of the same training (the state's sha256 and
 the config hash agree). Any other run is listed with the reason, never summarised and never sinks the rest."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -126,12 +125,7 @@ def read_runs(run_dirs):
     return rows, problems
 
 
-def _json(path):
-    """A run's JSON file; a truncated or garbled one is an error naming it."""
-    try:
-        return io.read_json(path)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg}, line {e.lineno}): truncated or garbled") from None
+_json = io.read_json  # a truncated or garbled file: a ValueError naming it, which read_runs reports as corrupt
 
 
 def summarize(run_dirs, out_csv):
