@@ -120,18 +120,28 @@ def load_task(name: str, root: Path | str = TASKS) -> dict:
     return spec
 
 
-def lm_eval_config(path: Path | str, load: Callable[[Path], dict]) -> tuple[dict, list[Path]]:
+def lm_eval_config(
+    path: Path | str, load: Callable[[Path], dict], _chain: tuple[Path, ...] = ()
+) -> tuple[dict, list[Path]]:
     """An lm-eval task YAML as lm-eval reads it: the YAMLs it `include:`s (one or a list, each with its own
     includes) merged beneath it in order, the file's own keys over them; and every file read on the way.
-    `load(path)` parses one file (each caller its own `!function` handling and error messages)."""
+    `load(path)` parses one file (each caller its own `!function` handling and error messages). An include that
+    is not a file name, or that leads back to a file on its own chain, is an error naming the file."""
     path = Path(path)
     cfg = dict(load(path) or {})
     include = cfg.pop("include", None) or []
+    includes = [include] if isinstance(include, str) else include
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ConfigError(f"{path}: field 'include': {include!r} is not a file name or a list of file names")
     merged, files = {}, [path]
-    for inc in [include] if isinstance(include, str) else include:
+    for inc in includes:
         if not (path.parent / inc).is_file():
             raise ConfigError(f"{path}: field 'include': no {path.parent / inc}")
-        sub, sub_files = lm_eval_config(path.parent / inc, load)
+        if (path.parent / inc).resolve() in {p.resolve() for p in (*_chain, path)}:
+            raise ConfigError(
+                f"{path}: field 'include': {inc} includes itself (through {' -> '.join(map(str, (*_chain, path)))})"
+            )
+        sub, sub_files = lm_eval_config(path.parent / inc, load, (*_chain, path))
         merged.update(sub)
         files += sub_files
     return {**merged, **cfg}, files

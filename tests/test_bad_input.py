@@ -125,6 +125,20 @@ def test_task_whose_shared_lm_eval_yaml_is_missing(project):
     fails(root, cfg, r"tasks/\w+/lm_eval.yaml: field 'include': no .*lm_eval_generate.yaml")
 
 
+@pytest.mark.parametrize(
+    "include, problem",
+    [
+        ("lm_eval.yaml", r"lm_eval.yaml includes itself"),  # a 992-line RecursionError before
+        ("[../lm_eval_generate.yaml, 3]", r"\['../lm_eval_generate.yaml', 3\] is not a file name"),  # a TypeError
+    ],
+)
+def test_a_bad_include_is_named(project, include, problem):
+    root, cfg = project
+    yml = root / "tasks/qa/lm_eval.yaml"
+    yml.write_text(yml.read_text().replace("include: ../lm_eval_generate.yaml", f"include: {include}"))
+    fails(root, cfg, rf"tasks/qa/lm_eval.yaml: field 'include': .*{problem}")
+
+
 def test_every_task_scores_its_metrics_through_the_shared_yaml():
     """Each task's lm_eval.yaml, as lm-eval loads it (includes merged), scores what task.yaml lists, and the
     evaluate rule's inputs (config.lm_eval_files) name every file that loading read."""
