@@ -104,6 +104,20 @@ def load_state(path: Path | str) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
+def check_task_state(state: object, method: str) -> dict[str, torch.Tensor]:
+    """What a method's task_state() returns must be {name: tensor} (safetensors stores nothing else): checked on
+    the attached model before training, not found by save_state after it."""
+    if not isinstance(state, dict):
+        raise TypeError(f"methods/{method}/method.py: task_state() returned {type(state).__name__}, not a dict")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"methods/{method}/method.py: task_state() must return {{name: tensor}}; "
+                f"{key!r} holds a {type(value).__name__}"
+            )
+    return state
+
+
 def state_summary(state: dict[str, torch.Tensor]) -> dict:
     """train.json's account of a task state: how many tensors, their bytes and dtypes."""
     return {

@@ -137,6 +137,23 @@ def test_a_trained_method_that_stores_nothing_is_an_error(tiny_dir, method_specs
     assert not (tmp_path / "run" / "train.json").exists()
 
 
+def test_a_task_state_that_holds_a_non_tensor_fails_before_training(tiny_dir, method_specs, tmp_path):
+    """A bare AttributeError after the whole training before (issue 27): now named, before the first step."""
+    spec = broken_copy(
+        method_specs["lora"],
+        tmp_path,
+        "float-state",
+        "    return get_peft_model_state_dict(model)",
+        '    return {**get_peft_model_state_dict(model), "scale": 2.0}',
+    )
+    with pytest.raises(
+        TypeError,
+        match=r"methods/float-state/method.py: task_state\(\) must return \{name: tensor\}; 'scale' holds a float",
+    ):
+        finetune(tiny_dir, profile(), spec, data(tmp_path / "data"), tmp_path / "run")
+    assert not (tmp_path / "run" / "train.json").exists() and not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_a_load_that_ignores_the_state_is_an_error(tiny_dir, method_specs, tmp_path):
     spec = broken_copy(
         method_specs["lora"],

@@ -121,6 +121,7 @@ def finetune(
         base_dir, method_spec, seed=seed, device=where, base_dropout=settings.get("base_dropout"), dtype=dtype
     )
     trainable, total = methods.count_parameters(model)
+    methods.check_task_state(module.task_state(model), method_spec["name"])  # before the training, not after
     records, settings = _read_splits(data_dir, settings, method_spec["name"])
     # the run's identity: what it reads (data, method, task files, by content) and the profile keys that reach it
     folders = [t["dir"] for t in tasks] if len(tasks) > 1 else tasks[0]["dir"]
