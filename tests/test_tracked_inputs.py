@@ -22,7 +22,7 @@ from peftbench.model import base_model
 pytestmark = pytest.mark.slow
 SCHEMA = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
 BASE = {  # laid over config/smoke.yaml: the smallest run that has every rule a profile key can reach
-    "tasks": {"summarization": None, "translation": None},
+    "tasks": {"summarization": None, "translation": None, "qa": {"train": 24, "validation": 4, "test": 6}},
     "methods": ["lora"],
     "tuning": {"lr_factors": [1, 3]},
     "costs": ["latency_overhead", "task_switch"],
@@ -90,7 +90,7 @@ def declared(path):
 def rules_of_workflow():
     names = set()
     for f in [ROOT / "Snakefile", *(ROOT / "workflow/rules").glob("*.smk")]:
-        for pair in re.findall(r"^(?:rule (\w+):|use rule \w+ as (\w+))", f.read_text(), re.M):
+        for pair in re.findall(r"^(?:(?:rule|checkpoint) (\w+):|use rule \w+ as (\w+))", f.read_text(), re.M):
             names |= {n for n in pair if n}
     return names
 

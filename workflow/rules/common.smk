@@ -52,6 +52,12 @@ def all_runs(filename):
             for path in expand(f"{RUN}/{filename}", task=TASKS, method=[m], seed=pb_config.run_seeds(config, m, METHOD_SPECS[m]))]
 
 
+def task_yaml(*names):
+    """The task.yaml of each task a job reads (its target ending, main metric): an input, since the data stage,
+    a checkpoint, no longer reruns every job after it when only one split changed."""
+    return [CODE / "tasks" / t / "task.yaml" for t in names]
+
+
 def method_files(wc):
     d = Path(METHOD_SPECS[wc.method]["dir"])          # a profile's variant uses its parent's folder
     return [d / "method.yaml", d / "method.py"]

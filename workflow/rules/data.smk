@@ -1,7 +1,10 @@
 from peftbench.data import build as pb_build
 
 
-rule data:
+# A checkpoint: Snakemake re-evaluates the DAG once it has run, so a job whose input split came out byte-identical
+# (its checksum as recorded; profiles/default raises the size limit) is not rerun: one test record edited reruns
+# the evaluations, not the fine-tuning. What else a job reads of the task is its own input (task_yaml).
+checkpoint data:
     """One task's deterministic train/validation/test JSONL (sizes and seed from the profile)."""
     input:
         task=lambda wc: pb_build.inputs(TASK_SPECS[wc.task], config["tasks"][wc.task]),   # task.yaml + local data files

@@ -10,6 +10,7 @@ rule evaluate:
         train_data=f"{R}/data/{{task}}/train.jsonl",        # few-shot demonstrations (never the test split)
         general=GENERAL_TEXT, general_base=GENERAL_BASE,       # forgetting: held-out general text
         task=lambda wc: pb_config.lm_eval_files(CODE / "tasks" / wc.task),   # + the YAMLs it includes
+        task_spec=lambda wc: task_yaml(wc.task),
     output:
         results=f"{RUN}/lm_eval.json",
         samples=f"{RUN}/samples.jsonl",

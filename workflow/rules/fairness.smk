@@ -67,6 +67,7 @@ rule finetune_candidate:
         train=f"{R}/data/{{task}}/train.jsonl",
         validation=f"{R}/data/{{task}}/validation.jsonl",
         method=method_files,
+        task_spec=lambda wc: task_yaml(*pb_config.union_members(config, wc.task)),
     output:
         state=f"{CANDIDATE}/task_state.safetensors",
         train=f"{CANDIDATE}/train.json",
@@ -89,6 +90,7 @@ rule validation_loss:
         train=f"{RUN}/train.json",
         validation=f"{R}/data/{{task}}/validation.jsonl",
         method=method_files,
+        task_spec=lambda wc: task_yaml(*pb_config.union_members(config, wc.task)),
     output: f"{RUN}/val_loss.json"
     params: spec=lambda wc: METHOD_SPECS[wc.method], run=pb_runspec.validation_loss(config)
     threads: JOB_THREADS
@@ -105,6 +107,7 @@ use rule validation_loss as validation_loss_candidate with:
         train=f"{CANDIDATE}/train.json",
         validation=f"{R}/data/{{task}}/validation.jsonl",
         method=method_files,
+        task_spec=lambda wc: task_yaml(*pb_config.union_members(config, wc.task)),
     output: f"{CANDIDATE}/val_loss.json"
     benchmark: f"{R}/benchmarks/validation_loss/{{task}}/{{method}}/seed{{seed}}/lr_x{{factor}}.tsv"
     log: f"{CANDIDATE}/validation_loss.log"
@@ -134,6 +137,7 @@ rule evaluate_tuned:
         train=f"{R}/data/{{task}}/train.jsonl",
         general=GENERAL_TEXT, general_base=GENERAL_BASE,
         task=lambda wc: pb_config.lm_eval_files(CODE / "tasks" / wc.task),   # + the YAMLs it includes
+        task_spec=lambda wc: task_yaml(wc.task),
     output: [f"{RUN}/tuned/{f}" for f in pb_tuning.EVALUATED]
     params:
         spec=lambda wc: METHOD_SPECS[wc.method],

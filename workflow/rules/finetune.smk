@@ -6,6 +6,7 @@ rule finetune:
         train=f"{R}/data/{{task}}/train.jsonl",
         validation=f"{R}/data/{{task}}/validation.jsonl",
         method=method_files,
+        task_spec=lambda wc: task_yaml(wc.task),
     output:
         state=f"{RUN}/task_state.safetensors",
         train=f"{RUN}/train.json",
@@ -27,6 +28,7 @@ rule finetune_union:
         train=f"{R}/data/{{union}}/train.jsonl",
         validation=f"{R}/data/{{union}}/validation.jsonl",
         method=method_files,
+        task_spec=task_yaml(*UNION_TASKS),
     output:
         state=f"{UNION_RUN}/task_state.safetensors",
         train=f"{UNION_RUN}/train.json",

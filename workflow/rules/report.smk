@@ -52,6 +52,7 @@ rule report:
         claims=PB_ROOT / "config" / "claims.yaml",
         costs=list(REPORT_COSTS.values()),
         checks=expand(f"{R}/data/{{task}}/checks.json", task=TASKS),     # the data stage's warnings
+        task_spec=task_yaml(*TASKS),             # the main metric of each task
     output: **{name: reported(name, path) for name, path in REPORT_FILES.items()}
     params:
         reports=config["reports"],
