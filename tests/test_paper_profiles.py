@@ -48,6 +48,12 @@ PROFILES = {
         ["zero-shot", "prefix", "adapter-s", "lora", "loreft"],
         1,
     ),
+    "peft-metamathqa": (
+        ["paper-peft-metamathqa.yaml"],
+        ["metamath-gsm8k"],
+        ["full", "lora", "ia3", "prompt-tuning"],
+        1,
+    ),
 }
 
 
@@ -125,6 +131,15 @@ def meta_model(model_type, **arch):
 
 GPT2_M = {"n_embd": 1024, "n_layer": 24, "n_head": 16}
 GPT2_L = {"n_embd": 1280, "n_layer": 36, "n_head": 20}
+LLAMA_32_3B = {  # meta-llama/Llama-3.2-3B config.json (rope scaling left out: no parameters)
+    "hidden_size": 3072,
+    "intermediate_size": 8192,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 24,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "tie_word_embeddings": True,
+}
 # (profile, architecture, method) -> parameters per task: trainable, or for prefix the stored prefix
 # P = MLP(P') (what the table counts; the MLP trains and is dropped). Paper figures in the comments.
 COUNTS = {
@@ -143,6 +158,11 @@ COUNTS = {
     ("reft", "llama", "lora"): ({}, 56_098_816),  # 0.826%
     ("reft", "llama", "adapter-s"): ({}, 67_108_864),  # 0.99%: 32 x 2 x 4096 x 256, no biases
     ("reft", "llama", "prefix"): ({}, 2_621_440),  # 0.039%
+    # peft's MetaMathQA results/*.json num_trainable_params on Llama-3.2-3B (its config.json's shapes)
+    ("peft-metamathqa", "llama", "full"): (LLAMA_32_3B, 3_212_749_824),  # full-finetuning--...-lr_0.00001
+    ("peft-metamathqa", "llama", "lora"): (LLAMA_32_3B, 9_175_040),  # lora--llama-3.2-3B-rank32
+    ("peft-metamathqa", "llama", "ia3"): (LLAMA_32_3B, 286_720),  # ia3--llama-3.2-3B-lr_0.001
+    ("peft-metamathqa", "llama", "prompt-tuning"): (LLAMA_32_3B, 614_400),  # prompt_tuning--...-sample_vocab-lr_0.001
 }
 
 
