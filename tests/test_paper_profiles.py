@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -333,3 +334,57 @@ def test_every_e2e_row_trains_at_its_sources_settings(name):
     for method in wanted:
         s = config.training_settings(cfg, specs[method])
         assert tuple(s[k] for k in keys) == E2E_ROWS[method], method
+
+
+# config/paper-peft-metamathqa.yaml's code path at smoke size, on CPU: the profile with the tiny model, two
+# steps and a few records of local copies of MetaMathQA and GSM8K (the hub's layouts, tests/test_hub_adapters.py).
+PEFT_SMOKE = """\
+results: results/peft-smoke
+reports: reports/peft-smoke
+model:
+  name: llama-3.2-3b
+  source: tiny-random
+  tiny: {hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2}
+device: cpu
+threads: 1
+costs: []
+training: {steps: 2, checkpoint_every: 0, max_seq_len: 384}
+evaluation: {batch_size: 4}
+method_hyperparameters:
+  prompt-tuning: {num_virtual_tokens: 4, init_vocab: 100}
+"""
+
+
+def test_peft_metamathqa_profile_runs_at_smoke_size_on_local_copies(workdir):  # noqa: F811
+    import yaml
+    from test_hub_adapters import metamath_gsm8k_copy
+    from test_workflow import bare_shell
+
+    from peftbench import io
+
+    source = metamath_gsm8k_copy(workdir / "hub-peft", config.load_task("metamath-gsm8k"))
+    overlay = yaml.safe_load(PEFT_SMOKE)
+    overlay["tasks"] = {"metamath-gsm8k": {"train": 4, "validation": 2, "test": 4, "source": source}}
+    (workdir / "config/peft-smoke.yaml").write_text(yaml.safe_dump(overlay))
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "--cores", "2", "--configfile"]
+    cmd += ["config/paper-peft-metamathqa.yaml", "config/peft-smoke.yaml"]
+    # a bare shell, but the PYTHONPATH a checkout beside the installed one sets (the sources under test)
+    env = {**bare_shell(), **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-8000:]
+    results = workdir / "results/peft-smoke"
+    summary = __import__("pandas").read_csv(results / "summary.csv")
+    assert sorted(summary.method) == ["full", "ia3", "lora", "prompt-tuning"]
+    assert set(summary.task) == {"metamath-gsm8k"} and summary.score_acc.between(0, 100).all()
+    for method, lr, wd in (
+        ("full", 1e-5, 0.01),
+        ("lora", 1e-4, 0.1),
+        ("ia3", 1e-3, 0.01),
+        ("prompt-tuning", 1e-3, 0.01),
+    ):
+        run = results / "llama-3.2-3b/metamath-gsm8k" / method / "seed0"
+        trained = io.read_json(run / "train.json")
+        assert trained["steps"] == 2 and trained["precision"] == "bf16" and trained["weights_dtype"] == "bf16"
+        assert (trained["training"]["learning_rate"], trained["training"]["weight_decay"]) == (lr, wd)
+        assert len(io.read_jsonl(run / "samples.jsonl")) == 4
+    assert (workdir / "reports/peft-smoke/report.md").is_file()
