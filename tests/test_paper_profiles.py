@@ -386,6 +386,7 @@ def test_peft_metamathqa_profile_runs_at_smoke_size_on_local_copies(workdir):  #
         trained = io.read_json(run / "train.json")
         assert trained["steps"] == 2 and trained["precision"] == "bf16" and trained["weights_dtype"] == "bf16"
         assert (trained["training"]["learning_rate"], trained["training"]["weight_decay"]) == (lr, wd)
+        assert trained["training"]["schedule"] == "cosine"
         assert len(io.read_jsonl(run / "samples.jsonl")) == 4
     report = (workdir / "reports/peft-smoke/report.md").read_text()
     # the paper-vs-ours section sets peft's published accuracy and forgetting beside these runs
