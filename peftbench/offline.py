@@ -17,7 +17,9 @@ def _local_model(source):
 def _local_data(source):
     if source["type"] in ("builtin", "jsonl"):
         return True
-    return source["type"] == "hf" and Path(source.get("path", "")).is_dir()  # a local copy of a hub dataset
+    # a local copy of a hub dataset, and of each dataset a split entry reads instead (peftbench/data/hub.py)
+    own = [e["path"] for e in source.get("splits", {}).values() if isinstance(e, dict) and "path" in e]
+    return source["type"] == "hf" and all(Path(p).is_dir() for p in [source.get("path", ""), *own])
 
 
 def is_offline(config, task_specs):

@@ -231,10 +231,10 @@ def local_copy(root, source, features, rows, layout, splits):
 
 
 def test_every_hub_task_has_an_offline_copy_here():
-    assert set(HUB) == set(HUB_TASKS)
+    assert set(HUB) | set(SPLIT_SOURCES) == set(HUB_TASKS)
 
 
-@pytest.mark.parametrize("task_name", HUB_TASKS)
+@pytest.mark.parametrize("task_name", [t for t in HUB_TASKS if t in HUB])
 def test_hub_adapter_on_a_local_copy_with_the_datasets_columns(tmp_path, task_name):
     task = config.load_task(task_name)
     features, rows, layout, splits = HUB[task_name]
@@ -340,3 +340,63 @@ def test_paper_tasks_ship_their_lm_eval_files():
         d = Path(config.TASKS / name)
         assert (d / "lm_eval.yaml").is_file() and (d / "utils.py").is_file() and (d / "README.md").is_file()
         assert f"task: peftbench_{name}\n" in (d / "lm_eval.yaml").read_text()
+
+
+# Tasks whose splits read more than one dataset (a `source.splits` entry with its own path): each dataset
+# gets its local copy; peft's MetaMathQA benchmark trains on meta-math/MetaMathQA (one JSON file at the
+# repository's root, MetaMathQA-395K.json: query, response, type, original_question) and tests on openai/gsm8k.
+def metamath_rows():
+    short = [
+        {
+            "query": f"What is {i} + {i}?",
+            "response": f"We add {i} and {i} to get {2 * i}.\nThe answer is: {2 * i}",
+            "type": "GSM_Rephrased",
+            "original_question": f"What is {i} plus {i}?",
+        }
+        for i in range(5)
+    ]
+    long = {"query": "x" * 1200, "response": "y" * 100, "type": "MATH_AnsAug", "original_question": "x"}  # 1,301 chars
+    return short + [long]
+
+
+def gsm8k_rows(split):
+    return [
+        {"question": f"Tom has {i} apples and buys 2 more. How many now?", "answer": f"{i} + 2 = {i + 2}\n#### {i + 2}"}
+        for i in range(4)
+    ]
+
+
+def metamath_gsm8k_copy(root, task):
+    src = task["source"]
+    gsm8k = local_copy(
+        root / "gsm8k", src, Features({"question": S, "answer": S}), gsm8k_rows, "named", ("train", "test")
+    )
+    metamath = root / "MetaMathQA"
+    metamath.mkdir(parents=True)
+    io.write_json(metamath / "MetaMathQA-395K.json", metamath_rows())
+    train = {**src["splits"]["train"], "path": str(metamath)}
+    return {**src, "path": str(gsm8k), "splits": {**src["splits"], "train": train}}
+
+
+SPLIT_SOURCES = {"metamath-gsm8k": metamath_gsm8k_copy}
+
+
+def test_metamath_gsm8k_trains_on_metamathqa_and_tests_on_gsm8k(tmp_path):
+    task = config.load_task("metamath-gsm8k")
+    source = metamath_gsm8k_copy(tmp_path / "hub", task)
+    sizes = {"train": 5, "validation": 2, "test": 4}
+    assert build.build(task, sizes, tmp_path / "out", source=source) == sizes
+    out = {s: io.read_jsonl(tmp_path / "out" / f"{s}.jsonl") for s in build.SPLITS}
+    # the 1,301-character record is filtered out (peft's CHAR_LIMIT 1300): asking for 6 fails
+    with pytest.raises(ValueError, match="asked for 6 records"):
+        build.build(task, {**sizes, "train": 6}, tmp_path / "out6", source=source)
+    assert all(r["id"].startswith("metamath/train-") and "The answer is: " in r["target"] for r in out["train"])
+    assert all(r["id"].startswith("train-") and "#### " in r["target"] for r in out["validation"])
+    assert sorted(r["id"] for r in out["test"]) == [f"test-{i}" for i in range(4)]
+    ids = [r["id"] for s in build.SPLITS for r in out[s]]
+    assert len(ids) == len(set(ids)), "splits overlap"
+    rec = out["train"][0]
+    assert rec["prompt"] == f"Question: {rec['question']} Think step by step.\nAnswer:"
+    # the data rule's inputs cover both local copies
+    files = build.inputs(task, {**sizes, "source": source})
+    assert any(f.name == "MetaMathQA-395K.json" for f in files) and any(f.suffix == ".parquet" for f in files)

@@ -49,6 +49,22 @@ def test_task_process_results():
     assert su["rougeL"] == 100.0
 
 
+def test_metamath_gsm8k_scores_the_final_number_as_peft():
+    """peft's get_accuracy (method_comparison/MetaMathQA/utils.py), record by record."""
+    score = _utils("metamath-gsm8k").process_results
+    ref = {"target": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72"}
+    assert score(ref, [" She sold 48 + 24 = 72 clips.\nThe answer is: 72"]) == {"acc": 100.0}
+    assert score(ref, [" The answer is: 72.0."])["acc"] == 100.0  # compared as numbers
+    assert score(ref, [" The answer is: $72"])["acc"] == 100.0  # " .!?$%" stripped
+    assert score(ref, [" The answer is: 71\nThe answer is: 72"])["acc"] == 100.0  # the last delimiter
+    assert score(ref, [" 72"])["acc"] == 0.0  # no delimiter: wrong
+    assert score(ref, [" The answer is: 72\nQuestion: next"])["acc"] == 100.0  # its first line only
+    assert score({"target": "#### 0.5"}, ["The answer is: 1/2"])["acc"] == 100.0  # fractions
+    assert score({"target": "#### 5"}, ["The answer is: five"])["acc"] == 0.0
+    with pytest.raises(ValueError, match="no final answer"):
+        score({"target": "72"}, ["The answer is: 72"])
+
+
 def test_corpus_chrf_through_lm_eval_aggregation():
     from lm_eval.api.metrics import chrf
 

@@ -34,6 +34,18 @@ def test_a_hub_model_or_a_hub_dataset_needs_the_hub(tmp_path):
     local = {**hub, "path": str(tmp_path)}  # a local copy of the hub dataset is local
     assert offline.is_offline({**cfg, "tasks": {**cfg["tasks"], "qa": {**cfg["tasks"]["qa"], "source": local}}}, tasks)
     assert offline.is_offline({**cfg, "model": {"name": "m", "source": str(tmp_path)}}, tasks)
+    # a split that reads its own dataset (metamath-gsm8k's train) must be local too
+    train = {"split": "train", "path": "meta-math/MetaMathQA"}
+    mixed = {**local, "splits": {"train": train, "test": "test"}}
+    with_source = lambda s: {**cfg, "tasks": {**cfg["tasks"], "qa": {**cfg["tasks"]["qa"], "source": s}}}  # noqa: E731
+    assert not offline.is_offline(with_source(mixed), tasks)
+    assert offline.is_offline(with_source({**mixed, "splits": {"train": {**train, "path": str(tmp_path)}}}), tasks)
+
+
+@pytest.mark.parametrize("names", [("config.yaml", "paper-peft-metamathqa.yaml")])
+def test_peft_metamathqa_profile_stays_online(names):
+    env = {}
+    assert offline.apply(*profile(*names), environ=env) == {} and env == {}
 
 
 def test_what_the_user_exported_wins():

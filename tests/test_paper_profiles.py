@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -46,6 +47,12 @@ PROFILES = {
         ["paper-reft-commonsense.yaml"],
         ["boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc-easy", "arc-challenge", "openbookqa"],
         ["zero-shot", "prefix", "adapter-s", "lora", "loreft"],
+        1,
+    ),
+    "peft-metamathqa": (
+        ["paper-peft-metamathqa.yaml"],
+        ["metamath-gsm8k"],
+        ["full", "lora", "ia3", "prompt-tuning"],
         1,
     ),
 }
@@ -125,6 +132,15 @@ def meta_model(model_type, **arch):
 
 GPT2_M = {"n_embd": 1024, "n_layer": 24, "n_head": 16}
 GPT2_L = {"n_embd": 1280, "n_layer": 36, "n_head": 20}
+LLAMA_32_3B = {  # meta-llama/Llama-3.2-3B config.json (rope scaling left out: no parameters)
+    "hidden_size": 3072,
+    "intermediate_size": 8192,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 24,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "tie_word_embeddings": True,
+}
 # (profile, architecture, method) -> parameters per task: trainable, or for prefix the stored prefix
 # P = MLP(P') (what the table counts; the MLP trains and is dropped). Paper figures in the comments.
 COUNTS = {
@@ -143,6 +159,11 @@ COUNTS = {
     ("reft", "llama", "lora"): ({}, 56_098_816),  # 0.826%
     ("reft", "llama", "adapter-s"): ({}, 67_108_864),  # 0.99%: 32 x 2 x 4096 x 256, no biases
     ("reft", "llama", "prefix"): ({}, 2_621_440),  # 0.039%
+    # peft's MetaMathQA results/*.json num_trainable_params on Llama-3.2-3B (its config.json's shapes)
+    ("peft-metamathqa", "llama", "full"): (LLAMA_32_3B, 3_212_749_824),  # full-finetuning--...-lr_0.00001
+    ("peft-metamathqa", "llama", "lora"): (LLAMA_32_3B, 9_175_040),  # lora--llama-3.2-3B-rank32
+    ("peft-metamathqa", "llama", "ia3"): (LLAMA_32_3B, 286_720),  # ia3--llama-3.2-3B-lr_0.001
+    ("peft-metamathqa", "llama", "prompt-tuning"): (LLAMA_32_3B, 614_400),  # prompt_tuning--...-sample_vocab-lr_0.001
 }
 
 
@@ -313,3 +334,61 @@ def test_every_e2e_row_trains_at_its_sources_settings(name):
     for method in wanted:
         s = config.training_settings(cfg, specs[method])
         assert tuple(s[k] for k in keys) == E2E_ROWS[method], method
+
+
+# config/paper-peft-metamathqa.yaml's code path at smoke size, on CPU: the profile with the tiny model, two
+# steps and a few records of local copies of MetaMathQA and GSM8K (the hub's layouts, tests/test_hub_adapters.py).
+PEFT_SMOKE = """\
+results: results/peft-smoke
+reports: reports/peft-smoke
+model:
+  name: llama-3.2-3b
+  source: tiny-random
+  tiny: {hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2}
+device: cpu
+threads: 1
+costs: []
+training: {steps: 2, checkpoint_every: 0, max_seq_len: 384}
+evaluation: {batch_size: 4}
+method_hyperparameters:
+  prompt-tuning: {num_virtual_tokens: 4, init_vocab: 100}
+"""
+
+
+def test_peft_metamathqa_profile_runs_at_smoke_size_on_local_copies(workdir):  # noqa: F811
+    import yaml
+    from test_hub_adapters import metamath_gsm8k_copy
+    from test_workflow import bare_shell
+
+    from peftbench import io
+
+    source = metamath_gsm8k_copy(workdir / "hub-peft", config.load_task("metamath-gsm8k"))
+    overlay = yaml.safe_load(PEFT_SMOKE)
+    overlay["tasks"] = {"metamath-gsm8k": {"train": 4, "validation": 2, "test": 4, "source": source}}
+    (workdir / "config/peft-smoke.yaml").write_text(yaml.safe_dump(overlay))
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "--cores", "2", "--configfile"]
+    cmd += ["config/paper-peft-metamathqa.yaml", "config/peft-smoke.yaml"]
+    # a bare shell, but the PYTHONPATH a checkout beside the installed one sets (the sources under test)
+    env = {**bare_shell(), **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-8000:]
+    results = workdir / "results/peft-smoke"
+    summary = __import__("pandas").read_csv(results / "summary.csv")
+    assert sorted(summary.method) == ["full", "ia3", "lora", "prompt-tuning"]
+    assert set(summary.task) == {"metamath-gsm8k"} and summary.score_acc.between(0, 100).all()
+    for method, lr, wd in (
+        ("full", 1e-5, 0.01),
+        ("lora", 1e-4, 0.1),
+        ("ia3", 1e-3, 0.01),
+        ("prompt-tuning", 1e-3, 0.01),
+    ):
+        run = results / "llama-3.2-3b/metamath-gsm8k" / method / "seed0"
+        trained = io.read_json(run / "train.json")
+        assert trained["steps"] == 2 and trained["precision"] == "bf16" and trained["weights_dtype"] == "bf16"
+        assert (trained["training"]["learning_rate"], trained["training"]["weight_decay"]) == (lr, wd)
+        assert trained["training"]["schedule"] == "cosine"
+        assert len(io.read_jsonl(run / "samples.jsonl")) == 4
+    report = (workdir / "reports/peft-smoke/report.md").read_text()
+    # the paper-vs-ours section sets peft's published accuracy and forgetting beside these runs
+    assert "LoRA r32 47.84 > full FT lr 1e-5 47.16 > IA3 lr 1e-3 39.8 > prompt tuning 200 lr 1e-3 34.34" in report
+    assert "full FT lr 1e-5 0.03 < LoRA r32 0.05 < IA3 lr 1e-3 0.0504 < prompt tuning 200 lr 1e-3 0.1451" in report

@@ -163,6 +163,48 @@ def test_papers_own_task_and_model_take_precedence_over_the_stand_in():
     )
 
 
+def test_peft_metamathqa_accuracy_and_forgetting_beside_ours():
+    """peft's MetaMathQA results (papers.yaml) beside a run of config/paper-peft-metamathqa.yaml: accuracy on
+    the task's main score, forgetting on the summary's forgetting_delta, lowest first."""
+    runs = [
+        {
+            "model": "llama-3.2-3b",
+            "task": "metamath-gsm8k",
+            "method": m,
+            "score_acc": acc,
+            "forgetting_delta": fg,
+            "trainable_percent": 1.0,
+            "storage_bytes": 1e6,
+            "base_params": 1e9,
+        }
+        for m, acc, fg in (
+            ("lora", 45.0, 0.06),
+            ("full", 48.0, 0.02),
+            ("ia3", 30.0, 0.01),
+            ("prompt-tuning", 20.0, 0.2),
+        )
+    ]
+    out = tables.paper_orderings(pd.DataFrame(runs), {"metamath-gsm8k": {"main_metric": "acc"}})
+    acc, fg = (out[out["paper setting"].str.contains(k)].iloc[0] for k in ("accuracy", "forgetting"))
+    assert (
+        acc["paper order"]
+        == "LoRA r32 47.84 > full FT lr 1e-5 47.16 > IA3 lr 1e-3 39.8 > prompt tuning 200 lr 1e-3 34.34"
+    )
+    assert acc["our order"] == "full 48.0 > lora 45.0 > ia3 30.0 > prompt-tuning 20.0"
+    assert acc["pairs in the paper's order"] == "5/6" and acc["why this task"] == "the paper's own task"
+    assert (
+        fg["paper order"]
+        == "full FT lr 1e-5 0.03 < LoRA r32 0.05 < IA3 lr 1e-3 0.0504 < prompt tuning 200 lr 1e-3 0.1451"
+    )
+    assert fg["our order"] == "ia3 0.010 < full 0.020 < lora 0.060 < prompt-tuning 0.200"
+    assert fg["our task"] == "metamath-gsm8k (forgetting_delta)" and fg["pairs in the paper's order"] == "4/6"
+    # another base model: peft's rows are not compared
+    other = tables.paper_orderings(
+        pd.DataFrame([{**r, "model": "gpt2"} for r in runs]), {"metamath-gsm8k": {"main_metric": "acc"}}
+    )
+    assert other.empty or not other["source"].str.startswith("peft").any()
+
+
 def write_costs(d):
     """The three cost measurements' CSVs, column names as loose as the renderer must accept."""
     d.mkdir(parents=True, exist_ok=True)

@@ -42,3 +42,32 @@ def test_trained_tokens_are_the_batches_non_padding_tokens(tiny_dir, method_spec
     assert stats["train_tokens"] == sum(len(encoded[i][0]) for idx in plan for i in idx)
     padded = sum(train.collate([encoded[i] for i in idx], tok.pad_token_id)[0].numel() for idx in plan)
     assert stats["train_tokens"] <= padded
+
+
+def test_cosine_schedule_is_transformers_after_the_warm_up():
+    """training.schedule: cosine (peft's MetaMathQA benchmark): the same warm-up, then transformers'
+    get_cosine_schedule_with_warmup decay; absent, the linear decay is unchanged."""
+    import math
+
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    from peftbench.stages import train
+
+    def rates(make, steps=20):
+        opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched, out = make(opt), []
+        for _ in range(steps):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    ours = rates(lambda o: train.schedule(o, 20, 0.1, "cosine"))
+    theirs = rates(lambda o: get_cosine_schedule_with_warmup(o, num_warmup_steps=2, num_training_steps=20))
+    assert ours[:2] == [0.5, 1.0]  # the harness's warm-up: (s + 1) / warmup
+    assert ours[2:] == pytest.approx(theirs[2:]) and ours[11] == pytest.approx(0.5 * (1 + math.cos(math.pi * 9 / 18)))
+    linear = rates(lambda o: train.schedule(o, 20, 0.1))
+    assert linear == pytest.approx([0.5, 1.0] + [(20 - s) / 18 for s in range(2, 20)])
+    with pytest.raises(ValueError, match="unknown schedule 'step'"):
+        train.schedule(torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))]), 20, 0.1, "step")

@@ -33,8 +33,10 @@ def candidates(source, sizes, seed, base="."):
         pools = {split: str(Path(base) / source["files"][split]) for split in SPLITS}
         load = lambda pool: io.read_jsonl(pool, required=("id", "target"))
     elif source["type"] == "hf":
-        pools = {split: source.get("splits", {}).get(split, split) for split in SPLITS}
-        load = lambda pool: hub.load_split(source, pool)
+        entries = {split: source.get("splits", {}).get(split, split) for split in SPLITS}
+        pools = {split: hub.pool_key(entry) for split, entry in entries.items()}
+        by_pool = {pools[split]: hub.split_source(source, entry) for split, entry in entries.items()}
+        load = lambda pool: hub.load_split(*by_pool[pool])
     else:
         raise ValueError(f"source: field 'type': unknown source type '{source['type']}'")
     out = {}
@@ -65,18 +67,27 @@ def inputs(task, sizes):
     files = [Path(task["dir"]) / "task.yaml"]
     if source["type"] == "jsonl":
         files += [base / source["files"][split] for split in SPLITS]
-    elif source["type"] == "hf" and Path(source["path"]).exists():  # a local copy (load_dataset reads the cwd)
-        local = Path(source["path"])
-        files += (
-            sorted(
-                f
-                for f in local.rglob("*")
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(local).parts)
-            )
-            if local.is_dir()
-            else [local]
-        )
+    elif source["type"] == "hf":  # local copies (load_dataset reads the cwd), a split's own dataset too
+        paths = [
+            source["path"],
+            *(e["path"] for e in source.get("splits", {}).values() if isinstance(e, dict) and "path" in e),
+        ]
+        for local in (Path(p) for p in dict.fromkeys(paths) if Path(p).exists()):
+            files += _files_under(local)
     return list(dict.fromkeys(files))  # one split file may serve several splits
+
+
+def _files_under(local):
+    """A local dataset's files (a folder's, hidden ones left out), or the file itself."""
+    return (
+        sorted(
+            f
+            for f in local.rglob("*")
+            if f.is_file() and not any(part.startswith(".") for part in f.relative_to(local).parts)
+        )
+        if local.is_dir()
+        else [local]
+    )
 
 
 def render(rec, task, split=None):

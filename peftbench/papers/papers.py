@@ -21,6 +21,8 @@ class Ordering:
     rows: tuple  # (paper's name, our methods that play it, paper's score)
     models: tuple = ()
     skip_models: tuple = ()
+    column: str = ""  # a summary column compared instead of the task's main score (forgetting_delta)
+    lower_is_better: bool = False  # the paper's and our order run from the lowest value
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,7 @@ def latex(df: pd.DataFrame, caption: str, label: str, prose: bool = False) -> st
         .replace("≈", r"$\approx$")
         .replace("−", "-")
         .replace(" > ", " $>$ ")
+        .replace(" < ", " $<$ ")
         .replace("->", r"$\to$")
     )
 
@@ -214,9 +215,14 @@ def _pairs_in_same_order(a, b):
     return same, len(pairs)
 
 
-def _group_scores(runs, tasks, task_specs):
-    """Mean main score per method over the tasks of one group (a method must have run on each of them)."""
-    per_task = [runs[runs.task == t].groupby("method")[f"score_{task_specs[t]['main_metric']}"].mean() for t in tasks]
+def _group_scores(runs, tasks, task_specs, column=""):
+    """Mean main score (or `column`'s value) per method over the tasks of one group (a method must have run
+    on each of them)."""
+    if column and column not in runs:
+        return pd.Series(dtype=float)
+    per_task = [
+        runs[runs.task == t].groupby("method")[column or f"score_{task_specs[t]['main_metric']}"].mean() for t in tasks
+    ]
     return pd.concat(per_task, axis=1).dropna().mean(axis=1)
 
 
@@ -231,7 +237,7 @@ def paper_orderings(summary: pd.DataFrame, task_specs: dict[str, dict]) -> pd.Da
             if which is None:
                 continue
             tasks = ran[which]
-            ours = _group_scores(runs, tasks, task_specs)
+            ours = _group_scores(runs, tasks, task_specs, o.column)
             kept = [
                 (name, next(m for m in methods if m in ours.index), score)
                 for name, methods, score in o.rows
@@ -239,10 +245,12 @@ def paper_orderings(summary: pd.DataFrame, task_specs: dict[str, dict]) -> pd.Da
             ]
             if len(kept) < 2:
                 continue
-            metric = task_specs[tasks[0]]["main_metric"]
-            paper_order = " > ".join(f"{name} {s:g}" for name, _, s in sorted(kept, key=lambda r: -r[2]))
-            our_order = " > ".join(
-                f"{m} {ours[m]:.1f}" for m in sorted((m for _, m, _ in kept), key=lambda m: -ours[m])
+            metric = o.column or task_specs[tasks[0]]["main_metric"]
+            sign, fmt = (1, ".3f") if o.lower_is_better else (-1, ".1f")  # the better first
+            sep = " < " if o.lower_is_better else " > "
+            paper_order = sep.join(f"{name} {s:g}" for name, _, s in sorted(kept, key=lambda r: sign * r[2]))
+            our_order = sep.join(
+                f"{m} {ours[m]:{fmt}}" for m in sorted((m for _, m, _ in kept), key=lambda m: sign * ours[m])
             )
             same, total = _pairs_in_same_order([s for *_, s in kept], [ours[m] for _, m, _ in kept])
             where = (

@@ -187,12 +187,24 @@ def evaluate_loss(
     return total / max(count, 1)
 
 
-def schedule(opt: torch.optim.Optimizer, steps: int, warmup_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over ceil(warmup_ratio x steps) steps, then linear decay to 0 at `steps`."""
+def schedule(
+    opt: torch.optim.Optimizer, steps: int, warmup_ratio: float, decay: str = "linear"
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ceil(warmup_ratio x steps) steps, then decay to 0 at `steps`: linear, or with
+    `decay: cosine` half a cosine, 0.5 (1 + cos(pi x progress)) (transformers' get_cosine_schedule_with_warmup,
+    which peft's MetaMathQA benchmark uses)."""
     warmup = math.ceil(warmup_ratio * steps)
-    return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
-    )
+    if decay not in ("linear", "cosine"):
+        raise ValueError(f"training: field 'schedule': unknown schedule '{decay}' (known: linear, cosine)")
+
+    def factor(s):
+        if s < warmup:
+            return (s + 1) / warmup
+        if decay == "linear":
+            return max(0.0, (steps - s) / max(1, steps - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (s - warmup) / max(1, steps - warmup))))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def optimizer(params: list, settings: dict, steps: int, precision: str, device: str) -> tuple:
@@ -202,7 +214,7 @@ def optimizer(params: list, settings: dict, steps: int, precision: str, device: 
     opt = torch.optim.AdamW(params, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
     return (
         opt,
-        schedule(opt, steps, settings["warmup_ratio"]),
+        schedule(opt, steps, settings["warmup_ratio"], settings.get("schedule", "linear")),
         torch.amp.GradScaler(device, enabled=precision == "fp16"),
     )
 
