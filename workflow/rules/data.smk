@@ -17,6 +17,7 @@ rule data:
     resources: **rule_resources("data")
     benchmark: f"{R}/benchmarks/data/{{task}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/data_{{task}}.log"
+    conda: CONDA_ENV
     script: "../scripts/build_data.py"
 
 
@@ -29,4 +30,5 @@ rule union_data:
     priority: 1
     benchmark: f"{R}/benchmarks/data/{{union}}.tsv"
     log: f"{R}/logs/data_{{union}}.log"
+    conda: CONDA_ENV
     script: "../scripts/union_data.py"
