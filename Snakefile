@@ -9,6 +9,11 @@ min_version("9.0")
 
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
+# Used only under `snakemake --sdm apptainer`: the image built from workflow/envs/peftbench.def in the
+# repository root (`apptainer build peftbench.sif workflow/envs/peftbench.def`). `--sdm conda` uses the rules'
+# `conda:` instead (workflow/envs/peftbench.yaml); a plain run, neither.
+container: "peftbench.sif"
+
 include: "workflow/rules/common.smk"
 
 onstart: warm_worker.start(workflow, config)      # jobs fork from one process with the libraries imported

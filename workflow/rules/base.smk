@@ -8,4 +8,5 @@ rule base_model:
     resources: **rule_resources("base_model")
     benchmark: f"{R}/benchmarks/base_model.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/base_model.log"
+    conda: CONDA_ENV
     script: "../scripts/base_model.py"

@@ -9,10 +9,6 @@ COSTS = f"{R}/costs"
 SWITCH_TASKS = (TASKS * 2)[:2]          # first task -> second (a one-task profile switches the task to itself)
 
 
-def methods_code(names):
-    return [Path(METHOD_SPECS[m]["dir"]) / f for m in names for f in ("method.yaml", "method.py")]
-
-
 rule paper_scale:
     """Trainable parameters and task-checkpoint bytes of the papers' methods at the papers' scale (GPT-2 M/L,
     GPT-3 175B, RoBERTa, BERT-large, LLaMA-7B, built on the meta device: no weights, no memory, no download),
@@ -28,7 +24,8 @@ rule paper_scale:
     output: f"{COSTS}/paper_scale.csv"                     # written atomically by peftbench.costs.paper_scale
     benchmark: f"{R}/benchmarks/paper_scale.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/paper_scale.log"
-    shell: f"{sys.executable} -m peftbench.costs.paper_scale --out {{output:q}} > {{log:q}} 2>&1"
+    conda: CONDA_ENV
+    shell: f"{PYTHON} -m peftbench.costs.paper_scale --out {{output:q}} > {{log:q}} 2>&1"
 
 
 rule latency_overhead:
@@ -48,6 +45,7 @@ rule latency_overhead:
     resources: **rule_resources("latency_overhead")
     benchmark: f"{R}/benchmarks/latency_overhead.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/latency_overhead.log"
+    conda: CONDA_ENV
     script: "../scripts/latency_overhead.py"
 
 
@@ -73,4 +71,5 @@ rule task_switch:
     resources: **rule_resources("task_switch")
     benchmark: f"{R}/benchmarks/task_switch.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/task_switch.log"
+    conda: CONDA_ENV
     script: "../scripts/task_switch.py"

@@ -20,6 +20,7 @@ checkpoint data:
     resources: **rule_resources("data")
     benchmark: f"{R}/benchmarks/data/{{task}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/data_{{task}}.log"
+    conda: CONDA_ENV
     script: "../scripts/build_data.py"
 
 
@@ -32,4 +33,5 @@ rule union_data:
     priority: 1
     benchmark: f"{R}/benchmarks/data/{{union}}.tsv"
     log: f"{R}/logs/data_{{union}}.log"
+    conda: CONDA_ENV
     script: "../scripts/union_data.py"

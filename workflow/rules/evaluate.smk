@@ -24,4 +24,5 @@ rule evaluate:
     resources: **rule_resources("evaluate")
     benchmark: f"{R}/benchmarks/evaluate/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{RUN}/evaluate.log"
+    conda: CONDA_ENV
     script: "../scripts/evaluate.py"

@@ -17,33 +17,13 @@ wildcard_constraints:
     factor=r"\d+(\.\d+)?(e-?\d+)?",
 
 
-def tuned_runs(filename):
-    return expand(f"{RUN}/{filename}", task=TASKS, method=TUNED, seed=SEEDS)
-
-
-def search_files():
-    """Every file of the learning-rate search: the candidates' runs and criteria, the choice, the winner's
-    evaluation (targets of rule all, so a deleted one is rebuilt: see the Snakefile)."""
-    out = tuned_runs("tuning.json") + [f for name in pb_tuning.EVALUATED for f in tuned_runs(f"tuned/{name}")]
-    for task, method, seed in itertools.product(TASKS, TUNED, SEEDS):
-        for d in candidate_runs(SimpleNamespace(task=task, method=method, seed=seed)):
-            out += [f"{d}/task_state.safetensors", f"{d}/train.json", f"{d}/val_loss.json"]
-    return out
-
-
-def candidate_runs(wc):
-    """Each factor's run folder: factor 1 is the ordinary (paper-default) run."""
-    run = RUN.format(task=wc.task, method=wc.method, seed=wc.seed)
-    return [run if float(f) == 1 else CANDIDATE.format(task=wc.task, method=wc.method, seed=wc.seed, factor=f)
-            for f in LR_FACTORS]
-
-
 rule general_text:
     """Wikipedia leads that no task uses (disjoint from every split by construction), seeded."""
     output: GENERAL_TEXT
     params: block=config["forgetting"]
     benchmark: f"{R}/benchmarks/general_text.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/general_text.log"
+    conda: CONDA_ENV
     script: "../scripts/general_text.py"
 
 
@@ -57,6 +37,7 @@ rule general_loss_base:
     resources: **rule_resources("evaluate")
     benchmark: f"{R}/benchmarks/general_loss_base.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/general_loss_base.log"
+    conda: CONDA_ENV
     script: "../scripts/general_loss_base.py"
 
 
@@ -78,6 +59,7 @@ rule finetune_candidate:
     resources: **rule_resources("finetune")
     benchmark: f"{R}/benchmarks/finetune_candidate/{{task}}/{{method}}/seed{{seed}}/lr_x{{factor}}.tsv"
     log: f"{CANDIDATE}/finetune.log"
+    conda: CONDA_ENV
     script: "../scripts/finetune_candidate.py"
 
 
@@ -97,6 +79,7 @@ rule validation_loss:
     resources: **rule_resources("evaluate")
     benchmark: f"{R}/benchmarks/validation_loss/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{RUN}/validation_loss.log"
+    conda: CONDA_ENV
     script: "../scripts/validation_loss.py"
 
 
@@ -123,6 +106,7 @@ rule select_lr:
     params: factors=LR_FACTORS
     benchmark: f"{R}/benchmarks/select_lr/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{RUN}/select_lr.log"
+    conda: CONDA_ENV
     script: "../scripts/select_lr.py"
 
 
@@ -147,4 +131,5 @@ rule evaluate_tuned:
     resources: **rule_resources("evaluate")
     benchmark: f"{R}/benchmarks/evaluate_tuned/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{RUN}/evaluate_tuned.log"
+    conda: CONDA_ENV
     script: "../scripts/evaluate_tuned.py"

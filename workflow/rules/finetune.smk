@@ -17,6 +17,7 @@ rule finetune:
     resources: **rule_resources("finetune")
     benchmark: f"{R}/benchmarks/finetune/{{task}}/{{method}}/seed{{seed}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{RUN}/finetune.log"
+    conda: CONDA_ENV
     script: "../scripts/finetune.py"
 
 
@@ -39,6 +40,7 @@ rule finetune_union:
     resources: **rule_resources("finetune")
     benchmark: f"{R}/benchmarks/finetune/{{union}}/{{method}}/seed{{seed}}.tsv"
     log: f"{UNION_RUN}/finetune.log"
+    conda: CONDA_ENV
     script: "../scripts/finetune.py"
 
 
@@ -47,10 +49,11 @@ rule union_member:
     union it was trained on, so that evaluate, summary and report read it as any run."""
     wildcard_constraints: task=one_of(UNION_TASKS)
     input:
-        state=lambda wc: UNION_RUN.format(union=UNION["name"], method=wc.method, seed=wc.seed) + "/task_state.safetensors",
-        train=lambda wc: UNION_RUN.format(union=UNION["name"], method=wc.method, seed=wc.seed) + "/train.json",
+        state=union_run_file("task_state.safetensors"),
+        train=union_run_file("train.json"),
     output:
         state=f"{RUN}/task_state.safetensors",
         train=f"{RUN}/train.json",
     log: f"{RUN}/union_member.log"
+    conda: CONDA_ENV
     script: "../scripts/union_member.py"

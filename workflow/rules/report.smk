@@ -22,13 +22,6 @@ for _t in TASKS:
                      f"loss_{_t}": ("loss", _t, {"figure": "3: training loss"})})
 
 
-def reported(name, path):
-    if name not in REPORTED:
-        return str(path)
-    caption, category, labels = REPORTED[name]
-    return report(str(path), caption=f"../report/{caption}.rst", category=category, labels=labels)
-
-
 rule summary:
     """One row per (model, task, method, seed), from exactly these files (so a changed or deleted one
     rebuilds the table); a run whose files disagree (state sha256, config hash) is left out and listed."""
@@ -38,6 +31,7 @@ rule summary:
     params: runs=all_runs("")
     benchmark: f"{R}/benchmarks/summary.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/summary.log"
+    conda: CONDA_ENV
     script: "../scripts/summary.py"
 
 
@@ -55,11 +49,12 @@ rule report:
         task_spec=task_yaml(*TASKS),             # the main metric of each task
     output: **{name: reported(name, path) for name, path in REPORT_FILES.items()}
     params:
-        reports=config["reports"],
+        reports=lambda wc, output: str(Path(output.md).parent),     # config["reports"], from the output: lint
         tasks=TASKS,
         expected=[(t, m) for t in TASKS for m in METHODS],
         costs=REPORT_COSTS,
         # seed variance 0 by construction (zero-shot), not unknown: peftbench.stats.bootstrap
         seed_independent=[m for m in METHODS if not pb_config.seed_dependent(config, METHOD_SPECS[m])],
     log: f"{R}/logs/report.log"
+    conda: CONDA_ENV
     script: "../scripts/report.py"
