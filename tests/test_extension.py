@@ -118,11 +118,11 @@ def test_an_edited_record_reschedules_the_data_and_every_run(tmp_path):
     rows[0]["answers"] = ["Augusta Ada King"]
     write_jsonl(test, rows)
     out = dry_run(tmp_path, "-n")
-    assert "rule data:" in out and "reason: Updated input files: tasks/qa-local/data/test.jsonl" in out.replace(
+    assert "checkpoint data:" in out and "reason: Updated input files: tasks/qa-local/data/test.jsonl" in out.replace(
         str(tmp_path) + "/", ""
     ), out[-3000:]
-    for rule in ("finetune", "evaluate", "summary", "report"):
-        assert f"rule {rule}:" in out
+    for rule in ("finetune", "evaluate", "summary", "report"):  # a dry run lists them; the run skips what reads an
+        assert f"rule {rule}:" in out  # unchanged split (tests/test_workflow.py: the data stage is a checkpoint)
 
 
 # ---- hyperparameters a method accepts -----------------------------------------------------------------

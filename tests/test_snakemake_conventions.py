@@ -37,12 +37,12 @@ def test_the_conda_env_installs_requirements_txt_pins_and_the_python_of_environm
 
 
 def rule_blocks():
-    """{(file, rule): text} of every rule and `use rule` in workflow/rules/*.smk."""
+    """{(file, rule): text} of every rule, checkpoint and `use rule` in workflow/rules/*.smk."""
     blocks = {}
     for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
-        parts = re.split(r"(?m)^(?=rule \w+:|use rule )", smk.read_text())
+        parts = re.split(r"(?m)^(?=(?:rule|checkpoint) \w+:|use rule )", smk.read_text())
         for part in parts[1:]:
-            name = re.match(r"(?:use )?rule (\w+)", part).group(1)
+            name = re.match(r"(?:use )?(?:rule|checkpoint) (\w+)", part).group(1)
             blocks[(smk.name, name)] = part
     return blocks
 
