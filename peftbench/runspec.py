@@ -24,9 +24,14 @@ def _common(cfg: dict) -> dict:
     return {k: cfg[k] for k in COMMON if k in cfg}
 
 
+def profile_max_seq_len(cfg: dict) -> int:
+    """The profile's training.max_seq_len, a method's own not counted: the data stage's bound on a record and the
+    forgetting measure's cut."""
+    return pb_config.training_settings(cfg, {"name": None})["max_seq_len"]
+
+
 def _max_seq_len(cfg: dict) -> dict:
-    """The profile's training.max_seq_len (the forgetting measure cuts its texts there; a method's own does not count)."""
-    return {"training": {"max_seq_len": pb_config.training_settings(cfg, {"name": None})["max_seq_len"]}}
+    return {"training": {"max_seq_len": profile_max_seq_len(cfg)}}
 
 
 def training(cfg: dict, spec: dict, task: str) -> dict:

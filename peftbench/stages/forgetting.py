@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from peftbench import config, io
+from peftbench import io, runspec
 from peftbench.data import text, wiki
 from peftbench.stages import train
 
@@ -72,7 +72,11 @@ def base_job(cfg, base_dir, general_file, out_json):
 
     model, tok = base_model.load(base_dir, dtype=assemble.weights_dtype(cfg))  # as the runs load it
     sums, counts = text_losses(
-        model, tok, _texts(general_file), precision=cfg.get("precision", "fp32"), max_len=_max_len(cfg)
+        model,
+        tok,
+        _texts(general_file),
+        precision=cfg.get("precision", "fp32"),
+        max_len=runspec.profile_max_seq_len(cfg),
     )
     io.write_json(
         out_json,
@@ -90,7 +94,11 @@ def measure(cfg, model, tok, general_file, base_json, out_json):
     Per text too (`per_text`), so the report's interval for the delta is a paired bootstrap over texts."""
     start = time.perf_counter()
     sums, counts = text_losses(
-        model, tok, _texts(general_file), precision=cfg.get("precision", "fp32"), max_len=_max_len(cfg)
+        model,
+        tok,
+        _texts(general_file),
+        precision=cfg.get("precision", "fp32"),
+        max_len=runspec.profile_max_seq_len(cfg),
     )
     wall = time.perf_counter() - start
     loss, base = sum(sums) / sum(counts), io.read_json(base_json)
@@ -111,10 +119,6 @@ def measure(cfg, model, tok, general_file, base_json, out_json):
 
 def _per_text(sums, counts):
     return {"per_text": {"loss_sums": [round(x, 6) for x in sums], "tokens": counts}}
-
-
-def _max_len(cfg):
-    return {**config.training_defaults(), **cfg.get("training", {})}["max_seq_len"]
 
 
 def _texts(general_file):

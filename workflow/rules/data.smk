@@ -15,7 +15,7 @@ checkpoint data:
     params:
         sizes=lambda wc: config["tasks"][wc.task],
         # the profile's (a method's own override is checked when it trains): a new method folder must not rebuild the data
-        max_seq_len=pb_config.training_settings(config, {"name": None})["max_seq_len"],
+        max_seq_len=pb_runspec.profile_max_seq_len(config),
     priority: 1                         # before the jobs that wait for it (small inputs would put it after every evaluation)
     resources: **rule_resources("data")
     benchmark: f"{R}/benchmarks/data/{{task}}.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
