@@ -9,6 +9,7 @@ and a local base model is a safetensors folder whose context fits training.max_s
 """
 
 import ast
+import importlib.util
 import json
 import string
 import sys
@@ -204,6 +205,17 @@ class _Tolerant(yaml.SafeLoader):
 _Tolerant.add_multi_constructor("!", lambda loader, tag, node: f"{tag} {loader.construct_scalar(node)}")
 
 
+class _Function(str):
+    """A `!function module.name` tag's value, kept apart from a string that reads the same."""
+
+
+class _Functions(_Tolerant):
+    pass
+
+
+_Functions.add_constructor("!function", lambda loader, node: _Function(loader.construct_scalar(node)))
+
+
 def task_definition(task):
     yml = Path(task["dir"]) / "task.yaml"
     used = {f for _, f, _, _ in string.Formatter().parse(task["prompt"]) if f}
@@ -216,6 +228,7 @@ def task_definition(task):
         if not (Path(task["dir"]) / name).is_file():
             raise ConfigError(f"{Path(task['dir']) / name}: missing (every task directory needs it)")
     lm_eval = lm_eval_yaml(Path(task["dir"]) / "lm_eval.yaml")
+    task_scorer(Path(task["dir"]))
     scored = {m["metric"] for m in lm_eval.get("metric_list", [])}
     missing = [m for m in task["metrics"] if m not in scored]
     if missing:
@@ -223,6 +236,90 @@ def task_definition(task):
             f"{yml}: field 'metrics': {', '.join(missing)} not in lm_eval.yaml's metric_list "
             f"({', '.join(sorted(scored))})"
         )
+
+
+def task_scorer(task_dir):
+    """What lm-eval will import to score the task, read and not imported (the DAG build stays cheap): every module
+    utils.py imports exists (a helper moved inside peftbench is named here, not 80 s into a run, after training),
+    a name it takes from peftbench is defined there, and every `!function <module>.<name>` of the task's YAMLs
+    names a function defined in the file next to that YAML. Whether the scorer returns its metric_list is
+    checked by running it on a test record, at the data stage (`stages.evaluate.check_scorer`)."""
+    for yml in pb_config.lm_eval_files(task_dir)[1:]:
+        for tag in _function_tags(load_yaml_lines(yml, _Functions)):
+            module, _, name = tag.rpartition(".")
+            source = yml.parent / f"{module.replace('.', '/')}.py"
+            if not source.is_file():
+                raise ConfigError(f"{yml}: !function {tag}: no {source}")
+            if name not in _top_level_names(source):
+                raise ConfigError(f"{yml}: !function {tag}: {source} defines no '{name}'")
+            _imports_resolve(source)
+
+
+def _function_tags(obj):
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in _function_tags(v)]
+    if isinstance(obj, list):
+        return [t for v in obj for t in _function_tags(v)]
+    return [obj] if isinstance(obj, _Function) else []
+
+
+def _top_level_names(source):
+    tree = ast.parse(Path(source).read_text(), str(source))
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def _imports_resolve(source):
+    """Each absolute import of `source` found: peftbench's own modules (and the names taken from them) in the
+    package's files, any other module with importlib's finder (nothing is imported)."""
+    try:
+        tree = ast.parse(Path(source).read_text(), str(source))
+    except SyntaxError as e:
+        raise ConfigError(f"{source}:{e.lineno}: not valid Python ({e.msg})") from None
+    package = Path(__file__).parent
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            wanted = [(a.name, None) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            wanted = [(node.module, a.name) for a in node.names]
+        else:
+            continue
+        for module, name in wanted:
+            where = f"{source}:{node.lineno}: imports {module}{f'.{name}' if name else ''}"
+            if module.split(".")[0] != "peftbench":
+                if importlib.util.find_spec(module.split(".")[0]) is None:
+                    raise ConfigError(f"{where}: no module '{module.split('.')[0]}' is installed")
+                continue
+            path = _peftbench_module(package, module)
+            if path is None:
+                raise ConfigError(
+                    f"{where}: peftbench has no module {module} (the scoring helpers are in peftbench/scoring/: "
+                    f"{', '.join(sorted(p.stem for p in (package / 'scoring').glob('[!_]*.py')))})"
+                )
+            if (
+                name
+                and name != "*"
+                and name not in _top_level_names(path)
+                and not _peftbench_module(package, f"{module}.{name}")
+            ):
+                raise ConfigError(f"{where}: {path.relative_to(package.parent)} defines no '{name}'")
+
+
+def _peftbench_module(package, module):
+    """peftbench.a.b's file (a.py's b, or a package's __init__.py), None if there is none."""
+    parts = module.split(".")[1:]
+    if not parts:
+        return package / "__init__.py"
+    base = package.joinpath(*parts)
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
 
 
 def lm_eval_yaml(path):

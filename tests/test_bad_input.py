@@ -111,6 +111,38 @@ def test_task_metric_that_lm_eval_does_not_compute(project):
     fails(root, cfg, r"qa/task.yaml: field 'metrics': meteor not in lm_eval.yaml's metric_list")
 
 
+@pytest.mark.parametrize(
+    "line, pattern",
+    [  # a helper that moved, a name it no longer defines, a package not installed
+        (
+            "from peftbench.e2e_metrics import Corpus",
+            r"utils.py:1: imports peftbench.e2e_metrics\.Corpus: peftbench has no module peftbench.e2e_metrics \(the scoring helpers are in peftbench/scoring/: .*e2e_metrics",
+        ),
+        (
+            "from peftbench.scoring.metrics import f1_score",
+            r"utils.py:1: imports peftbench.scoring.metrics.f1_score: peftbench/scoring/metrics.py defines no 'f1_score'",
+        ),
+        (
+            "import rouge_scorer_typo",
+            r"utils.py:1: imports rouge_scorer_typo: no module 'rouge_scorer_typo' is installed",
+        ),
+    ],
+)
+def test_a_task_scorer_that_cannot_import_is_named_at_dag_build(project, line, pattern):
+    """Issue 27's extension path: a utils.py importing a moved module failed 81 s into the run, after training."""
+    root, cfg = project
+    path = root / "tasks/qa/utils.py"
+    path.write_text(line + "\n" + path.read_text())
+    fails(root, cfg, pattern)
+
+
+def test_a_function_tag_naming_no_function_is_named(project):
+    root, cfg = project
+    path = root / "tasks/qa/lm_eval.yaml"
+    path.write_text(path.read_text().replace("utils.process_results", "utils.process_result"))
+    fails(root, cfg, r"qa/lm_eval.yaml: !function utils.process_result: .*qa/utils.py defines no 'process_result'")
+
+
 def test_task_without_lm_eval_yaml(project):
     root, cfg = project
     (root / "tasks/qa/lm_eval.yaml").unlink()

@@ -1,6 +1,7 @@
 """Data builders: deterministic, disjoint splits, answers that are spans, the hub path on local files."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -223,6 +224,34 @@ def test_test_prompts_within_the_context_pass(tiny_dir, tmp_path, monkeypatch):
         "qa", {"train": 3, "validation": 3, "test": 3}, tmp_path / "out", base_dir=tiny_dir, max_seq_len=384
     )
     assert counts == {"train": 3, "validation": 3, "test": 3}
+
+
+@pytest.mark.parametrize(
+    "edit, pattern",
+    [  # f1 misspelled the same way in task.yaml and lm_eval.yaml: every DAG-build check agrees with itself
+        (
+            ("{metric: f1,", "{metric: f1_score,"),
+            r"metric_list: 'f1_score' is not among what process_results returns \(\['exact_match', 'f1'\]\)",
+        ),
+        # a mean over what is not a number: lm-eval's "unsupported operand" after the fine-tuning, before
+        (
+            ("{metric: f1, aggregation: mean", "{metric: f1, aggregation: bleu"),
+            r"metric_list: 'f1' \(aggregation 'bleu'\) cannot aggregate",
+        ),
+    ],
+)
+def test_a_scorer_that_does_not_return_its_metrics_fails_the_data_stage(tiny_dir, tmp_path, monkeypatch, edit, pattern):
+    """Issue 27's extension path: lm-eval died 97 s into the run, after training, naming no metric or file."""
+    from peftbench.stages import pipeline
+
+    task = _local_qa(tmp_path, {s: [_qa_record(i) for i in range(3)] for s in ("train", "validation", "test")})
+    yml = Path(task["dir"]) / "lm_eval.yaml"
+    yml.write_text(yml.read_text().replace(*edit))
+    monkeypatch.setattr(pipeline.config, "load_task", lambda name, *where: task)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"qa/lm_eval.yaml: " + pattern):
+        pipeline.build_data("qa", {"train": 3, "validation": 3, "test": 3}, out, base_dir=tiny_dir, max_seq_len=384)
+    assert not out.exists() or not any(out.iterdir())  # nothing half-written
 
 
 def test_a_prompt_lm_eval_would_cut_fails_the_evaluation(tiny):

@@ -68,6 +68,44 @@ def task_config(
     return cfg
 
 
+def check_scorer(task_dir: Path | str, record: dict, where: str, aggregate: bool = True) -> None:
+    """The task's scorer run once, on one test record with its reference as the output, before any training:
+    each metric of lm_eval.yaml's metric_list is among what `process_results` returns, and its aggregation takes
+    two such values. A metric misspelled the same way in task.yaml and lm_eval.yaml otherwise passed every check
+    and lm-eval died after the fine-tuning, in its aggregation ("unsupported operand ... 'int' and 'tuple'"),
+    naming neither the metric nor the file (issue 27). `aggregate=False` skips the aggregations (E2E's start Java)."""
+    import lm_eval.api.metrics  # noqa: F401  (registers lm-eval's aggregations)
+    from lm_eval.api.registry import get_aggregation
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    yml = Path(task_dir) / "lm_eval.yaml"
+    cfg = load_yaml(yml)
+    scorer = cfg.get("process_results")
+    if not callable(scorer):
+        return  # lm-eval's own metrics score the output: nothing of the task's to run
+    try:
+        out = scorer(record, [record["target"]])
+    except Exception as e:
+        raise ValueError(f"{yml}: process_results fails on {where}, record {record.get('id')}: {e!r}") from e
+    returned = sorted(out) if isinstance(out, dict) else out
+    for m in cfg.get("metric_list", []):
+        name, agg = m["metric"], m.get("aggregation")
+        if not isinstance(out, dict) or name not in out:
+            raise ValueError(
+                f"{yml}: metric_list: '{name}' is not among what process_results returns ({returned}) for {where}, "
+                f"record {record.get('id')}"
+            )
+        try:
+            combine = get_aggregation(agg) if isinstance(agg, str) else agg
+            if aggregate and combine is not None:
+                combine([out[name], out[name]])
+        except Exception as e:
+            raise ValueError(
+                f"{yml}: metric_list: '{name}' (aggregation {agg!r}) cannot aggregate what process_results returns "
+                f"for it ({out[name]!r}): {e!r}"
+            ) from e
+
+
 def task_yaml(task_dir: Path | str, cfg: dict) -> str:
     """The task as an evaluation ran it (`task_config`'s dict), as a YAML lm-eval's command line reads from any
     working directory: the task's lm_eval.yaml, included by absolute path (its `!function`s resolve next to it),

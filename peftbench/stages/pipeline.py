@@ -59,6 +59,7 @@ def build_data(
                         )
                 train.encode(rendered[split], tok, max_seq_len, where[split], task.get("target_end", "newline"))
             context_bounds(rendered["test"], tok, base_dir, task, where["test"])
+            evaluate.check_scorer(task["dir"], rendered["test"][0], where["test"])
 
     return build.build(task, sizes, out_dir, source=sizes.get("source"), check=check)
 
@@ -322,6 +323,10 @@ def evaluate_job(
     `train_file`: where a few-shot method draws its demonstrations (seeded with the run's `seed`);
     `forgetting`: (general text sample, base model's loss JSON, output JSON), peftbench.stages.forgetting."""
     set_threads(threads)
+    task = config.load_task(task_name, tasks_dir)
+    evaluate.check_scorer(
+        task["dir"], io.read_jsonl(test_file)[0], f"{test_file}"
+    )  # utils.py may be newer than the data
     trained = io.read_json(Path(state_path).parent / "train.json")  # what fine-tuning stored, and its sha256
     sha = identity.check_state(state_path, trained.get("task_state_sha256"), "evaluation")
     model, tok, *_ = method_model(
@@ -331,7 +336,6 @@ def evaluate_job(
         from peftbench.stages import forgetting as fg
 
         fg.measure(cfg, model, tok, *forgetting)
-    task = config.load_task(task_name, tasks_dir)
     precision = cfg.get("precision", "fp32")
     start = time.perf_counter()
     prompting = method_spec.get("prompting", {})
