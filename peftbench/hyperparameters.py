@@ -21,31 +21,41 @@ WHERE = "config"
 
 
 def check(cfg: dict, method_specs: dict[str, dict], methods: list[str], where: str = WHERE) -> None:
-    """Every selected method (a variant: its parent folder's `accepts:`), and every hyperparameter given for it."""
-    variants = cfg.get("method_variants", {})
+    """Every selected method (a variant: its parent folder's `accepts:`), and every hyperparameter given for it.
+    Every method's errors come at once, one line each: a new user copying three methods fixes them in one pass."""
+    errors = []
     for name in methods:
-        spec = method_specs[name]
-        folder = Path(spec["dir"])
-        accepts = spec["accepts"]
-        yml = folder / "method.yaml"
-        declared_reads(folder / "method.py", accepts, yml)
-        own = load_yaml(yml)["hyperparameters"]
-        given(own, accepts, f"{yml}: field 'hyperparameters", folder)
-        for source in (spec.get("variant_of"), name):
-            if source in cfg.get("method_hyperparameters", {}):
-                given(
-                    cfg["method_hyperparameters"][source],
-                    accepts,
-                    f"{where}: field 'method_hyperparameters.{source}",
-                    folder,
-                )
-        if name in variants:
+        try:
+            _check_method(cfg, method_specs[name], name, where)
+        except ConfigError as e:
+            errors.append(str(e))
+    if errors:
+        raise ConfigError("\n".join(errors) if len(errors) == 1 else f"{len(errors)} methods:\n" + "\n".join(errors))
+
+
+def _check_method(cfg: dict, spec: dict, name: str, where: str) -> None:
+    variants = cfg.get("method_variants", {})
+    folder = Path(spec["dir"])
+    accepts = spec["accepts"]
+    yml = folder / "method.yaml"
+    own = load_yaml(yml)["hyperparameters"]
+    declared_reads(folder / "method.py", accepts, yml, own)
+    given(own, accepts, f"{yml}: field 'hyperparameters", folder)
+    for source in (spec.get("variant_of"), name):
+        if source in cfg.get("method_hyperparameters", {}):
             given(
-                variants[name].get("hyperparameters", {}),
+                cfg["method_hyperparameters"][source],
                 accepts,
-                f"{where}: field 'method_variants.{name}.hyperparameters",
+                f"{where}: field 'method_hyperparameters.{source}",
                 folder,
             )
+    if name in variants:
+        given(
+            variants[name].get("hyperparameters", {}),
+            accepts,
+            f"{where}: field 'method_variants.{name}.hyperparameters",
+            folder,
+        )
 
 
 def given(hp: dict, accepts: dict, field: str, folder: Path) -> None:
@@ -68,14 +78,23 @@ def given(hp: dict, accepts: dict, field: str, folder: Path) -> None:
             )
 
 
-def declared_reads(path: Path | str, accepts: dict, yml: Path | str) -> None:
-    """Keys method.py reads from `hp` (hp["k"], hp.get("k")) must be declared in `accepts:`."""
+def declared_reads(path: Path | str, accepts: dict, yml: Path | str, defaults: dict | None = None) -> None:
+    """Keys method.py reads from `hp` (hp["k"], hp.get("k")) must be declared in `accepts:`. The hint's schema
+    follows the key's value in method.yaml's `hyperparameters:` where it has one (a boolean is not an integer)."""
     undeclared = sorted(reads(path) - set(accepts))
     if undeclared:
+        hints = ", ".join(f"`{k}: {schema_hint((defaults or {}).get(k))}`" for k in undeclared)
         raise ConfigError(
             f"{yml}: field 'accepts': {path} reads hyperparameter(s) {', '.join(undeclared)}; "
-            f"declare each under `accepts:` (e.g. `{undeclared[0]}: {{type: integer}}`, or `{{}}` for any value)"
+            f"declare each under `accepts:` (e.g. {hints}; `{{}}` takes any value)"
         )
+
+
+def schema_hint(value) -> str:
+    """A JSON schema for a hyperparameter's value, as a method.yaml line would write it."""
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+    kind = kinds.get(type(value))
+    return f"{{type: {kind}}}" if kind else "{}"
 
 
 def reads(path: Path | str) -> set[str]:

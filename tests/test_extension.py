@@ -197,6 +197,23 @@ def test_a_key_method_py_reads_must_be_declared(project):
         preflight.workflow(cfg, root)
 
 
+def test_every_methods_accepts_errors_come_at_once_with_a_schema_that_fits(project):
+    """Issue 27: a new user's three copied methods failed one method file at a time, and the hint offered
+    `{type: integer}` for a boolean."""
+    root, cfg = project
+    py = root / "methods/lora/method.py"
+    py.write_text(py.read_text().replace('hp.get("dropout", 0.0)', 'hp.get("use_dora", False)'))
+    edit_yaml(root / "methods/lora/method.yaml", hyperparameters__use_dora=True)
+    py = root / "methods/houlsby/method.py"
+    py.write_text(py.read_text().replace('hp.get("placement", "houlsby")', 'hp.get("position", "houlsby")'))
+    with pytest.raises(ConfigError) as err:
+        preflight.workflow(cfg, root)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "2 methods:", lines
+    assert any("houlsby/method.yaml" in line and "`position: {}`" in line for line in lines), lines
+    assert any("lora/method.yaml" in line and "`use_dora: {type: boolean}`" in line for line in lines), lines
+
+
 def test_accepts_is_required(project):
     root, cfg = project
     yml = root / "methods/zero-shot/method.yaml"
