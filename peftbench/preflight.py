@@ -458,6 +458,20 @@ def safetensors_weights(folder, field):
         raise ConfigError(f"{field}: {folder}'s safetensors files hold no tensors")
 
 
+def stored_states(results):
+    """Every task state already in `results` is whole: its header and tensors fit the file. A state truncated in
+    place (a full disk, a copy cut short) keeps its mtime, so Snakemake would call its run up to date and only the
+    report would notice; here it is named with what retrains it. Headers only (~0.3 ms per file)."""
+    runs = "*/*/*/seed*"  # <model>/<task>/<method>/seed<s>, and a tuned/ run inside it (no deeper walk: 20x dearer)
+    for path in sorted(
+        p for pattern in (runs, f"{runs}/*") for p in Path(results).glob(f"{pattern}/task_state.safetensors")
+    ):
+        try:
+            safetensors_header(path)
+        except ConfigError as e:
+            raise ConfigError(f"{e}: a damaged result; `rm {path}` and the next run retrains that run") from None
+
+
 def safetensors_header(path):
     """Tensor names of a safetensors file, after checking its layout: u64 header length, JSON header, every
     tensor's byte range inside the file."""

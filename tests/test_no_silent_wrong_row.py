@@ -17,7 +17,7 @@ from conftest import snakemake as run_snakemake
 from test_report import TASKS, write_run
 from test_workflow import job_counts
 
-from peftbench import io
+from peftbench import io, methods
 from peftbench.data import build
 from peftbench.model import base_model
 from peftbench.report import aggregate
@@ -58,12 +58,36 @@ def done_tree(tmp_path_factory):
             path = d / cells[0]
             if cells[2] == "base_model":
                 path.mkdir(parents=True, exist_ok=True)
+            elif path.suffix == ".safetensors":  # a state is read at DAG build (its header): a whole one
+                path.parent.mkdir(parents=True, exist_ok=True)
+                methods.save_state({"w": torch.ones(4)}, path)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text("x")
     snakemake(d, "--touch")
     assert "Nothing to be done" in snakemake(d, "-n")
     return d
+
+
+def test_a_state_truncated_in_place_is_named_at_dag_build(done_tree):
+    """Issue 27: a state cut short with its mtime kept looked up to date ("Nothing to be done"); only the
+    report noticed. Now the DAG build names it and what retrains it, before any job."""
+    import os
+
+    path = done_tree / "results/smoke/tiny-random-llama/qa/lora/seed0/task_state.safetensors"
+    whole, stat = path.read_bytes(), path.stat()
+    try:
+        path.write_bytes(whole[:-8])
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        with pytest.raises(AssertionError) as failed:  # conftest's snakemake: a non-zero exit, with its output
+            snakemake(done_tree, "-n")
+        out = " ".join(str(failed.value).split())
+        assert "task_state.safetensors: not a valid safetensors file (tensor data extends past the end" in out
+        assert f"`rm {path.relative_to(done_tree)}` and the next run retrains that run" in out
+    finally:
+        path.write_bytes(whole)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert "Nothing to be done" in snakemake(done_tree, "-n")
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,10 @@ if _went_offline:
     print("peftbench: model and data are local, so offline: " + " ".join(f"{k}=1" for k in _went_offline), file=sys.stderr)
 
 R = config["results"]
+try:
+    preflight.stored_states(R)   # a state truncated in place keeps its mtime: Snakemake alone would skip its run
+except pb_config.ConfigError as e:
+    raise WorkflowError(str(e)) from None
 MODEL = config["model"]["name"]
 SEEDS = config["seeds"]
 JOB_THREADS = config.get("threads") or workflow.cores     # all cores per job by default: runs do not overlap
