@@ -148,7 +148,27 @@ def delegate() -> None:
         print("peftbench warm worker: the worker ended while running this job; the job was stopped", file=sys.stderr)
         sys.exit(1)
     code = struct.unpack("!i", status)[0]
-    sys.exit(code if code >= 0 else 128 - code)  # killed by signal N: 128 + N, as a shell reports it
+    if code < 0:
+        print(f"peftbench warm worker: the job was killed by {signal.Signals(-code).name}", file=sys.stderr)
+        sys.exit(128 - code)  # killed by signal N: 128 + N, as a shell reports it
+    if code == 0:
+        _outputs_written(sys._getframe(1).f_globals.get("snakemake"))
+    sys.exit(code)
+
+
+def _outputs_written(job) -> None:
+    """A job that ended with status 0 has written its outputs; otherwise something in it ended the process early
+    (os._exit, a library's exit) and Snakemake would blame "filesystem latency". Named here, as a failure."""
+    outputs = list(getattr(job, "output", None) or [])
+    missing = [o for o in outputs if not os.path.exists(o)]
+    if missing:
+        log = f" (its log: {job.log[0]})" if getattr(job, "log", None) else ""
+        print(
+            f"peftbench warm worker: the job ended with status 0 without writing {', '.join(missing)}: something "
+            f"in it ended the process before its outputs were written (os._exit or a library's exit){log}",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 def _interpreter() -> tuple[str, str, str]:

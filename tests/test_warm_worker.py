@@ -271,3 +271,45 @@ def test_a_job_whose_process_ended_writes_no_output(own_worker, tmp_path):
     while _runs(grandchild) and time.monotonic() < deadline:  # the worker then stops the rest of its group
         time.sleep(0.05)
     assert not _runs(grandchild)
+
+
+# ---- a job that ends oddly says how (issue 27, WEAK): a crash in native code, an exit before the outputs --------
+ODD_END = """
+import types
+snakemake = types.SimpleNamespace(output=["out.txt"], log=["job.log"])  # what Snakemake's preamble defines
+from peftbench import warm_worker
+warm_worker.delegate()
+import ctypes, os, sys
+from peftbench.stages import pipeline
+with pipeline.logged(snakemake):
+    if sys.argv[1] == "segfault":
+        ctypes.string_at(0)  # a crash in native code
+    os._exit(0)  # a library that ends the process early, before the outputs
+"""
+
+
+@pytest.mark.parametrize(
+    "how, status, said",
+    [
+        ("segfault", 128 + signal.SIGSEGV, "the job was killed by SIGSEGV"),
+        ("exit0", 1, "the job ended with status 0 without writing out.txt: something in it ended the process"),
+    ],
+)
+def test_a_job_that_crashes_or_exits_early_says_so(worker, tmp_path, how, status, said):
+    """A segfault read "still running, or killed" in the report; an os._exit(0) was Snakemake's
+    MissingOutputException blaming filesystem latency."""
+    from peftbench.report import aggregate
+
+    _, sock, env, _ = worker
+    (tmp_path / "job.py").write_text(textwrap.dedent(ODD_END))
+    res = subprocess.run(
+        [sys.executable, "job.py", how],
+        cwd=tmp_path,
+        env={**env, warm_worker.ENV: str(sock)},
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == status and said in res.stderr, res.stderr
+    if how == "segfault":  # faulthandler's report in the job's log, where the report reads why a run is missing
+        (tmp_path / "finetune.log").write_text((tmp_path / "job.log").read_text())
+        assert aggregate.why_missing(tmp_path).startswith("finetune crashed: Segmentation fault (see ")

@@ -166,6 +166,9 @@ def why_missing(run_dir):
     lines = [l.strip() for l in log.read_text(errors="replace").splitlines() if l.strip()]
     if "Traceback (most recent call last):" in lines:
         return f"{stage} failed: {lines[-1][:300]} (see {log})"
+    crash = next((line for line in lines if line.startswith("Fatal Python error:")), None)
+    if crash:  # faulthandler's report (pipeline.logged): the process died in native code
+        return f"{stage} crashed: {crash[len('Fatal Python error:') :].strip()[:200]} (see {log})"
     return f"{stage} did not finish: still running, or killed (see {log})"
 
 

@@ -417,6 +417,12 @@ class logged:
             f = self.stack.enter_context(open(self.path, "w"))
             self.stack.enter_context(contextlib.redirect_stdout(f))
             self.stack.enter_context(contextlib.redirect_stderr(f))
+            import faulthandler
+
+            # a crash in native code (a segfault in a kernel or an extension) leaves its Python stack in the log,
+            # where the report reads why a run is missing, instead of a log that just stops
+            faulthandler.enable(file=f)
+            self.stack.callback(faulthandler.disable)
         return self
 
     def __exit__(self, kind, value, tb):
