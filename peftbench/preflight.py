@@ -382,6 +382,7 @@ def base_model(cfg, settings, where):
     if not path.is_dir() or not (path / "config.json").is_file():
         raise ConfigError(f"{where}: field 'model.source': {path} is not a model folder with config.json")
     safetensors_weights(path, f"{where}: field 'model.source'")
+    model_code(path / "config.json")
     limit = json.loads((path / "config.json").read_text()).get("max_position_embeddings")
     longest = max((s["max_seq_len"] for s in settings), default=0)
     if limit and longest > limit:
@@ -408,8 +409,11 @@ def hub_model(repo_id, field):
             f"{field}: {repo_id!r} is not a local model folder, a built-in source "
             f"({', '.join(BUILTIN_SOURCES)}) or a valid hub id ({e})"
         ) from None
+    cached = huggingface_hub.try_to_load_from_cache(repo_id, "config.json")
+    if isinstance(cached, str):
+        model_code(Path(cached), repo_id)
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        if not isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "config.json"), str):
+        if not isinstance(cached, str):
             print(
                 f"WARNING: {field}: {repo_id!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1: the "
                 f"base_model job will fail unless the hub is reachable then (check the spelling)",
@@ -424,6 +428,22 @@ def hub_model(repo_id, field):
         raise ConfigError(f"{field}: {repo_id!r}: no such model on the Hugging Face hub (check the spelling)") from None
     except Exception:  # hub unreachable: the base_model job will say so
         pass
+
+
+def model_code(config_json, name=None):
+    """A model whose config.json maps its classes to its own code (`auto_map`) needs trust_remote_code, which
+    peftbench never passes (it would run the repository's Python): refused here, not as transformers' traceback
+    in the base_model job."""
+    try:
+        auto_map = json.loads(Path(config_json).read_text()).get("auto_map")
+    except (OSError, ValueError, AttributeError) as e:
+        raise ConfigError(f"{config_json}: not a JSON object ({e})") from None
+    if auto_map:
+        raise ConfigError(
+            f"{config_json}{f' ({name})' if name else ''}: field 'auto_map': the model's classes are its own code "
+            f"({', '.join(sorted(auto_map))}), which loads only with trust_remote_code; peftbench runs no model "
+            f"code from a checkpoint: use an architecture transformers implements"
+        )
 
 
 def safetensors_weights(folder, field):

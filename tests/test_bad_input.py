@@ -256,6 +256,19 @@ def local_model(root, weights="model.safetensors", positions=128):
     return {"name": "my-model", "source": str(model)}
 
 
+def test_a_model_that_needs_its_own_code_is_refused_at_dag_build(project):
+    """Issue 27: a config with `auto_map` failed in the base_model job with transformers' traceback."""
+    root, cfg = project
+    model = local_model(root)
+    config_json = root / "my-model/config.json"
+    config_json.write_text(
+        json.dumps(
+            {**json.loads(config_json.read_text()), "auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}}
+        )
+    )
+    fails(root, {**cfg, "model": model}, r"my-model/config.json: field 'auto_map': .*only with trust_remote_code")
+
+
 def test_model_folder_that_does_not_exist(project):
     root, cfg = project
     fails(
