@@ -91,3 +91,33 @@ def test_fp16_run_resumes_with_its_loss_scale(tiny_dir, method_specs, tmp_path, 
     assert resumed["resumed_from_step"] == 4
     assert resumed["loss_curve"] == reference["loss_curve"]
     assert all(torch.equal(weights[n], ref_weights[n]) for n in ref_weights)
+
+
+# ---- one process trains a run (issue 27, WEAK: `snakemake --unlock` while a run is live) ------------------------
+def test_a_run_being_trained_is_not_trained_again_beside_it(tiny_dir, method_specs, tmp_path):
+    """A second Snakemake in the same folder (after --unlock) trained the same run into the same checkpoint folder.
+    The lock is the kernel's: a holder killed with -9 releases it, and a finished run leaves no lock file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from peftbench.stages import pipeline
+
+    run_dir = tmp_path / "qa/lora/seed0"
+    hold = "from peftbench.stages import checkpoint; import sys, time\n"
+    hold += f"with checkpoint.sole_trainer({str(run_dir)!r}):\n    print('held', flush=True); time.sleep(60)\n"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        began = time.perf_counter()
+        with pytest.raises(RuntimeError, match=rf"pid {holder.pid} is training this run now .*--unlock"):
+            pipeline.finetune({}, tiny_dir, "qa", method_specs["lora"], 0, tmp_path, run_dir / "s", run_dir / "t")
+        assert time.perf_counter() - began < 1  # at once, before the model loads
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    with checkpoint.sole_trainer(run_dir):  # released with its holder
+        pass
+    assert sorted(p.name for p in run_dir.iterdir()) == []

@@ -15,7 +15,10 @@ A checkpoint whose fingerprint (peftbench.identity: data, code, settings) differ
 never resumed; one that cannot be read is discarded with a warning.
 """
 
+import contextlib
+import fcntl
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -115,6 +118,34 @@ class Checkpoints:
 
     def clear(self):
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def sole_trainer(run_dir):
+    """Hold the run's lock while training it. Snakemake's own lock guards a working directory, and `snakemake
+    --unlock` lifts it while a run is live: a second run then trained the same run beside the first, into the same
+    checkpoint folder. The kernel's flock ends with its process (kill -9 included), so a stale lock cannot block."""
+    path = Path(run_dir) / ".training.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            raise RuntimeError(
+                f"{run_dir}: pid {holder} is training this run now (a second Snakemake in this folder, after "
+                f"`snakemake --unlock`?); let it finish, or stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # under the lock: nothing is left in the run folder
+    finally:
+        os.close(fd)
 
 
 def safetensors_error():

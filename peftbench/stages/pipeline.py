@@ -114,84 +114,89 @@ def finetune(
 ) -> None:
     """Train one method on one task with one seed: the task state, and train.json (its statistics, the reload
     check, the run's identity and provenance)."""
-    set_threads(threads)
-    tasks = [config.load_task(t, tasks_dir) for t in config.union_members(cfg, task_name)]  # a union: its members
-    settings = config.training_settings(cfg, method_spec)
-    where, dtype = device(cfg), weights_dtype(cfg)
-    model, tok, module, base_total = method_model(
-        base_dir, method_spec, seed=seed, device=where, base_dropout=settings.get("base_dropout"), dtype=dtype
-    )
-    trainable, total = methods.count_parameters(model)
-    methods.check_task_state(module.task_state(model), method_spec["name"])  # before the training, not after
-    records, settings = _read_splits(data_dir, settings, method_spec["name"])
-    # the run's identity: what it reads (data, method, task files, by content) and the profile keys that reach it
-    folders = [t["dir"] for t in tasks] if len(tasks) > 1 else tasks[0]["dir"]
-    files = identity.file_hashes(method_spec, folders, data_dir)
-    run_id = identity.run_identity(cfg, task_name, method_spec, settings, seed, files)
-    ckpt = checkpoint.Checkpoints(
-        Path(out_state).parent / "checkpoints", settings["checkpoint_every"], provenance.config_hash(run_id)
-    )
-    batch = reload_check.fixed_batch(records["validation"], tok, settings["max_seq_len"])
-    # what a load() that ignores the state would give: the untrained model. In fp32 this very model (attached,
-    # not yet trained: `place` casts nothing); other dtypes build it again after the reload, placed for evaluation
-    untrained = reload_check.logits(model, *batch) if trainable and dtype == torch.float32 else None
-    stats = train.train(
-        model,
-        tok,
-        records["train"],
-        records["validation"],
-        settings,
-        seed,
-        cfg.get("precision", "fp32"),
-        checkpoints=ckpt,
-        target_end=tasks[0].get("target_end", "newline"),  # a union's members agree (preflight)
-        add_bos=cfg["model"].get("add_bos", False),
-    )
-    state = as_stored(module.task_state(place(model, dtype)), dtype)  # the trained model is the rounded one
-    if trainable and not state:
-        raise ValueError(
-            f"method '{method_spec['name']}': {trainable:,} parameters were trained but task_state() "
-            f"returned no tensors, so nothing of the training would be evaluated "
-            f"(methods/{method_spec['name']}/method.py must return what it trains)"
+    with checkpoint.sole_trainer(Path(out_state).parent):  # one process trains a run, even after --unlock
+        set_threads(threads)
+        tasks = [config.load_task(t, tasks_dir) for t in config.union_members(cfg, task_name)]  # a union: its members
+        settings = config.training_settings(cfg, method_spec)
+        where, dtype = device(cfg), weights_dtype(cfg)
+        model, tok, module, base_total = method_model(
+            base_dir, method_spec, seed=seed, device=where, base_dropout=settings.get("base_dropout"), dtype=dtype
         )
-    trained_logits = reload_check.logits(model, *batch)
-    methods.save_state(state, out_state)
-    adapter = runs.save_adapter(model, Path(out_state).parent)  # peft methods: a PeftModel folder too
-    try:  # adapter/ is no declared output: a failure from here on (the reload check) must not leave it behind
-        peak = train.peak_memory_bytes(where)  # before the check loads a second model
-        stored = methods.state_summary(state)
-        del model, state  # one model in memory at a time, even for a 7B full fine-tuning
-        check = _reload(
-            base_dir, method_spec, out_state, seed, where, dtype, batch, trained_logits, trainable, untrained
+        trainable, total = methods.count_parameters(model)
+        methods.check_task_state(module.task_state(model), method_spec["name"])  # before the training, not after
+        records, settings = _read_splits(data_dir, settings, method_spec["name"])
+        # the run's identity: what it reads (data, method, task files, by content) and the profile keys that reach it
+        folders = [t["dir"] for t in tasks] if len(tasks) > 1 else tasks[0]["dir"]
+        files = identity.file_hashes(method_spec, folders, data_dir)
+        run_id = identity.run_identity(cfg, task_name, method_spec, settings, seed, files)
+        ckpt = checkpoint.Checkpoints(
+            Path(out_state).parent / "checkpoints", settings["checkpoint_every"], provenance.config_hash(run_id)
         )
-        io.write_json(
-            out_train,
-            {
-                "model": cfg["model"]["name"],
-                "task": task_name,
-                **({"trained_on": {"union": task_name, "tasks": [t["name"] for t in tasks]}} if len(tasks) > 1 else {}),
-                "method": method_spec["name"],
-                "seed": seed,
-                **_counts(trainable, total, base_total),
-                **stored,
-                **_stored_file(out_state, adapter),
-                "reload_check": check,
-                "method_folder": Path(method_spec["dir"]).name,  # a variant runs its parent's method.py
-                **stats,
-                "peak_memory_bytes": peak,
-                "training": settings,
-                "hyperparameters": method_spec["hyperparameters"],
-                "precision": cfg.get("precision", "fp32"),
-                "weights_dtype": cfg["model"].get("dtype", "fp32"),  # peftbench.load_run loads the run in it
-                "device": where,
-                "provenance": provenance.record([run_id], seed, files),
-            },
+        batch = reload_check.fixed_batch(records["validation"], tok, settings["max_seq_len"])
+        # what a load() that ignores the state would give: the untrained model. In fp32 this very model (attached,
+        # not yet trained: `place` casts nothing); other dtypes build it again after the reload, placed for evaluation
+        untrained = reload_check.logits(model, *batch) if trainable and dtype == torch.float32 else None
+        stats = train.train(
+            model,
+            tok,
+            records["train"],
+            records["validation"],
+            settings,
+            seed,
+            cfg.get("precision", "fp32"),
+            checkpoints=ckpt,
+            target_end=tasks[0].get("target_end", "newline"),  # a union's members agree (preflight)
+            add_bos=cfg["model"].get("add_bos", False),
         )
-    except BaseException:
-        if adapter:
-            shutil.rmtree(Path(out_state).parent / runs.ADAPTER, ignore_errors=True)
-        raise
-    ckpt.clear()  # the outputs are complete: the checkpoints are spent
+        state = as_stored(module.task_state(place(model, dtype)), dtype)  # the trained model is the rounded one
+        if trainable and not state:
+            raise ValueError(
+                f"method '{method_spec['name']}': {trainable:,} parameters were trained but task_state() "
+                f"returned no tensors, so nothing of the training would be evaluated "
+                f"(methods/{method_spec['name']}/method.py must return what it trains)"
+            )
+        trained_logits = reload_check.logits(model, *batch)
+        methods.save_state(state, out_state)
+        adapter = runs.save_adapter(model, Path(out_state).parent)  # peft methods: a PeftModel folder too
+        try:  # adapter/ is no declared output: a failure from here on (the reload check) must not leave it behind
+            peak = train.peak_memory_bytes(where)  # before the check loads a second model
+            stored = methods.state_summary(state)
+            del model, state  # one model in memory at a time, even for a 7B full fine-tuning
+            check = _reload(
+                base_dir, method_spec, out_state, seed, where, dtype, batch, trained_logits, trainable, untrained
+            )
+            io.write_json(
+                out_train,
+                {
+                    "model": cfg["model"]["name"],
+                    "task": task_name,
+                    **(
+                        {"trained_on": {"union": task_name, "tasks": [t["name"] for t in tasks]}}
+                        if len(tasks) > 1
+                        else {}
+                    ),
+                    "method": method_spec["name"],
+                    "seed": seed,
+                    **_counts(trainable, total, base_total),
+                    **stored,
+                    **_stored_file(out_state, adapter),
+                    "reload_check": check,
+                    "method_folder": Path(method_spec["dir"]).name,  # a variant runs its parent's method.py
+                    **stats,
+                    "peak_memory_bytes": peak,
+                    "training": settings,
+                    "hyperparameters": method_spec["hyperparameters"],
+                    "precision": cfg.get("precision", "fp32"),
+                    "weights_dtype": cfg["model"].get("dtype", "fp32"),  # peftbench.load_run loads the run in it
+                    "device": where,
+                    "provenance": provenance.record([run_id], seed, files),
+                },
+            )
+        except BaseException:
+            if adapter:
+                shutil.rmtree(Path(out_state).parent / runs.ADAPTER, ignore_errors=True)
+            raise
+        ckpt.clear()  # the outputs are complete: the checkpoints are spent
 
 
 def _read_splits(data_dir: Path | str, settings: dict, method: str) -> tuple[dict[str, list[dict]], dict]:
