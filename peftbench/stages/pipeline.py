@@ -328,12 +328,11 @@ def evaluate_job(
     `train_file`: where a few-shot method draws its demonstrations (seeded with the run's `seed`);
     `forgetting`: (general text sample, base model's loss JSON, output JSON), peftbench.stages.forgetting."""
     set_threads(threads)
-    task = config.load_task(task_name, tasks_dir)
-    evaluate.check_scorer(
-        task["dir"], io.read_jsonl(test_file)[0], f"{test_file}"
-    )  # utils.py may be newer than the data
     trained = io.read_json(Path(state_path).parent / "train.json")  # what fine-tuning stored, and its sha256
     sha = identity.check_state(state_path, trained.get("task_state_sha256"), "evaluation")
+    task = config.load_task(task_name, tasks_dir)
+    # utils.py may be newer than the data stage's check of it: its metric names again, before the model loads
+    evaluate.check_scorer(task["dir"], io.read_jsonl(test_file)[0], str(test_file), aggregate=False)
     model, tok, *_ = method_model(
         base_dir, method_spec, methods.load_state(state_path), device=device(cfg), dtype=weights_dtype(cfg)
     )
