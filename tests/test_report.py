@@ -246,6 +246,9 @@ def built(results, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("build")
     costs = write_costs(tmp / "results" / "costs")
     specs = {t: config.load_task(t) for t in TASKS}
+    for stale in ("tables/tuning.csv", "figures/lr-sensitivity.png", "tables/my-notes.md"):  # an earlier profile's
+        (tmp / "reports" / stale).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / "reports" / stale).write_text("from an lr-search run")
     out = report.build(
         summary,
         report.loss_curves(d / "train.json" for d in runs),
@@ -290,6 +293,14 @@ def test_every_output_is_written(built):
         assert path.is_file() and path.stat().st_size > 0, name
         if path.suffix == ".png":
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_an_earlier_reports_tables_do_not_stay_beside_this_ones(built):
+    """Issue 27: a search profile's tuning.csv stayed in reports/tables after a run without the search."""
+    _, reports, out, _ = built
+    assert not (reports / "tables/tuning.csv").exists() and not (reports / "figures/lr-sensitivity.png").exists()
+    assert (reports / "tables/my-notes.md").exists()  # not a file the report writes: left alone
+    assert {p for p in (reports / "tables").iterdir() if p.suffix != ".md"} <= {Path(p) for p in out.values()}
 
 
 def md_section(md, title):

@@ -476,7 +476,22 @@ def build(
     )
     io.write_text(out["md"], _markdown(head, sections, Path(reports_dir)))
     io.write_text(out["html"], _html(head, sections))
+    remove_stale(reports_dir, out)
     return out
+
+
+GENERATED = ("tables", "figures")  # reports/ subfolders only the report writes: every file there is one of its own
+
+
+def remove_stale(reports_dir, written):
+    """The files an earlier report left in reports/tables and reports/figures that this one did not write (a
+    search profile's tuning.csv after a default run): beside today's tables, they read as this run's."""
+    keep = {Path(p).resolve() for p in written.values()}
+    for sub in GENERATED:
+        folder = Path(reports_dir) / sub
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if path.is_file() and path.suffix in (".csv", ".tex", ".png") and path.resolve() not in keep:
+                path.unlink()
 
 
 # ---- rendering: the same sections as Markdown and as one self-contained HTML page ---------------
