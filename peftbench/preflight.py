@@ -481,15 +481,22 @@ def safetensors_weights(folder, field):
 def stored_states(results):
     """Every task state already in `results` is whole: its header and tensors fit the file. A state truncated in
     place (a full disk, a copy cut short) keeps its mtime, so Snakemake would call its run up to date and only the
-    report would notice; here it is named with what retrains it. Headers only (~0.3 ms per file)."""
-    runs = "*/*/*/seed*"  # <model>/<task>/<method>/seed<s>, and a tuned/ run inside it (no deeper walk: 20x dearer)
-    for path in sorted(
-        p for pattern in (runs, f"{runs}/*") for p in Path(results).glob(f"{pattern}/task_state.safetensors")
-    ):
-        try:
-            safetensors_header(path)
-        except ConfigError as e:
-            raise ConfigError(f"{e}: a damaged result; `rm {path}` and the next run retrains that run") from None
+    report would notice; here it is named with what retrains it. Headers only (~0.3 ms per file).
+    A union member's link to a union state that was deleted is removed (Snakemake stopped every later run at DAG
+    build on it, "a concurrent process has deleted it"): the member is then linked again once the union retrains."""
+    runs = "*/*/*/seed*"  # <model>/<task>/<method>/seed<s> and its lr-search candidates (no deeper walk: 20x dearer)
+    for run in sorted(p for pattern in (runs, f"{runs}/tuning/*") for p in Path(results).glob(pattern)):
+        for name in ("task_state.safetensors", "adapter"):
+            link = run / name
+            if link.is_symlink() and not link.exists():
+                link.unlink()
+                print(f"peftbench: removed {link}, a link to a deleted union run: it is linked again", file=sys.stderr)
+        path = run / "task_state.safetensors"
+        if path.is_file():
+            try:
+                safetensors_header(path)
+            except ConfigError as e:
+                raise ConfigError(f"{e}: a damaged result; `rm {path}` and the next run retrains that run") from None
 
 
 def safetensors_header(path):

@@ -198,3 +198,20 @@ def test_the_reft_profile_trains_once_on_the_eight_sets_for_the_papers_epochs():
     assert [loreft[k] for k in ("epochs", "batch_size", "learning_rate", "warmup_ratio")] == [6, 32, 9e-4, 0.1]
     assert steps == math.ceil(6 * n_train / 32)
     assert cfg["model"]["dtype"] == cfg["precision"] == "bf16"
+
+
+def test_a_members_link_to_a_deleted_union_state_is_removed_at_dag_build(tmp_path, capsys):
+    """Issue 27: deleting the union's task state left its members' links dangling, and Snakemake stopped every later
+    run at DAG build ("a concurrent process has deleted it"). The links are removed; the member is linked again."""
+    union = tmp_path / "m/union/lora/seed0"
+    member = tmp_path / "m/qa/lora/seed0"
+    union.mkdir(parents=True)
+    member.mkdir(parents=True)
+    methods.save_state({"w": torch.ones(2)}, union / "task_state.safetensors")
+    (member / "task_state.safetensors").symlink_to(union / "task_state.safetensors")
+    preflight.stored_states(tmp_path)
+    assert (member / "task_state.safetensors").is_symlink()  # a live link stays
+    (union / "task_state.safetensors").unlink()
+    preflight.stored_states(tmp_path)
+    assert not (member / "task_state.safetensors").is_symlink()
+    assert "a link to a deleted union run: it is linked again" in capsys.readouterr().err
