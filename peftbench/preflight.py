@@ -39,7 +39,9 @@ def workflow(config, code):
     methods = pb_config.selected_methods(config, method_specs)
     task_specs = {t: pb_config.load_task(t, code / "tasks") for t in pb_config.selected_tasks(config)}
     check(config, method_specs, task_specs, methods, WHERE, code / "tasks")
-    for line in pb_config.shadowed_training(raw_training, method_specs, methods, config.get("method_training")):
+    lines = pb_config.shadowed_training(raw_training, method_specs, methods, config.get("method_training"))
+    lines += [line for m in methods if (line := readme_of_another(method_specs[m]))]
+    for line in lines:
         print(f"peftbench: WARNING: {line}", file=sys.stderr)  # visible while Snakemake builds the DAG
     return config, method_specs, methods, task_specs
 
@@ -196,6 +198,21 @@ def method_contract(spec):
     missing = [f for f in CONTRACT if f not in defined]
     if missing:
         raise ConfigError(f"{path}: must define {', '.join(missing)} (the method contract, peftbench/methods.py)")
+
+
+def readme_of_another(spec):
+    """A method folder's README.md titled for another method (`cp -r methods/lora methods/lora_r16` keeps
+    "# lora: LoRA ..."): a reader of the folder would take it for its parent. The title starts with the name."""
+    if spec.get("variant_of"):
+        return None  # a profile's variant has no folder of its own
+    readme = Path(spec["dir"]) / "README.md"
+    title = readme.read_text(errors="replace").split("\n", 1)[0] if readme.is_file() else ""
+    named = (
+        title.removeprefix("#").strip().split()[0].rstrip(":") if title.startswith("#") and title[1:].strip() else ""
+    )
+    if named and named != spec["name"]:
+        return f"{readme}: titled '{named}', not this method's name '{spec['name']}' (a copied folder's README?)"
+    return None
 
 
 class _Tolerant(yaml.SafeLoader):

@@ -214,6 +214,19 @@ def test_every_methods_accepts_errors_come_at_once_with_a_schema_that_fits(proje
     assert any("lora/method.yaml" in line and "`use_dora: {type: boolean}`" in line for line in lines), lines
 
 
+def test_a_copied_methods_readme_titled_for_its_parent_is_a_warning(project, capsys):
+    """Issue 27's extension path: `cp -r methods/lora methods/lora_r16` kept a README describing lora."""
+    import shutil
+
+    root, cfg = project
+    shutil.copytree(root / "methods/lora", root / "methods/lora_r16")
+    edit_yaml(root / "methods/lora_r16/method.yaml", name="lora_r16")
+    preflight.workflow({**cfg, "methods": ["lora", "lora_r16"]}, root)
+    err = capsys.readouterr().err
+    assert "lora_r16/README.md: titled 'lora', not this method's name 'lora_r16'" in err
+    assert "methods/lora/README.md" not in err  # every shipped README is titled for its own method
+
+
 def test_accepts_is_required(project):
     root, cfg = project
     yml = root / "methods/zero-shot/method.yaml"
