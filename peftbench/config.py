@@ -148,14 +148,41 @@ def lm_eval_config(
 
 
 def lm_eval_files(task_dir: Path | str) -> list[Path]:
-    """What lm-eval reads to score a task: its utils.py, lm_eval.yaml and every YAML that it `include:`s
-    (the shared tasks/lm_eval_*.yaml), so that a change to any of them re-evaluates."""
+    """What lm-eval reads to score a task, so that a change to any of it re-evaluates: the Python of every
+    `!function` (`function_source`), then lm_eval.yaml and every YAML that it `include:`s (the shared
+    tasks/lm_eval_*.yaml)."""
+    tags = []
     loader = type("IncludeLoader", (yaml.SafeLoader,), {})
-    loader.add_constructor("!function", lambda ld, node: None)  # only `include:` matters here
+    loader.add_constructor("!function", lambda ld, node: tags.append((ld.name, ld.construct_scalar(node))))
     yml = Path(task_dir) / "lm_eval.yaml"
     if not yml.is_file():
         raise ConfigError(f"{yml}: missing")
-    return [Path(task_dir) / "utils.py", *lm_eval_config(yml, lambda p: yaml.load(p.read_text(), Loader=loader))[1]]
+    yamls = lm_eval_config(yml, lambda p: yaml.load(_named(p), Loader=loader))[1]
+    sources = [function_source(Path(f), tag) for f, tag in tags]
+    return [*dict.fromkeys(s for s in sources if s is not None), *yamls]
+
+
+def function_source(yml: Path, tag: str) -> Path | None:
+    """The file a `!function module.name` of `yml` is read from, as lm-eval resolves it: `module`.py next to the
+    YAML, else the installed module (peftbench's own, e.g. peftbench.scoring.commonsense). None: neither."""
+    module = tag.rpartition(".")[0]
+    local = Path(yml).parent / f"{module.replace('.', '/')}.py"
+    if local.is_file():
+        return local
+    parts = module.split(".")
+    if parts[0] != "peftbench":
+        return None
+    base = Path(__file__).parent.joinpath(*parts[1:])
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+
+
+def _named(path: Path):
+    """A file's text as a stream that names the file (PyYAML's loader.name): where each `!function` was found."""
+    import io
+
+    stream = io.StringIO(Path(path).read_text())
+    stream.name = str(path)
+    return stream
 
 
 def selected_methods(config: dict, available: list[str] | dict, where: str = "config") -> list[str]:

@@ -241,9 +241,8 @@ def task_definition(task):
         raise ConfigError(f"{yml}: field 'prompt': uses {', '.join(unknown)}, not in fields {task['fields']}")
     if task["main_metric"] not in task["metrics"]:
         raise ConfigError(f"{yml}: field 'main_metric': '{task['main_metric']}' is not in metrics {task['metrics']}")
-    for name in ("lm_eval.yaml", "utils.py"):
-        if not (Path(task["dir"]) / name).is_file():
-            raise ConfigError(f"{Path(task['dir']) / name}: missing (every task directory needs it)")
+    if not (Path(task["dir"]) / "lm_eval.yaml").is_file():
+        raise ConfigError(f"{Path(task['dir']) / 'lm_eval.yaml'}: missing (every task directory needs it)")
     lm_eval = lm_eval_yaml(Path(task["dir"]) / "lm_eval.yaml")
     task_scorer(Path(task["dir"]))
     scored = {m["metric"] for m in lm_eval.get("metric_list", [])}
@@ -256,17 +255,18 @@ def task_definition(task):
 
 
 def task_scorer(task_dir):
-    """What lm-eval will import to score the task, read and not imported (the DAG build stays cheap): every module
-    utils.py imports exists (a helper moved inside peftbench is named here, not 80 s into a run, after training),
-    a name it takes from peftbench is defined there, and every `!function <module>.<name>` of the task's YAMLs
-    names a function defined in the file next to that YAML. Whether the scorer returns its metric_list is
-    checked by running it on a test record, at the data stage (`stages.evaluate.check_scorer`)."""
-    for yml in pb_config.lm_eval_files(task_dir)[1:]:
+    """What lm-eval will import to score the task, read and not imported (the DAG build stays cheap): every
+    `!function <module>.<name>` of the task's YAMLs names a function defined in its module (a file next to that
+    YAML, e.g. the task's utils.py, or peftbench's own), every module that file imports exists (a helper moved
+    inside peftbench is named here, not 80 s into a run, after training) and a name it takes from peftbench is
+    defined there. Whether the scorer returns its metric_list is checked by running it on a test record, at the
+    data stage (`stages.evaluate.check_scorer`)."""
+    for yml in (p for p in pb_config.lm_eval_files(task_dir) if p.suffix == ".yaml"):
         for tag in _function_tags(load_yaml_lines(yml, _Functions)):
-            module, _, name = tag.rpartition(".")
-            source = yml.parent / f"{module.replace('.', '/')}.py"
-            if not source.is_file():
-                raise ConfigError(f"{yml}: !function {tag}: no {source}")
+            source, name = pb_config.function_source(yml, tag), tag.rpartition(".")[2]
+            if source is None:
+                local = yml.parent / f"{tag.rpartition('.')[0].replace('.', '/')}.py"
+                raise ConfigError(f"{yml}: !function {tag}: no {local}, and no peftbench module of that name")
             if name not in _top_level_names(source):
                 raise ConfigError(f"{yml}: !function {tag}: {source} defines no '{name}'")
             _imports_resolve(source)

@@ -4,7 +4,7 @@ instruction that lists the options, answered by generating "the correct answer i
 answer2, solution1, option2, ending4, true). Each builder maps one row of the dataset as the hub serves it
 (the same paths as lm-eval 0.4.13's tasks) to a record; `BUILDERS` names the columns each one reads.
 
-Scoring (tasks/<set>/utils.py -> peftbench.scoring.metrics.trigger_exact_match): the text after "the correct answer is "
+Scoring (tasks/lm_eval_commonsense.yaml -> peftbench.scoring.commonsense -> metrics.trigger_exact_match): the text after "the correct answer is "
 in the generation, exactly the gold label, as pyreft's evaluation (examples/loreft/compute_metrics.py) does.
 (peftbench.scoring.metrics.choice_accuracy, the first option label anywhere in the generation, is the looser reading.)"""
 

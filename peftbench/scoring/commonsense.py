@@ -1,3 +1,6 @@
+"""The eight commonsense sets' scorer (ReFT Table 1 / LLM-Adapters), one for all of them: the shared
+tasks/lm_eval_commonsense.yaml names it (`!function peftbench.scoring.commonsense.process_results`)."""
+
 from peftbench.scoring.metrics import trigger_exact_match
 
 
