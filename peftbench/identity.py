@@ -57,6 +57,20 @@ def _task_files(task_dir: Path | str) -> dict[str, str]:
     return {p.relative_to(task_dir).as_posix(): sha256_file(p) for p in folder_files(task_dir)}
 
 
+def training_run(
+    record: dict, task_name: str, method_spec: dict, seed: int, data_dir: Path | str, task_dirs: list, n_train: int
+) -> tuple[dict, dict, dict]:
+    """(training settings, file hashes, run identity) of a fine-tuning run, computed one way for the job that trains
+    it (peftbench.stages.pipeline.finetune) and for the report that checks a stored run against the current profile
+    (peftbench.report.stale). `record`: the job's profile record (peftbench.runspec.training); `task_dirs`: the
+    task folder, or a union's member folders; `n_train`: the train split's size (training.epochs -> steps)."""
+    from peftbench import config
+
+    settings = config.with_epochs(config.training_settings(record, method_spec), n_train)
+    files = file_hashes(method_spec, list(task_dirs) if len(task_dirs) > 1 else task_dirs[0], data_dir)
+    return settings, files, run_identity(record, task_name, method_spec, settings, seed, files)
+
+
 def run_identity(
     cfg: dict, task_name: str, method_spec: dict, settings: dict, seed: int, files: dict[str, dict[str, str]]
 ) -> dict:

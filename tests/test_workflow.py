@@ -209,6 +209,28 @@ def test_after_a_complete_run_there_is_nothing_to_do(workdir):
     assert "Nothing to be done" in snakemake(workdir, "-n")
 
 
+def test_make_report_refuses_runs_the_current_profile_would_retrain(workdir):
+    """Issue 26: `make report` reads results/ without Snakemake; after a profile edit it reported the old runs
+    under the new profile. A run whose stored config hash is not the one its job would compute now is refused
+    by name; the unchanged profile refuses nothing."""
+    def make_report(*overlays):
+        args = [a for o in ("config/smoke.yaml", *overlays) for a in ("--configfile", o)]
+        cmd = [sys.executable, "-m", "peftbench.report", *args, "--reports", "reports/stale-check"]
+        res = subprocess.run(
+            cmd, cwd=workdir, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
+        assert res.returncode == 0, res.stderr[-3000:]
+        return (workdir / "reports/stale-check/report.md").read_text()
+
+    assert "stale:" not in make_report()
+    (workdir / "config/more-steps.yaml").write_text(yaml.safe_dump({"training": {"steps": 4}}))
+    md = make_report("config/more-steps.yaml")
+    stale = [line for line in md.splitlines() if "stale: trained under another profile" in line]
+    assert any("/lora/seed0" in line or "lora / seed0" in line for line in stale), md[-3000:]
+    assert not any("zero-shot" in line for line in stale)  # trains nothing: steps do not reach it
+    shutil.rmtree(workdir / "reports/stale-check")
+
+
 def test_the_reports_render(workdir):
     """Snakemake's own report builds from the rule outputs marked report(); report.html, opened in a
     real browser (headless Chromium), shows every figure and every table with rows."""

@@ -25,6 +25,7 @@ import pandas as pd
 
 from peftbench import ROOT, config, io, preflight, provenance
 from peftbench.report import aggregate, fairness, figures, tables, timing
+from peftbench.report.stale import stale_runs
 from peftbench.stats import claims as claims_mod
 from peftbench.stats import task as task_stats
 
@@ -683,7 +684,9 @@ def main(argv=None):
     runs = [
         base / t / m / f"seed{s}" for t in tasks for m in methods for s in config.run_seeds(cfg, m, method_specs[m])
     ]
-    rows, bad = aggregate.read_runs(runs)  # a truncated or inconsistent run is listed, never fatal
+    stale = stale_runs(cfg, method_specs, runs, project / "tasks")  # trained under another profile: refused by name
+    rows, bad = aggregate.read_runs([r for r in runs if r not in stale])  # a truncated or inconsistent run is listed
+    bad += list(stale.items())
     complete = [r for r in runs if r not in dict(bad)]
     if not complete:
         sys.exit(

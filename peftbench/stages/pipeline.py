@@ -126,9 +126,9 @@ def finetune(
         methods.check_task_state(module.task_state(model), method_spec["name"])  # before the training, not after
         records, settings = _read_splits(data_dir, settings, method_spec["name"])
         # the run's identity: what it reads (data, method, task files, by content) and the profile keys that reach it
-        folders = [t["dir"] for t in tasks] if len(tasks) > 1 else tasks[0]["dir"]
-        files = identity.file_hashes(method_spec, folders, data_dir)
-        run_id = identity.run_identity(cfg, task_name, method_spec, settings, seed, files)
+        settings, files, run_id = identity.training_run(
+            cfg, task_name, method_spec, seed, data_dir, [t["dir"] for t in tasks], len(records["train"])
+        )
         ckpt = checkpoint.Checkpoints(
             Path(out_state).parent / "checkpoints", settings["checkpoint_every"], provenance.config_hash(run_id)
         )
