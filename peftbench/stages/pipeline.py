@@ -148,13 +148,7 @@ def finetune(
             target_end=tasks[0].get("target_end", "newline"),  # a union's members agree (preflight)
             add_bos=cfg["model"].get("add_bos", False),
         )
-        state = as_stored(module.task_state(place(model, dtype)), dtype)  # the trained model is the rounded one
-        if trainable and not state:
-            raise ValueError(
-                f"method '{method_spec['name']}': {trainable:,} parameters were trained but task_state() "
-                f"returned no tensors, so nothing of the training would be evaluated "
-                f"(methods/{method_spec['name']}/method.py must return what it trains)"
-            )
+        state = _trained_state(module, model, dtype, trainable, method_spec["name"])
         trained_logits = reload_check.logits(model, *batch)
         methods.save_state(state, out_state)
         adapter = runs.save_adapter(model, Path(out_state).parent)  # peft methods: a PeftModel folder too
@@ -168,27 +162,14 @@ def finetune(
             io.write_json(
                 out_train,
                 {
-                    "model": cfg["model"]["name"],
-                    "task": task_name,
-                    **(
-                        {"trained_on": {"union": task_name, "tasks": [t["name"] for t in tasks]}}
-                        if len(tasks) > 1
-                        else {}
-                    ),
-                    "method": method_spec["name"],
-                    "seed": seed,
+                    **_run_names(cfg, task_name, tasks, method_spec, seed, where),
                     **_counts(trainable, total, base_total),
                     **stored,
                     **_stored_file(out_state, adapter),
                     "reload_check": check,
-                    "method_folder": Path(method_spec["dir"]).name,  # a variant runs its parent's method.py
                     **stats,
                     "peak_memory_bytes": peak,
                     "training": settings,
-                    "hyperparameters": method_spec["hyperparameters"],
-                    "precision": cfg.get("precision", "fp32"),
-                    "weights_dtype": cfg["model"].get("dtype", "fp32"),  # peftbench.load_run loads the run in it
-                    "device": where,
                     "provenance": provenance.record([run_id], seed, files),
                 },
             )
@@ -197,6 +178,36 @@ def finetune(
                 shutil.rmtree(Path(out_state).parent / runs.ADAPTER, ignore_errors=True)
             raise
         ckpt.clear()  # the outputs are complete: the checkpoints are spent
+
+
+def _trained_state(module, model, dtype: torch.dtype, trainable: int, name: str) -> dict:
+    """The method's task state of the trained model, as stored (in the weights' dtype: the trained model is the
+    rounded one). A method that trained parameters but returns none would have its untrained base evaluated."""
+    state = as_stored(module.task_state(place(model, dtype)), dtype)
+    if trainable and not state:
+        raise ValueError(
+            f"method '{name}': {trainable:,} parameters were trained but task_state() returned no tensors, so "
+            f"nothing of the training would be evaluated (methods/{name}/method.py must return what it trains)"
+        )
+    return state
+
+
+def _run_names(cfg: dict, task_name: str, tasks: list[dict], method_spec: dict, seed: int, where: str) -> dict:
+    """What train.json says the run is: model, task (a union's members too), method and its folder, seed, and
+    where and in which dtypes it ran."""
+    union = {"trained_on": {"union": task_name, "tasks": [t["name"] for t in tasks]}} if len(tasks) > 1 else {}
+    return {
+        "model": cfg["model"]["name"],
+        "task": task_name,
+        **union,
+        "method": method_spec["name"],
+        "seed": seed,
+        "method_folder": Path(method_spec["dir"]).name,  # a variant runs its parent's method.py
+        "hyperparameters": method_spec["hyperparameters"],
+        "precision": cfg.get("precision", "fp32"),
+        "weights_dtype": cfg["model"].get("dtype", "fp32"),  # peftbench.load_run loads the run in it
+        "device": where,
+    }
 
 
 def _read_splits(data_dir: Path | str, settings: dict, method: str) -> tuple[dict[str, list[dict]], dict]:
@@ -367,18 +378,8 @@ def evaluate_job(
     )
     results["peftbench"] = {
         "wall_time_s": round(time.perf_counter() - start, 3),
-        "scores": evaluate.scores(results, task_name),
-        "main_metric": task["main_metric"],
+        **_evaluation_record(results, task, tok, prompting, run_dir, seed),
         **_evaluated(trained, sha),
-        "chat_template": evaluate.uses_chat_template(prompting, tok),
-        "num_fewshot": int(prompting.get("num_fewshot", 0)),
-        "lm_eval_command": evaluate.cli_command(  # the same scores from lm-eval's own CLI (README, tests/test_runs.py)
-            run_dir,
-            results["config"]["batch_size"],
-            results["config"]["device"],
-            seed,
-            evaluate.uses_chat_template(prompting, tok),
-        ),
     }
 
     lat = cfg["latency"]
@@ -390,6 +391,21 @@ def evaluate_job(
     io.write_jsonl(out_samples, [evaluate.sample_record(s) for s in samples[evaluate.task_name(task_name)]])
     io.write_json(out_latency, timing)
     io.write_text(out_json, json.dumps(results, indent=2, default=handle_non_serializable) + "\n")
+
+
+def _evaluation_record(results: dict, task: dict, tok, prompting: dict, run_dir: Path, seed: int) -> dict:
+    """lm_eval.json's own part: the scores, how the prompts were built, and lm-eval's command for the same scores."""
+    chat = evaluate.uses_chat_template(prompting, tok)
+    return {
+        "scores": evaluate.scores(results, task["name"]),
+        "main_metric": task["main_metric"],
+        "chat_template": chat,
+        "num_fewshot": int(prompting.get("num_fewshot", 0)),
+        # the same scores from lm-eval's own CLI (README, tests/test_runs.py)
+        "lm_eval_command": evaluate.cli_command(
+            run_dir, results["config"]["batch_size"], results["config"]["device"], seed, chat
+        ),
+    }
 
 
 def _evaluated(trained, sha):

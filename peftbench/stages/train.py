@@ -304,16 +304,7 @@ def train(
             progress["target_tokens"] += sum(sum(1 for y in labels if y != -100) for _, labels in batch)
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if checkpoints and checkpoints.due(step, steps):
-                saving = time.perf_counter()
-                checkpoints.save(
-                    step,
-                    model,
-                    opt,
-                    sched,
-                    {**progress, "elapsed_s": progress["elapsed_s"] + saving - start},
-                    scaler,
-                )
-                progress["checkpoint_s"] = progress.get("checkpoint_s", 0.0) + time.perf_counter() - saving
+                _save(checkpoints, step, model, opt, sched, scaler, progress, start)
         model.eval()
     if device.type == "cuda":
         torch.cuda.synchronize()  # the last step's kernels belong to the loop's time
@@ -330,3 +321,11 @@ def train(
         else evaluate_loss(model, val_data, bs, pad_id, precision, unpadded),
     )
     return stats
+
+
+def _save(checkpoints: Checkpoints, step, model, opt, sched, scaler, progress: dict, start: float) -> None:
+    """A checkpoint after `step`, with the time trained so far; the writing's own time is kept apart (in the
+    wall time, not in the loop's rates)."""
+    saving = time.perf_counter()
+    checkpoints.save(step, model, opt, sched, {**progress, "elapsed_s": progress["elapsed_s"] + saving - start}, scaler)
+    progress["checkpoint_s"] = progress.get("checkpoint_s", 0.0) + time.perf_counter() - saving
