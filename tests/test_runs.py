@@ -218,28 +218,37 @@ def test_the_recorded_command_reproduces_a_few_shot_chat_run(results, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["prefix", "houlsby"])
-def test_generate_prints_the_runs_completion(results, method):
-    """`python -m peftbench.model.generate <run> "prompt"` prints the greedy completion of the fine-tuned model (the prefix
-    run's differs from the base model's: the KV prefix reaches generation)."""
-    from peftbench.model.generate import complete
+def test_generate_gives_the_answers_the_dag_scored(results, method):
+    """Issue 29, item 4: `python -m peftbench.model.generate <run>` with the task's fields as JSON lines on stdin
+    fills the task's prompt template, stops at its stop sequence with the evaluation's answer-start suppression,
+    and answers each test record as the DAG's evaluation did (its samples.jsonl), word for word; a prompt given
+    whole is completed the same way; the prefix run's answers are not the base model's (the KV prefix reaches
+    generation)."""
+    from peftbench.model.generate import Task, complete
 
-    run = results[0] / f"tiny/qa/{method}/seed0"
-    prompt = "Read the passage and fill in the blank.\nPassage: Paris is in France.\nAnswer:"
+    root, cfg = results
+    run = root / f"tiny/qa/{method}/seed0"
+    dag_score(root, cfg, method)
+    records = io.read_jsonl(root / "data/qa/test.jsonl")
     res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "peftbench.model.generate",
-            str(run),
-            prompt.replace("\n", "\\n"),
-            "--max-new-tokens",
-            "6",
-        ],
+        [sys.executable, "-m", "peftbench.model.generate", str(run)],
+        input="".join(json.dumps({f: r[f] for f in ("id", "context", "question")}) + "\n" for r in records),
         capture_output=True,
         text=True,
     )
     assert res.returncode == 0, res.stderr[-3000:]
+    ours = [json.loads(line)["completion"] for line in res.stdout.splitlines()]
+    dag = {r["doc_id"]: r["filtered_resps"][0] for r in io.read_jsonl(run / "samples.jsonl")}
+    assert ours == [dag[i] for i in range(len(records))]
     model, tok = peftbench.load_run(run)
-    assert res.stdout == complete(model, tok, prompt, 6) + "\n"
-    base = AutoModelForCausalLM.from_pretrained(results[0] / "tiny/base_model", dtype=torch.float32)
-    assert res.stdout != complete(base, tok, prompt, 6) + "\n"
+    task = Task(run, tok)
+    assert (task.until, task.max_new_tokens, task.chat) == (["\n"], 16, False)  # qa's lm_eval.yaml; no chat here
+    whole = subprocess.run(
+        [sys.executable, "-m", "peftbench.model.generate", str(run), records[0]["prompt"].replace("\n", "\\n")],
+        capture_output=True,
+        text=True,
+    )
+    assert whole.stdout == ours[0] + "\n"
+    base = AutoModelForCausalLM.from_pretrained(root / "tiny/base_model", dtype=torch.float32)
+    settings = {"until": task.until, "suppress": task.suppress}
+    assert [complete(base, tok, r["prompt"], 16, **settings) for r in records] != ours

@@ -213,6 +213,7 @@ def test_make_report_refuses_runs_the_current_profile_would_retrain(workdir):
     """Issue 26: `make report` reads results/ without Snakemake; after a profile edit it reported the old runs
     under the new profile. A run whose stored config hash is not the one its job would compute now is refused
     by name; the unchanged profile refuses nothing."""
+
     def make_report(*overlays):
         args = [a for o in ("config/smoke.yaml", *overlays) for a in ("--configfile", o)]
         cmd = [sys.executable, "-m", "peftbench.report", *args, "--reports", "reports/stale-check"]
