@@ -209,6 +209,16 @@ def test_after_a_complete_run_there_is_nothing_to_do(workdir):
     assert "Nothing to be done" in snakemake(workdir, "-n")
 
 
+def test_a_python_tag_in_a_profile_is_named_with_its_file_and_line(workdir):
+    """Issue 27: Snakemake's own YAML loader builds Python objects from tags (`!!python/name:os.system` became a
+    function in the config); each profile is read as plain data first, and a tag names its file and line."""
+    (workdir / "config/tagged.yaml").write_text("training:\n  steps: !!python/name:os.system\n")
+    with pytest.raises(AssertionError) as failed:
+        snakemake(workdir, "-n", configfiles=("config/smoke.yaml", "config/tagged.yaml"))
+    assert "config/tagged.yaml:2: not valid YAML (could not determine a constructor for the tag" in str(failed.value)
+    (workdir / "config/tagged.yaml").unlink()
+
+
 def test_make_report_refuses_runs_the_current_profile_would_retrain(workdir):
     """Issue 26: `make report` reads results/ without Snakemake; after a profile edit it reported the old runs
     under the new profile. A run whose stored config hash is not the one its job would compute now is refused
