@@ -9,8 +9,8 @@ RUN is a run folder, results/<model>/<task>/<method>/seed<s>; the model is `peft
 DAG evaluates. As the evaluation does: the task's prompt template (tasks/<task>/task.yaml `prompt:`) filled from
 the fields, the model's chat template where the run was scored with it (its lm_eval.json), greedy decoding up to
 the task's `max_gen_toks`, cut at its stop sequences (lm_eval.yaml `until`), and the answer-start suppression
-(`peftbench.stages.evaluate.answer_start_suppressed`). Not done: a few-shot run's demonstrations, which lm-eval
-draws per test example; its completions here are zero-shot, and say so."""
+(`answer_start_suppressed`, which the evaluation imports from here). Not done: a few-shot run's demonstrations,
+which lm-eval draws per test example; its completions here are zero-shot, and say so."""
 
 import argparse
 import json
@@ -28,7 +28,6 @@ class Task:
 
     def __init__(self, run_dir: Path | str, tokenizer):
         from peftbench import preflight
-        from peftbench.stages import evaluate
 
         run_dir = Path(run_dir)
         spec = config.load_task(io.read_json(run_dir / "train.json")["task"])
@@ -42,13 +41,28 @@ class Task:
         self.max_new_tokens = int(gen.get("max_gen_toks", 32))
         self.chat = bool(scored.get("chat_template")) and getattr(tokenizer, "chat_template", None) is not None
         self.num_fewshot = int(scored.get("num_fewshot", 0))
-        self.suppress = evaluate.answer_start_suppressed(tokenizer, self.until)
+        self.suppress = answer_start_suppressed(tokenizer, self.until)
 
     def prompt(self, record: dict) -> str:
         missing = [f for f in self.fields if f not in record]
         if missing:
             raise ValueError(f"task {self.name}: the record has no {', '.join(missing)} (its fields: {self.fields})")
         return self.template.format(**{f: record[f] for f in self.fields})
+
+
+def answer_start_suppressed(tokenizer, until: list[str] | str) -> list[int]:
+    """One protocol for every method: the first generated token may not end the answer before it starts.
+
+    An instruct model often opens its reply with a line break; with the tasks' stop sequence `until: ["\n"]`
+    that is an empty answer (the default run's zero-shot QA scored 1.5 F1 mostly from this). So at the
+    first step only, the tokens that would stop generation with nothing but whitespace before the stop
+    (e.g. "\n", " \n\n") and the end-of-sequence token are masked (transformers' `begin_suppress_tokens`);
+    later tokens, and so the stop itself, are untouched. Greedy decoding then takes the best token
+    that starts an answer."""
+    stops = [s for s in (until if isinstance(until, list) else [until]) if s]
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    ids = [i for i, t in enumerate(texts) if any(s in t and not t.split(s)[0].strip() for s in stops)]
+    return sorted(set(ids) | {tid for tid in (tokenizer.eos_token_id,) if tid is not None})
 
 
 def complete(model, tokenizer, prompt, max_new_tokens=32, until=(), chat=False, suppress=()):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from peftbench import io
+from peftbench.model.generate import answer_start_suppressed  # the answer-start protocol, shared with generate
 from peftbench.stages import greedy
 
 if TYPE_CHECKING:  # hints only
@@ -232,21 +233,6 @@ def grouped_prefill(model: torch.nn.Module, context: torch.Tensor, mask: torch.T
             layers[i][0][chunk, ..., done - span :, :] = k
             layers[i][1][chunk, ..., done - span :, :] = v
     return None if layers is None else DynamicCache(ddp_cache_data=layers)
-
-
-def answer_start_suppressed(tokenizer: PreTrainedTokenizerBase, until: list[str] | str) -> list[int]:
-    """One protocol for every method: the first generated token may not end the answer before it starts.
-
-    An instruct model often opens its reply with a line break; with the tasks' stop sequence `until: ["\n"]`
-    that is an empty answer (the default run's zero-shot QA scored 1.5 F1 mostly from this). So at the
-    first step only, the tokens that would stop generation with nothing but whitespace before the stop
-    (e.g. "\n", " \n\n") and the end-of-sequence token are masked (transformers' `begin_suppress_tokens`);
-    later tokens, and so the stop itself, are untouched. Greedy decoding then takes the best token
-    that starts an answer."""
-    stops = [s for s in (until if isinstance(until, list) else [until]) if s]
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
-    ids = [i for i, t in enumerate(texts) if any(s in t and not t.split(s)[0].strip() for s in stops)]
-    return sorted(set(ids) | {tid for tid in (tokenizer.eos_token_id,) if tid is not None})
 
 
 def uses_chat_template(prompting: dict | None, tokenizer: PreTrainedTokenizerBase) -> bool:

@@ -11,7 +11,7 @@ The text lm-eval keeps is the same, token for token: greedy decoding is row by r
 logits do not depend on which other rows share its batch (the matrix multiplies and the attention are row-wise;
 checked bit for bit in tests/test_greedy.py, and on the default model's 64-example test splits). Used only where
 that holds by construction: greedy decoding (no sampling, one beam), no logits processor but the first-token
-suppression lm-eval's protocol sets (peftbench.stages.evaluate.answer_start_suppressed), and a model whose forward
+suppression lm-eval's protocol sets (peftbench.model.generate.answer_start_suppressed), and a model whose forward
 is position-wise (method.yaml `chunked_prefill`: a prompt or prefix prepended per forward, or LoReFT's positions
 counted per forward, go through generate() as before)."""
 
