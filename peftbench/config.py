@@ -169,6 +169,11 @@ def function_source(yml: Path, tag: str) -> Path | None:
     local = Path(yml).parent / f"{module.replace('.', '/')}.py"
     if local.is_file():
         return local
+    return package_file(module)
+
+
+def package_file(module: str) -> Path | None:
+    """peftbench.a.b's source file (a/b.py, or a/b/__init__.py); None for a module of another package or none."""
     parts = module.split(".")
     if parts[0] != "peftbench":
         return None

@@ -315,7 +315,7 @@ def _imports_resolve(source):
                 if importlib.util.find_spec(module.split(".")[0]) is None:
                     raise ConfigError(f"{where}: no module '{module.split('.')[0]}' is installed")
                 continue
-            path = _peftbench_module(package, module)
+            path = pb_config.package_file(module)
             if path is None:
                 raise ConfigError(
                     f"{where}: peftbench has no module {module} (the scoring helpers are in peftbench/scoring/: "
@@ -325,18 +325,9 @@ def _imports_resolve(source):
                 name
                 and name != "*"
                 and name not in _top_level_names(path)
-                and not _peftbench_module(package, f"{module}.{name}")
+                and not pb_config.package_file(f"{module}.{name}")
             ):
                 raise ConfigError(f"{where}: {path.relative_to(package.parent)} defines no '{name}'")
-
-
-def _peftbench_module(package, module):
-    """peftbench.a.b's file (a.py's b, or a package's __init__.py), None if there is none."""
-    parts = module.split(".")[1:]
-    if not parts:
-        return package / "__init__.py"
-    base = package.joinpath(*parts)
-    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
 
 
 def lm_eval_yaml(path):
