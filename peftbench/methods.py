@@ -137,6 +137,21 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def refuse_save_pretrained(model: torch.nn.Module, method: str, modules: str) -> torch.nn.Module:
+    """A model carrying modules transformers does not know (adapters, hooks): its `save_pretrained` would write
+    a checkpoint that `from_pretrained` loads without them, giving other logits with no error. Refuse instead."""
+
+    def save_pretrained(*args, **kwargs):
+        raise NotImplementedError(
+            f"{method}: save_pretrained would write a checkpoint that transformers loads without the {modules} "
+            f"(other logits, no error). Use the run's task_state.safetensors with peftbench.load_run, or "
+            f"`python -m peftbench.export RUN OUT`, which says what it can write"
+        )
+
+    model.save_pretrained = save_pretrained
+    return model
+
+
 def seed_everything(seed: int) -> None:
     import random
 

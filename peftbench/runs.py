@@ -64,6 +64,12 @@ def base_dir(run_dir: Path | str) -> Path:
     return Path(run_dir).resolve().parents[2] / "base_model"
 
 
+def base_source(run_dir: Path | str) -> dict:
+    """{source, hub_id, note} of the run's base folder (base_model.SOURCE_FILE); {} for one built before it."""
+    path = base_dir(run_dir) / "peftbench_source.json"
+    return io.read_json(path) if path.is_file() else {}
+
+
 def load_run(
     run_dir: Path | str, base: Path | str | None = None, device: str = "cpu"
 ) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:

