@@ -3,22 +3,23 @@
     python -m peftbench.export results/<model>/<task>/<method>/seed<s> OUT [--base HUB_ID_OR_PATH]
 
 What OUT holds depends on what the method trained:
-  peft adapter   (lora, ia3, prefix, prompt-tuning: the run has adapter/) adapter_config.json and
-                 adapter_model.safetensors, `base_model_name_or_path` set to a base the recipient can load
-                 (--base, else this run's base folder as an absolute path), so that
-                 `AutoPeftModelForCausalLM.from_pretrained(OUT)` works from any folder;
-  whole model    (full, scratch, shared-layers: after loading, a plain transformers model) `save_pretrained`
-                 of `peftbench.load_run`'s model;
-  refused        a model with modules of its own (houlsby, loreft: their `save_pretrained` refuses, since
-                 transformers would load it without them and give other logits), or nothing trained
-                 (zero-shot, few-shot: the base model and the task's prompt are the whole method).
-Either way OUT gets README.md, a filled model card: base, method and paper, data, hyper-parameters, this run's
+  peft      (lora, ia3, prefix, prompt-tuning: the run has adapter/) adapter_config.json and
+            adapter_model.safetensors, `base_model_name_or_path` set to a base the recipient can load (--base,
+            else this run's base folder as an absolute path): `AutoPeftModelForCausalLM.from_pretrained(OUT)`
+            works from any folder;
+  adapters  (houlsby) AdapterHub's format for its Houlsby config (DoubleSeqBnConfig), plus the layer norms
+            Houlsby trains, which an adapters file cannot hold, in base_norms.safetensors;
+  pyreft    (loreft) the folder pyreft's own ReftModel.save writes, and peftbench's R, W, b beside it;
+  transformers (full, scratch, shared-layers: after loading, a plain transformers model) `save_pretrained`;
+  refused   nothing trained (zero-shot, few-shot: the base model and the task's prompt are the whole method), or a
+            variant the target format cannot express (Adapter-L placements, LoReFT without tied weights).
+Either way OUT gets README.md, a filled model card: base, method and paper, task, hyper-parameters, this run's
 scores and the seed mean with its interval over test examples and seeds, provenance.
 
-Before OUT is written, what it holds is reloaded with that library alone (peft's AutoPeftModelForCausalLM,
-transformers' AutoModelForCausalLM) and its logits compared with peftbench's on one of the run's test prompts:
-an export that would load differently is refused, not written. Written by hand: peft's card template has no
-place for a benchmark's scores, and no library exports a run of a method it does not know."""
+Before OUT is written, it is reloaded with its library alone (peft, transformers; adapters and pyreft in
+.venv-interop, whose transformers 4.x they pin: scripts/interop_check.py) and its logits compared with
+peftbench's on one of the run's test prompts: an export that would load differently is refused, not written.
+Written by hand: no library exports a run of a method it does not know, and peft's card has no place for scores."""
 
 from __future__ import annotations
 
@@ -56,6 +57,10 @@ def export(run_dir: Path | str, out: Path | str, base: str | None = None) -> dic
     with io.atomic_dir(out) as tmp:
         if (run_dir / runs.ADAPTER / "adapter_config.json").is_file():
             kind, diff = "peft", _write_peft(run_dir, tmp, base_ref)
+        elif Path(spec["dir"]).name == "houlsby":
+            kind, diff = "adapters", _write_adapters(run_dir, tmp, spec)
+        elif Path(spec["dir"]).name == "loreft":
+            kind, diff = "pyreft", _write_pyreft(run_dir, tmp, spec)
         else:
             kind, diff = "transformers", _write_model(run_dir, tmp, spec["name"])
         io.write_text(tmp / "README.md", model_card(run_dir, train, spec, kind, base_ref, diff))
@@ -93,6 +98,143 @@ def _write_model(run_dir: Path, tmp: Path, method: str) -> float:
     return _compare(run_dir, theirs, ours=model)
 
 
+# Houlsby's two adapters per block in AdapterHub's names: its DoubleSeqBnConfig (the Houlsby config) puts
+# `attention_adapters` on the attention block's output and `output_adapters` on the MLP's, each
+# h + up(f(down(h))) before the residual add, as methods/houlsby does on o_proj and down_proj.
+ADAPTERS_SLOTS = {"self_attn.o_proj": "attention_adapters", "mlp.down_proj": "output_adapters"}
+ADAPTERS_LAYERS = {"down": "adapter_down.0", "up": "adapter_up"}  # adapter_down is Sequential(Linear, activation)
+ADAPTERS_NAME = "peftbench"
+
+
+def _write_adapters(run_dir: Path, tmp: Path, spec: dict) -> float:
+    """A Houlsby run in AdapterHub `adapters`' own format; the layer norms Houlsby trains (Fig. 2) go beside it
+    in base_norms.safetensors, since an adapters file holds only adapter weights. Checked in .venv-interop."""
+    from safetensors.torch import save_file
+
+    from peftbench import methods
+
+    hp, base_cfg = spec["hyperparameters"], io.read_json(runs.base_dir(run_dir) / "config.json")
+    targets = tuple(hp.get("target_modules", {}).get(k) for k in ("attention", "mlp"))
+    why = []
+    if hp.get("placement", "houlsby") != "houlsby":
+        why.append(f"placement {hp.get('placement')!r} is not Houlsby's two adapters per block")
+    if targets != tuple(ADAPTERS_SLOTS):
+        why.append(f"target_modules {targets}, not o_proj and down_proj")
+    if hp.get("layer_norm") or hp.get("bias") is False:
+        why.append("layer_norm: true or bias: false, which DoubleSeqBnConfig does not have")
+    if base_cfg["hidden_size"] % hp["size"]:
+        why.append(f"hidden size {base_cfg['hidden_size']} is not a multiple of size {hp['size']}")
+    if why or base_cfg.get("model_type") != "llama":
+        raise Refused(f"{run_dir}: no AdapterHub equal: {'; '.join(why) or base_cfg.get('model_type') + ' model'}")
+    state = methods.load_state(run_dir / "task_state.safetensors")
+    adapter, norms = {}, {}
+    for key, tensor in state.items():
+        module, _, rest = key.partition(".adapter.")  # model.layers.3.self_attn.o_proj.adapter.down.weight
+        if not rest:
+            norms[key] = tensor.contiguous()
+            continue
+        block, slot = next((module[: -len(t) - 1], s) for t, s in ADAPTERS_SLOTS.items() if module.endswith(t))
+        layer, param = rest.split(".")
+        adapter[f"{block}.{slot}.adapters.{ADAPTERS_NAME}.{ADAPTERS_LAYERS[layer]}.{param}"] = tensor.contiguous()
+    save_file(adapter, tmp / "adapter.safetensors", metadata={"format": "pt"})
+    save_file(norms, tmp / "base_norms.safetensors", metadata={"format": "pt"})
+    config = dict(
+        ADAPTERS_CONFIG,
+        non_linearity=hp.get("activation", "gelu"),
+        reduction_factor=base_cfg["hidden_size"] // hp["size"],
+    )
+    io.write_json(
+        tmp / "adapter_config.json",
+        {
+            "config": config,
+            "hidden_size": base_cfg["hidden_size"],
+            "model_class": "LlamaForCausalLM",
+            "model_name": "",
+            "model_type": "llama",
+            "name": ADAPTERS_NAME,
+            "version": "adapters.1.3.0",
+        },
+    )
+    return _check_in_interop("adapters", run_dir, tmp)
+
+
+# adapters 1.3's DoubleSeqBnConfig as its save_adapter writes it, with Houlsby's activation and size set per run
+ADAPTERS_CONFIG = {
+    "adapter_residual_before_ln": False, "cross_adapter": False, "dropout": 0.0, "factorized_phm_W": True,
+    "factorized_phm_rule": False, "hypercomplex_nonlinearity": "glorot-uniform", "init_weights": "bert",
+    "init_weights_seed": None, "inv_adapter": None, "inv_adapter_reduction_factor": None, "is_parallel": False,
+    "learn_phm": True, "leave_out": [], "ln_after": False, "ln_before": False, "mh_adapter": True,
+    "original_ln_after": True, "original_ln_before": False, "output_adapter": True, "phm_bias": True,
+    "phm_c_init": "normal", "phm_dim": 4, "phm_init_range": 0.0001, "phm_layer": False, "phm_rank": 1,
+    "residual_before_ln": True, "scaling": 1.0, "shared_W_phm": False, "shared_phm_rule": True,
+    "stochastic_depth": 0.0, "use_gating": False,
+}  # fmt: skip
+
+
+def _write_pyreft(run_dir: Path, tmp: Path, spec: dict) -> float:
+    """A LoReFT run as pyreft's own folder: peftbench's R, W, b and positions (loreft.json,
+    loreft_state.safetensors) from which .venv-interop builds the ReftModel and writes it with pyreft's `save`
+    (config.json, intkey_*.bin), then loads it back with `ReftModel.load` and compares logits."""
+    from safetensors.torch import save_file
+
+    from peftbench import methods
+
+    hp, base_cfg = spec["hyperparameters"], io.read_json(runs.base_dir(run_dir) / "config.json")
+    if not hp.get("share_weights", True) or base_cfg.get("model_type") != "llama":
+        raise Refused(f"{run_dir}: no pyreft equal here: share_weights false or a {base_cfg.get('model_type')} model")
+    n = base_cfg["num_hidden_layers"]
+    layers = list(range(n)) if hp.get("layers", "all") == "all" else sorted(int(i) for i in hp["layers"])
+    loreft = {"rank": hp.get("rank", 8), "first": hp.get("first", 7), "last": hp.get("last", 7), "layers": layers}
+    io.write_json(tmp / "loreft.json", {**loreft, "embed_dim": base_cfg["hidden_size"], "share_weights": True})
+    state = methods.load_state(run_dir / "task_state.safetensors")
+    save_file(
+        {k: v.contiguous() for k, v in state.items()}, tmp / "loreft_state.safetensors", metadata={"format": "pt"}
+    )
+    return _check_in_interop("pyreft", run_dir, tmp)
+
+
+def interop_python() -> Path:
+    """The interpreter of .venv-interop (scripts/setup_interop.sh), or $PEFTBENCH_INTEROP_PYTHON."""
+    import os
+
+    return Path(os.environ.get("PEFTBENCH_INTEROP_PYTHON") or ROOT / ".venv-interop/bin/python")
+
+
+def _check_in_interop(library: str, run_dir: Path, folder: Path) -> float:
+    """Reload `folder` with `library` alone (scripts/interop_check.py in .venv-interop) against our logits."""
+    import json
+    import subprocess
+    import tempfile
+
+    import torch
+    from safetensors.torch import save_file
+
+    python = interop_python()
+    if not python.is_file():
+        raise Refused(
+            f"{run_dir}: exporting to {library} is checked by reloading it in {library}, which needs another "
+            f"transformers than peftbench's: no {python} (run scripts/setup_interop.sh)"
+        )
+    ours, tok = runs.load_run(run_dir)
+    ids = tok(_probe_prompt(run_dir), return_tensors="pt")["input_ids"][:, :48]
+    with torch.no_grad(), tempfile.TemporaryDirectory() as d:
+        save_file({"input_ids": ids, "logits": ours(input_ids=ids).logits.contiguous()}, Path(d) / "probe.safetensors")
+        cmd = [str(python), str(ROOT / "scripts/interop_check.py"), library, str(folder), str(runs.base_dir(run_dir))]
+        res = subprocess.run([*cmd, str(Path(d) / "probe.safetensors")], capture_output=True, text=True)
+    got = json.loads(res.stdout.strip().splitlines()[-1]) if res.stdout.strip() else {}
+    if res.returncode != 0:
+        raise Refused(
+            f"{run_dir}: reloaded in {library} alone, the export gives other logits or does not load "
+            f"({got or res.stderr.strip()[-800:]}): not written"
+        )
+    return got["max_logit_diff"]
+
+
+def _probe_prompt(run_dir: Path) -> str:
+    samples = run_dir / "samples.jsonl"
+    return io.read_jsonl(samples)[0]["prompt"] if samples.is_file() else "Passage: Paris is in France.\nAnswer:"
+
+
 def _compare(run_dir: Path, theirs, ours=None) -> float:
     """max |logits ours - theirs| on the run's first test prompt; refuses above TOLERANCE."""
     import torch
@@ -105,8 +247,7 @@ def _compare(run_dir: Path, theirs, ours=None) -> float:
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(runs.base_dir(run_dir))
-    prompt = io.read_jsonl(run_dir / "samples.jsonl")[0]["prompt"] if (run_dir / "samples.jsonl").is_file() else "Hi"
-    ids = tok(prompt, return_tensors="pt")
+    ids = tok(_probe_prompt(run_dir), return_tensors="pt")
     theirs.eval()
     with torch.no_grad():
         expected = ours(**ids).logits
@@ -149,7 +290,7 @@ def model_card(run_dir: Path, train: dict, spec: dict, kind: str, base_ref: str,
     base_info = runs.base_source(run_dir)
     scores = seed_scores(run_dir, metric) if metric else {}
     front = {
-        "library_name": "peft" if kind == "peft" else "transformers",
+        "library_name": kind,
         "tags": ["peftbench", spec["name"], train["task"]],
         **({"base_model": base_info["hub_id"]} if base_info.get("hub_id") else {}),
     }
@@ -187,17 +328,7 @@ def model_card(run_dir: Path, train: dict, spec: dict, kind: str, base_ref: str,
         "",
         "## Load",
         "```python",
-        *(
-            [
-                "from peft import AutoPeftModelForCausalLM",
-                "model = AutoPeftModelForCausalLM.from_pretrained('<this folder>')",
-            ]
-            if kind == "peft"
-            else [
-                "from transformers import AutoModelForCausalLM",
-                "model = AutoModelForCausalLM.from_pretrained('<this folder>')",
-            ]
-        ),
+        *LOAD[kind],
         "```",
         f"Checked when exported: reloaded this way alone, its logits on a test prompt differ from peftbench's by at "
         f"most {diff:.2g}"
@@ -218,6 +349,31 @@ def model_card(run_dir: Path, train: dict, spec: dict, kind: str, base_ref: str,
         "",
     ]
     return "\n".join(lines)
+
+
+LOAD = {
+    "peft": [
+        "from peft import AutoPeftModelForCausalLM",
+        "model = AutoPeftModelForCausalLM.from_pretrained('<this folder>')",
+    ],
+    "transformers": [
+        "from transformers import AutoModelForCausalLM",
+        "model = AutoModelForCausalLM.from_pretrained('<this folder>')",
+    ],
+    "adapters": [  # adapters 1.3 runs on transformers 4.57 (scripts/interop_check.py, which also maps the rope)
+        "import adapters; from safetensors.torch import load_file",
+        "from transformers import AutoModelForCausalLM",
+        "model = AutoModelForCausalLM.from_pretrained('<the base model>')",
+        "model.load_state_dict(load_file('<this folder>/base_norms.safetensors'), strict=False)  # Houlsby trains the norms",
+        "adapters.init(model); model.set_active_adapters(model.load_adapter('<this folder>', use_safetensors=True))",
+    ],
+    "pyreft": [  # pyreft 0.1.0 on transformers 4.57; scripts/interop_check.py also defaults its W to float32
+        "import pyreft; from transformers import AutoModelForCausalLM",
+        "model = pyreft.ReftModel.load('<this folder>', AutoModelForCausalLM.from_pretrained('<the base model>'))",
+        "# intervene on the prompt's first `first` and last `last` positions of every layer in loreft.json:",
+        "# model({'input_ids': ids}, unit_locations={'sources->base': (None, [[positions]] * len(layers))})",
+    ],
+}
 
 
 def _title(readme: Path) -> str:
@@ -250,9 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     except (Refused, FileNotFoundError, FileExistsError) as e:
         print(f"peftbench.export: {e}", file=sys.stderr)
         return 1
-    print(
-        f"{a.out}: {got['kind']} ({', '.join(got['files'])}); logits as peftbench's within {got['max_logit_diff']:.2g}"
-    )
+    files = got["files"] if len(got["files"]) <= 6 else [*got["files"][:5], f"... {len(got['files'])} files"]
+    print(f"{a.out}: {got['kind']} ({', '.join(files)}); logits as peftbench's within {got['max_logit_diff']:.2g}")
     return 0
 
 

@@ -12,7 +12,7 @@ from peftbench import export, io
 from peftbench.model import base_model
 from tests.conftest import tiny_runs
 
-TRAINED = {"lora": [0, 1], "prefix": [0], "full": [0], "houlsby": [0], "zero-shot": [0]}
+TRAINED = {"lora": [0, 1], "prefix": [0], "full": [0], "houlsby": [0], "loreft": [0], "zero-shot": [0]}
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +70,39 @@ def test_full_fine_tuning_exports_a_plain_transformers_model(results, tmp_path):
     assert torch.equal(last_logits(theirs, tok), last_logits(ours, tok))
 
 
-def test_houlsby_refuses_save_pretrained_and_export(results, tmp_path):
-    model, _ = peftbench.load_run(results / "houlsby/seed0")
-    with pytest.raises(NotImplementedError, match="houlsby: save_pretrained would write"):
+@pytest.mark.parametrize("method", ["houlsby", "loreft"])
+def test_save_pretrained_refuses_where_transformers_would_drop_modules(results, method, tmp_path):
+    model, _ = peftbench.load_run(results / f"{method}/seed0")
+    with pytest.raises(NotImplementedError, match=f"{method}: save_pretrained would write"):
         model.save_pretrained(tmp_path / "x")
-    with pytest.raises(export.Refused, match="houlsby"):
+    assert not (tmp_path / "x").exists()
+
+
+def test_houlsby_exports_to_adapterhub_and_loads_there_alone(results, tmp_path):
+    """Checked in .venv-interop (adapters 1.3 on transformers 4.57; scripts/setup_interop.sh, which
+    `make test` runs): the export refuses to write a folder that `adapters` loads with other logits."""
+    assert export.interop_python().is_file(), "no .venv-interop: run scripts/setup_interop.sh"
+    got = export.export(results / "houlsby/seed0", tmp_path / "h")
+    assert got["kind"] == "adapters" and got["max_logit_diff"] <= 1e-4  # 0.0 here: the same ops in the same order
+    assert set(got["files"]) == {"adapter_config.json", "adapter.safetensors", "base_norms.safetensors", "README.md"}
+    assert "library_name: adapters" in (tmp_path / "h/README.md").read_text()
+
+
+def test_loreft_exports_to_pyreft_and_loads_there_alone(results, tmp_path):
+    """pyreft's own ReftModel.save writes the folder and its ReftModel.load reads it back, in .venv-interop."""
+    got = export.export(results / "loreft/seed0", tmp_path / "r")
+    assert got["kind"] == "pyreft" and got["max_logit_diff"] <= 1e-4
+    assert "config.json" in got["files"] and any(f.startswith("intkey_layer_") for f in got["files"])
+
+
+def test_a_broken_adapters_export_is_refused(results, tmp_path, monkeypatch):
+    """The layer slots swapped: adapters loads it without complaint, with other logits; export must refuse."""
+    monkeypatch.setattr(
+        export, "ADAPTERS_SLOTS", {"self_attn.o_proj": "output_adapters", "mlp.down_proj": "attention_adapters"}
+    )
+    with pytest.raises(export.Refused, match="other logits"):
         export.export(results / "houlsby/seed0", tmp_path / "h")
-    assert not (tmp_path / "h").exists() and not list(tmp_path.glob("h*"))  # nothing half-written
+    assert not list(tmp_path.iterdir())
 
 
 def test_zero_shot_has_nothing_to_export(results, tmp_path):

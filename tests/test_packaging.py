@@ -67,15 +67,20 @@ def test_environment_yml_installs_the_same_pins():
     assert Requirement(f"python{PYPROJECT['requires-python']}").specifier.contains(python.split("=")[1] + ".0")
 
 
-def imported_distributions():
+INTEROP = ROOT / "scripts/interop_check.py"  # runs in .venv-interop: requirements-interop.txt + setup_interop.sh
+
+
+def imported_distributions(files=None):
     """{distribution: [files]} of every third-party module the library and its scripts import."""
     import ast
     import sys
 
     owners = metadata.packages_distributions()
     found = {}
-    files = [*(ROOT / "peftbench").rglob("*.py"), *(ROOT / "workflow" / "scripts").glob("*.py")]
-    for f in [*files, *(ROOT / "scripts").glob("*.py")]:
+    if files is None:
+        files = [*(ROOT / "peftbench").rglob("*.py"), *(ROOT / "workflow" / "scripts").glob("*.py")]
+        files += [f for f in (ROOT / "scripts").glob("*.py") if f != INTEROP]
+    for f in files:
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.Import):
                 modules = [a.name for a in node.names]
@@ -95,6 +100,18 @@ def test_every_import_is_declared():
     declared = {canonical(r.name) for r in DECLARED}
     undeclared = {d: sorted(set(f))[:3] for d, f in imported_distributions().items() if d not in declared}
     assert not undeclared, f"imported but not in pyproject.toml's dependencies: {undeclared}"
+
+
+def test_the_interop_check_imports_only_what_its_environment_installs():
+    import re
+
+    pins = (ROOT / "requirements-interop.txt").read_text().splitlines()
+    declared = {canonical(Requirement(line).name) for line in pins if line.strip() and not line.startswith("#")}
+    script = (ROOT / "scripts/setup_interop.sh").read_text()
+    declared |= {canonical(n) for n in re.findall(r"([A-Za-z0-9_.-]+)==", script)}  # torch, pyreft, pyvene
+    found = set(imported_distributions([INTEROP]))
+    assert {"adapters", "pyreft", "torch", "transformers"} <= found  # the scan sees the lazy imports too
+    assert found <= declared, f"{INTEROP.name} imports what .venv-interop does not install: {found - declared}"
 
 
 def test_pip_check_is_clean():

@@ -13,7 +13,8 @@ Other placements, one adapter per block:
                  as Li & Liang's adapter baseline (adapter_design 1) that LoRA Table 3's Adapter-L rows quote.
                  target_modules.block names the block list (GPT-2: transformer.h; Llama: model.layers).
 
-Written natively: peft has no bottleneck adapter and the `adapters` library pins transformers 4.x."""
+Written natively: peft has no bottleneck adapter and the `adapters` library pins transformers 4.x. A run exports
+to adapters' own format (`python -m peftbench.export`), where it gives the same logits (tests/test_export.py)."""
 
 from torch import nn
 from transformers.activations import ACT2FN

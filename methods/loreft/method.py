@@ -6,7 +6,8 @@ applied to the residual stream (the output of the chosen decoder layers) at the 
 s positions of the PROMPT only ("f7+l7", Sec. 4). Generated tokens are never intervened on: the
 prompt's intervened states reach them through the KV cache, so decoding costs nothing extra.
 
-Native implementation with forward hooks (pyreft/pyvene do not run on current transformers):
+Native implementation with forward hooks (pyreft/pyvene do not run on current transformers; a run exports to
+pyreft's own format, `python -m peftbench.export`, where it gives the same logits: tests/test_export.py):
   * a forward pre-hook on the decoder stack (model.model) decides, once per forward, which positions
     are intervened on:
       - training / validation loss (peftbench.methods.prompt_lengths() set by the shared loop): rows are right-padded, row
