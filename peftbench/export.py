@@ -204,7 +204,6 @@ def _check_in_interop(library: str, run_dir: Path, folder: Path) -> float:
     """Reload `folder` with `library` alone (scripts/interop_check.py in .venv-interop) against our logits."""
     import json
     import subprocess
-    import tempfile
 
     import torch
     from safetensors.torch import save_file
@@ -217,10 +216,14 @@ def _check_in_interop(library: str, run_dir: Path, folder: Path) -> float:
         )
     ours, tok = runs.load_run(run_dir)
     ids = tok(_probe_prompt(run_dir), return_tensors="pt")["input_ids"][:, :48]
-    with torch.no_grad(), tempfile.TemporaryDirectory() as d:
-        save_file({"input_ids": ids, "logits": ours(input_ids=ids).logits.contiguous()}, Path(d) / "probe.safetensors")
-        cmd = [str(python), str(ROOT / "scripts/interop_check.py"), library, str(folder), str(runs.base_dir(run_dir))]
-        res = subprocess.run([*cmd, str(Path(d) / "probe.safetensors")], capture_output=True, text=True)
+    probe = folder / ".peftbench-probe.safetensors"  # inside the folder being built (io.atomic_dir), removed below
+    with torch.no_grad():
+        save_file({"input_ids": ids, "logits": ours(input_ids=ids).logits.contiguous()}, probe)
+    cmd = [str(python), str(ROOT / "scripts/interop_check.py"), library, str(folder), str(runs.base_dir(run_dir))]
+    try:
+        res = subprocess.run([*cmd, str(probe)], capture_output=True, text=True)
+    finally:
+        probe.unlink(missing_ok=True)
     got = json.loads(res.stdout.strip().splitlines()[-1]) if res.stdout.strip() else {}
     if res.returncode != 0:
         raise Refused(
