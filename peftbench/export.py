@@ -44,8 +44,8 @@ class Refused(ValueError):
 def export(run_dir: Path | str, out: Path | str, base: str | None = None) -> dict:
     """Write OUT (whole, renamed into place) and return {kind, files, max_logit_diff}."""
     run_dir, out = Path(run_dir), Path(out)
-    train = io.read_json(run_dir / "train.json") if (run_dir / "train.json").is_file() else None
     spec = runs.method_spec(run_dir)  # names train.json when the folder is not a finished run
+    train = io.read_json(run_dir / "train.json")
     if not train.get("trainable_params"):
         raise Refused(
             f"{run_dir}: {spec['name']} trains nothing: the base model and the task's prompt are the whole "
@@ -62,7 +62,7 @@ def export(run_dir: Path | str, out: Path | str, base: str | None = None) -> dic
         elif Path(spec["dir"]).name == "loreft":
             kind, diff = "pyreft", _write_pyreft(run_dir, tmp, spec)
         else:
-            kind, diff = "transformers", _write_model(run_dir, tmp, spec["name"])
+            kind, diff = "transformers", _write_model(run_dir, tmp)
         io.write_text(tmp / "README.md", model_card(run_dir, train, spec, kind, base_ref, diff))
     return {"kind": kind, "files": sorted(p.name for p in out.iterdir()), "max_logit_diff": diff}
 
@@ -85,7 +85,7 @@ def _write_peft(run_dir: Path, tmp: Path, base_ref: str) -> float:
     return _compare(run_dir, theirs)
 
 
-def _write_model(run_dir: Path, tmp: Path, method: str) -> float:
+def _write_model(run_dir: Path, tmp: Path) -> float:
     model, tok = runs.load_run(run_dir)
     try:
         model.save_pretrained(tmp)
@@ -95,7 +95,7 @@ def _write_model(run_dir: Path, tmp: Path, method: str) -> float:
     from transformers import AutoModelForCausalLM
 
     theirs = AutoModelForCausalLM.from_pretrained(tmp, use_safetensors=True, trust_remote_code=False)
-    return _compare(run_dir, theirs, ours=model)
+    return _compare(run_dir, theirs, model, tok)
 
 
 # Houlsby's two adapters per block in AdapterHub's names: its DoubleSeqBnConfig (the Houlsby config) puts
@@ -238,18 +238,12 @@ def _probe_prompt(run_dir: Path) -> str:
     return io.read_jsonl(samples)[0]["prompt"] if samples.is_file() else "Passage: Paris is in France.\nAnswer:"
 
 
-def _compare(run_dir: Path, theirs, ours=None) -> float:
+def _compare(run_dir: Path, theirs, ours=None, tok=None) -> float:
     """max |logits ours - theirs| on the run's first test prompt; refuses above TOLERANCE."""
     import torch
 
     if ours is None:
         ours, tok = runs.load_run(run_dir)
-    else:
-        tok = None
-    if tok is None:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(runs.base_dir(run_dir))
     ids = tok(_probe_prompt(run_dir), return_tensors="pt")
     theirs.eval()
     with torch.no_grad():
