@@ -8,8 +8,9 @@ import pytest
 import torch
 from conftest import CLOCK, ROUNDS
 
-from peftbench import ROOT, config, io
+from peftbench import config, io
 from peftbench.costs import latency_overhead
+from peftbench.paths import ROOT
 
 TINY = os.environ.get("PEFTBENCH_BENCH_TINY") == "1"
 SETTINGS = [tuple(map(int, s.split("x"))) for s in os.environ.get("PEFTBENCH_BENCH_SETTINGS", "1x128").split(",")]

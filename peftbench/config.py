@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from peftbench import ROOT
+from peftbench.paths import ROOT
 
 CONFIG = ROOT / "config"
 METHODS = ROOT / "methods"
@@ -59,12 +59,13 @@ def _yaml_number_hint(error: jsonschema.ValidationError) -> str:
     return f" (YAML reads {text} as text: write {sign}{whole}.{frac or '0'}e{esign or '+'}{exp})"
 
 
-def load_yaml(path: Path | str) -> dict:
+def load_yaml(path: Path | str, loader: type = yaml.SafeLoader) -> dict:
+    """A YAML mapping; a missing file or a syntax error names the file (and the line), not a traceback."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     try:
-        obj = yaml.safe_load(path.read_text())
+        obj = yaml.load(path.read_text(), loader)
     except yaml.YAMLError as e:
         raise ConfigError(yaml_error(path, e)) from None
     if not isinstance(obj, dict):
@@ -145,6 +146,18 @@ def lm_eval_config(
         merged.update(sub)
         files += sub_files
     return {**merged, **cfg}, files
+
+
+class LmEvalLoader(yaml.SafeLoader):
+    """lm-eval YAML uses `!function utils.x` tags: keep them as strings."""
+
+
+LmEvalLoader.add_multi_constructor("!", lambda loader, tag, node: f"{tag} {loader.construct_scalar(node)}")
+
+
+def lm_eval_yaml(path: Path | str) -> dict:
+    """The one reader of a task's lm_eval.yaml: the YAMLs it `include:`s merged beneath it, as lm-eval merges them."""
+    return lm_eval_config(path, lambda p: load_yaml(p, LmEvalLoader))[0]
 
 
 def lm_eval_files(task_dir: Path | str) -> list[Path]:

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import yaml
 
-from peftbench import ROOT, io, runs
+from peftbench import io
+from peftbench.model import finished_run
+from peftbench.paths import ROOT
 
 TOLERANCE = 1e-5  # max |logit difference| / max |logit|: merged LoRA vs unmerged differ by float rounding only
 # (135M, 30 layers: 6e-5 at logits ~20, 3e-6 of the scale); Houlsby's adapters dropped on reload: 0.84
@@ -44,18 +46,18 @@ class Refused(ValueError):
 def export(run_dir: Path | str, out: Path | str, base: str | None = None) -> dict:
     """Write OUT (whole, renamed into place) and return {kind, files, max_logit_diff}."""
     run_dir, out = Path(run_dir), Path(out)
-    spec = runs.method_spec(run_dir)  # names train.json when the folder is not a finished run
+    spec = finished_run.method_spec(run_dir)  # names train.json when the folder is not a finished run
     train = io.read_json(run_dir / "train.json")
     if not train.get("trainable_params"):
         raise Refused(
             f"{run_dir}: {spec['name']} trains nothing: the base model and the task's prompt are the whole "
             f"method (nothing to export; results/<model>/base_model is the model)"
         )
-    base_ref = base or str(runs.base_dir(run_dir))
+    base_ref = base or str(finished_run.base_dir(run_dir))
     if out.exists():
         raise FileExistsError(f"{out}: exists; export writes a new folder")
     with io.atomic_dir(out) as tmp:
-        if (run_dir / runs.ADAPTER / "adapter_config.json").is_file():
+        if (run_dir / finished_run.ADAPTER / "adapter_config.json").is_file():
             kind, diff = "peft", _write_peft(run_dir, tmp, base_ref)
         elif Path(spec["dir"]).name == "houlsby":
             kind, diff = "adapters", _write_adapters(run_dir, tmp, spec)
@@ -68,8 +70,8 @@ def export(run_dir: Path | str, out: Path | str, base: str | None = None) -> dic
 
 
 def _write_peft(run_dir: Path, tmp: Path, base_ref: str) -> float:
-    for name in runs.ADAPTER_FILES:
-        shutil.copy2(run_dir / runs.ADAPTER / name, tmp / name)
+    for name in finished_run.ADAPTER_FILES:
+        shutil.copy2(run_dir / finished_run.ADAPTER / name, tmp / name)
     config = io.read_json(tmp / "adapter_config.json")
     config["base_model_name_or_path"] = base_ref  # peft's was the run's relative path: loads only from the repo root
     io.write_json(tmp / "adapter_config.json", config)
@@ -81,12 +83,12 @@ def _write_peft(run_dir: Path, tmp: Path, base_ref: str) -> float:
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
-        theirs = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(runs.base_dir(run_dir)), tmp)
+        theirs = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(finished_run.base_dir(run_dir)), tmp)
     return _compare(run_dir, theirs)
 
 
 def _write_model(run_dir: Path, tmp: Path) -> float:
-    model, tok = runs.load_run(run_dir)
+    model, tok = finished_run.load_run(run_dir)
     try:
         model.save_pretrained(tmp)
     except NotImplementedError as e:  # methods.refuse_save_pretrained: modules transformers does not know
@@ -113,7 +115,7 @@ def _write_adapters(run_dir: Path, tmp: Path, spec: dict) -> float:
 
     from peftbench import methods
 
-    hp, base_cfg = spec["hyperparameters"], io.read_json(runs.base_dir(run_dir) / "config.json")
+    hp, base_cfg = spec["hyperparameters"], io.read_json(finished_run.base_dir(run_dir) / "config.json")
     targets = tuple(hp.get("target_modules", {}).get(k) for k in ("attention", "mlp"))
     why = []
     if hp.get("placement", "houlsby") != "houlsby":
@@ -179,7 +181,7 @@ def _write_pyreft(run_dir: Path, tmp: Path, spec: dict) -> float:
 
     from peftbench import methods
 
-    hp, base_cfg = spec["hyperparameters"], io.read_json(runs.base_dir(run_dir) / "config.json")
+    hp, base_cfg = spec["hyperparameters"], io.read_json(finished_run.base_dir(run_dir) / "config.json")
     if not hp.get("share_weights", True) or base_cfg.get("model_type") != "llama":
         raise Refused(f"{run_dir}: no pyreft equal here: share_weights false or a {base_cfg.get('model_type')} model")
     n = base_cfg["num_hidden_layers"]
@@ -214,12 +216,18 @@ def _check_in_interop(library: str, run_dir: Path, folder: Path) -> float:
             f"{run_dir}: exporting to {library} is checked by reloading it in {library}, which needs another "
             f"transformers than peftbench's: no {python} (run scripts/setup_interop.sh)"
         )
-    ours, tok = runs.load_run(run_dir)
+    ours, tok = finished_run.load_run(run_dir)
     ids = tok(_probe_prompt(run_dir), return_tensors="pt")["input_ids"][:, :48]
     probe = folder / ".peftbench-probe.safetensors"  # inside the folder being built (io.atomic_dir), removed below
     with torch.no_grad():
         save_file({"input_ids": ids, "logits": ours(input_ids=ids).logits.contiguous()}, probe)
-    cmd = [str(python), str(ROOT / "scripts/interop_check.py"), library, str(folder), str(runs.base_dir(run_dir))]
+    cmd = [
+        str(python),
+        str(ROOT / "scripts/interop_check.py"),
+        library,
+        str(folder),
+        str(finished_run.base_dir(run_dir)),
+    ]
     try:
         res = subprocess.run([*cmd, str(probe)], capture_output=True, text=True)
     finally:
@@ -243,7 +251,7 @@ def _compare(run_dir: Path, theirs, ours=None, tok=None) -> float:
     import torch
 
     if ours is None:
-        ours, tok = runs.load_run(run_dir)
+        ours, tok = finished_run.load_run(run_dir)
     ids = tok(_probe_prompt(run_dir), return_tensors="pt")
     theirs.eval()
     with torch.no_grad():
@@ -284,7 +292,7 @@ def model_card(run_dir: Path, train: dict, spec: dict, kind: str, base_ref: str,
     ours = lm_eval.get("peftbench", {})
     metric = ours.get("main_metric")
     method_yaml = yaml.safe_load((Path(spec["dir"]) / "method.yaml").read_text())
-    base_info = runs.base_source(run_dir)
+    base_info = finished_run.base_source(run_dir)
     scores = seed_scores(run_dir, metric) if metric else {}
     front = {
         "library_name": kind,

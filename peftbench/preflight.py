@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import jsonschema
-import yaml
 
 from peftbench import config as pb_config
 from peftbench import hyperparameters, io
@@ -215,18 +214,11 @@ def readme_of_another(spec):
     return None
 
 
-class _Tolerant(yaml.SafeLoader):
-    """lm-eval YAML uses `!function utils.x` tags: keep them as strings."""
-
-
-_Tolerant.add_multi_constructor("!", lambda loader, tag, node: f"{tag} {loader.construct_scalar(node)}")
-
-
 class _Function(str):
     """A `!function module.name` tag's value, kept apart from a string that reads the same."""
 
 
-class _Functions(_Tolerant):
+class _Functions(pb_config.LmEvalLoader):
     pass
 
 
@@ -243,7 +235,7 @@ def task_definition(task):
         raise ConfigError(f"{yml}: field 'main_metric': '{task['main_metric']}' is not in metrics {task['metrics']}")
     if not (Path(task["dir"]) / "lm_eval.yaml").is_file():
         raise ConfigError(f"{Path(task['dir']) / 'lm_eval.yaml'}: missing (every task directory needs it)")
-    lm_eval = lm_eval_yaml(Path(task["dir"]) / "lm_eval.yaml")
+    lm_eval = pb_config.lm_eval_yaml(Path(task["dir"]) / "lm_eval.yaml")
     task_scorer(Path(task["dir"]))
     scored = {m["metric"] for m in lm_eval.get("metric_list", [])}
     missing = [m for m in task["metrics"] if m not in scored]
@@ -262,7 +254,7 @@ def task_scorer(task_dir):
     defined there. Whether the scorer returns its metric_list is checked by running it on a test record, at the
     data stage (`stages.evaluate.check_scorer`)."""
     for yml in (p for p in pb_config.lm_eval_files(task_dir) if p.suffix == ".yaml"):
-        for tag in _function_tags(load_yaml_lines(yml, _Functions)):
+        for tag in _function_tags(pb_config.load_yaml(yml, _Functions)):
             source, name = pb_config.function_source(yml, tag), tag.rpartition(".")[2]
             if source is None:
                 local = yml.parent / f"{tag.rpartition('.')[0].replace('.', '/')}.py"
@@ -328,22 +320,6 @@ def _imports_resolve(source):
                 and not pb_config.package_file(f"{module}.{name}")
             ):
                 raise ConfigError(f"{where}: {path.relative_to(package.parent)} defines no '{name}'")
-
-
-def lm_eval_yaml(path):
-    """A task's lm_eval.yaml with the YAMLs it `include:`s merged beneath it, as lm-eval merges them."""
-    return pb_config.lm_eval_config(path, lambda p: load_yaml_lines(p, _Tolerant))[0]
-
-
-def load_yaml_lines(path, loader=yaml.SafeLoader):
-    """A YAML mapping; a syntax error names the file and line, not a traceback."""
-    try:
-        obj = yaml.load(Path(path).read_text(), loader)
-    except yaml.YAMLError as e:
-        raise ConfigError(pb_config.yaml_error(path, e)) from None
-    if not isinstance(obj, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return obj
 
 
 def local_data(task, sizes, where):

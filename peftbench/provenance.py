@@ -7,7 +7,7 @@ import platform
 import subprocess
 from importlib import metadata
 
-from peftbench import ROOT
+from peftbench.paths import ROOT
 
 PACKAGES = [
     "torch",

@@ -18,7 +18,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from peftbench import ROOT
+from peftbench.paths import ROOT
 
 REQUIREMENTS = ROOT / "requirements-data.txt"
 

@@ -13,7 +13,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from peftbench import ROOT, config  # noqa: E402
+from peftbench import config
+from peftbench.paths import ROOT  # noqa: E402
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one pytest worker per core: one thread each
     torch.set_num_threads(1)

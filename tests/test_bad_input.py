@@ -10,8 +10,9 @@ import pytest
 import yaml
 from safetensors.numpy import save_file
 
-from peftbench import ROOT, preflight
+from peftbench import config, preflight
 from peftbench.config import ConfigError
+from peftbench.paths import ROOT
 
 
 def fails(project, cfg, pattern):
@@ -175,8 +176,6 @@ def test_every_task_scores_its_metrics_through_the_shared_yaml():
     """Each task's lm_eval.yaml, as lm-eval loads it (includes merged), scores what task.yaml lists, and the
     evaluate rule's inputs (config.lm_eval_files) name every file that loading read."""
     from lm_eval.tasks._yaml_loader import load_yaml
-
-    from peftbench import config
 
     for task_yaml in sorted((ROOT / "tasks").glob("*/task.yaml")):
         task = config.load_task(task_yaml.parent.name)
@@ -394,7 +393,6 @@ def test_one_include_walker_reads_what_lm_eval_reads(tmp_path):
     each with its own include and `!function`, merges as lm-eval's own loader merges it."""
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    from peftbench import config, preflight
     from peftbench.stats import scores
 
     task = tmp_path / "tasks/mine"
@@ -409,7 +407,7 @@ def test_one_include_walker_reads_what_lm_eval_reads(tmp_path):
         "include: [../metrics.yaml, ../other.yaml]\ntask: mine\nmetric_list: [{metric: a, aggregation: mean}]\n"
     )
     theirs = load_yaml(task / "lm_eval.yaml", resolve_func=False)
-    ours = preflight.lm_eval_yaml(task / "lm_eval.yaml")
+    ours = config.lm_eval_yaml(task / "lm_eval.yaml")
     assert {k: v for k, v in ours.items() if k != "process_results"} == {
         k: v for k, v in theirs.items() if k != "process_results"
     }

@@ -6,7 +6,7 @@ import sys
 
 import pandas as pd
 
-from peftbench import ROOT
+from peftbench.paths import ROOT
 
 
 def claims(folder, rows):

@@ -10,8 +10,9 @@ import torch
 import transformers
 import yaml
 
-from peftbench import ROOT, config, io
+from peftbench import config, io
 from peftbench import methods as methods_mod
+from peftbench.paths import ROOT
 from peftbench.report import report
 from peftbench.stats import claims
 from peftbench.stats import forgetting as forgetting_stats

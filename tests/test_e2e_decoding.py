@@ -5,8 +5,9 @@ whole test set in one generation batch (batch x beams candidates)."""
 
 import yaml
 
-from peftbench import ROOT, config, io
+from peftbench import config, io
 from peftbench.model.assemble import method_model
+from peftbench.paths import ROOT
 from peftbench.stages import evaluate, train
 
 MRS = [

@@ -11,11 +11,12 @@ import torch
 import yaml
 from conftest import copy_project, snakemake
 
-from peftbench import ROOT, config, hyperparameters, identity, io, methods, preflight
+from peftbench import config, hyperparameters, identity, io, methods, preflight
 from peftbench.config import ConfigError
 from peftbench.costs import task_switch
 from peftbench.data import build
 from peftbench.model import base_model
+from peftbench.paths import ROOT
 from peftbench.report import aggregate
 from peftbench.stages import evaluate
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from test_workflow import bare_shell
 
-from peftbench import ROOT
+from peftbench.paths import ROOT
 
 pytestmark = pytest.mark.slow
 METHODS = ["full", "lora", "zero-shot"]

@@ -7,9 +7,10 @@ import torch
 from conftest import logits, perturb
 from test_train import RECORDS, settings
 
-from peftbench import ROOT, config, methods
+from peftbench import config, methods
 from peftbench.data import build
 from peftbench.model.assemble import method_model
+from peftbench.paths import ROOT
 from peftbench.stages import evaluate, train
 
 

@@ -13,7 +13,8 @@ import torch
 from test_workflow import job_counts, workdir  # noqa: F401  (a copy of the workflow to dry-run in)
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
 
-from peftbench import ROOT, config, methods
+from peftbench import config, methods
+from peftbench.paths import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from peftbench import ROOT
 from peftbench.costs import paper_scale as ps
 from peftbench.methods import load_module
 from peftbench.papers import paper_claims as pc
+from peftbench.paths import ROOT
 
 
 def find(source, model, method, paper, of="base"):

@@ -11,7 +11,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from peftbench import ROOT, config, io
+from peftbench import config, io
+from peftbench.paths import ROOT
 from peftbench.stages import pipeline
 
 

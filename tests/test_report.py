@@ -15,7 +15,8 @@ import pytest
 import yaml
 from matplotlib.figure import Figure
 
-from peftbench import ROOT, config, io
+from peftbench import config, io
+from peftbench.paths import ROOT
 from peftbench.report import aggregate, figures, report, tables
 from peftbench.stats import claims
 

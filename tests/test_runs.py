@@ -15,7 +15,9 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 import peftbench
-from peftbench import ROOT, config, io, runs
+from peftbench import config, io
+from peftbench.model import finished_run
+from peftbench.paths import ROOT
 from peftbench.stages import evaluate, pipeline
 from tests.conftest import tiny_runs
 
@@ -77,15 +79,15 @@ def test_load_run_gives_a_transformers_model_for_native_methods(results, method)
 def test_a_variant_runs_its_parent_folder(results, tmp_path):
     """A profile's variant (Adapter-L = houlsby, placement mlp_only) is found through train.json's method_folder."""
     run = results[0] / "tiny/qa/houlsby/seed0"
-    assert runs.method_spec(run)["dir"].endswith("methods/houlsby")
+    assert finished_run.method_spec(run)["dir"].endswith("methods/houlsby")
     copy = tmp_path / "tiny/qa/adapter-l/seed0"
     shutil.copytree(run, copy)
     train = io.read_json(copy / "train.json")
     io.write_json(copy / "train.json", {**train, "method": "adapter-l"})
-    assert runs.method_spec(copy)["dir"].endswith("methods/houlsby")
+    assert finished_run.method_spec(copy)["dir"].endswith("methods/houlsby")
     io.write_json(copy / "train.json", {**train, "method_folder": "no-such-method"})
     with pytest.raises(FileNotFoundError, match="train.json: field 'method_folder'"):
-        runs.method_spec(copy)
+        finished_run.method_spec(copy)
 
 
 def test_not_a_run_is_a_clear_error(tmp_path):

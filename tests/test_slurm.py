@@ -17,7 +17,7 @@ import time
 import pandas as pd
 import pytest
 
-from peftbench import ROOT
+from peftbench.paths import ROOT
 
 pytestmark = pytest.mark.slow
 SCRIPT = ROOT / "scripts" / "slurm_localhost.sh"

@@ -12,7 +12,7 @@ import sys
 
 import yaml
 
-from peftbench import ROOT
+from peftbench.paths import ROOT
 
 ENVS = ROOT / "workflow" / "envs"
 ENV_FILE = ENVS / "peftbench.yaml"

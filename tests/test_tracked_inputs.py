@@ -16,8 +16,9 @@ import yaml
 from conftest import TINY, copy_project, snakemake
 from safetensors.torch import load_file, save_file
 
-from peftbench import ROOT, config
+from peftbench import config
 from peftbench.model import base_model
+from peftbench.paths import ROOT
 
 pytestmark = pytest.mark.slow
 SCHEMA = yaml.safe_load((ROOT / "config/schema.yaml").read_text())

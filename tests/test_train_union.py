@@ -9,7 +9,8 @@ import torch
 from test_run_identity import data, profile
 from test_train import RECORDS
 
-from peftbench import config, identity, io, methods, preflight, runs
+from peftbench import config, identity, io, methods, preflight
+from peftbench.model import finished_run
 from peftbench.report import aggregate
 from peftbench.stages import pipeline, reload_check
 
@@ -76,10 +77,10 @@ def test_one_training_on_the_union_serves_every_member(tiny_dir, method_specs, t
         assert copy["task"] == task and copy["trained_on"] == {**trained["trained_on"], "run": str(union_run)}
         assert copy["task_state_sha256"] == identity.sha256_file(member / "task_state.safetensors")
         assert copy["provenance"]["config_hash"] == trained["provenance"]["config_hash"]
-        model, tok = runs.load_run(member, base=tiny_dir)  # the member folder reads as any run
+        model, tok = finished_run.load_run(member, base=tiny_dir)  # the member folder reads as any run
         batch = reload_check.fixed_batch(RECORDS, tok, 128)
         logits[task] = reload_check.logits(model, *batch)
-    union_model, _ = runs.load_run(union_run, base=tiny_dir)
+    union_model, _ = finished_run.load_run(union_run, base=tiny_dir)
     for task in MEMBERS:
         assert torch.equal(logits[task], reload_check.logits(union_model, *batch)), "one model for every member"
 

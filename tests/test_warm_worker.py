@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from peftbench import ROOT, warm_worker
+from peftbench import warm_worker
+from peftbench.paths import ROOT
 
 SCRIPT = """
 from peftbench import warm_worker

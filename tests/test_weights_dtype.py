@@ -7,8 +7,8 @@ import pytest
 import torch
 from test_run_identity import data, profile
 
-from peftbench import config, identity, io, methods, preflight, runs
-from peftbench.model import assemble
+from peftbench import config, identity, io, methods, preflight
+from peftbench.model import assemble, finished_run
 from peftbench.stages import pipeline
 
 
@@ -37,7 +37,7 @@ def test_a_bf16_profile_stores_bf16_tensors_and_reloads_them_exactly(tiny_dir, m
     assert trained["weights_dtype"] == "bf16"
     # the evaluated model is the trained one, rounded to bf16 as stored: not within a tolerance, equal
     assert trained["reload_check"]["max_abs_logit_diff"] == 0.0
-    model, _ = runs.load_run(run, base=tiny_dir)
+    model, _ = finished_run.load_run(run, base=tiny_dir)
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     reread = methods.load_module(spec["dir"]).task_state(model)
     assert stored.keys() <= reread.keys() and all(torch.equal(reread[k], stored[k]) for k in stored)

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from peftbench import ROOT, identity, io
+from peftbench import identity, io
+from peftbench.paths import ROOT
 from peftbench.stats import claims
 
 pytestmark = pytest.mark.slow

@@ -31,11 +31,12 @@ import yaml
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.multiprocessing.reductions import StorageWeakRef
 
-from peftbench import ROOT, io
+from peftbench import io
 from peftbench.methods import count_parameters, load_module
 from peftbench.model import fused_qkv
 from peftbench.model.fused_qkv import SplitQKV  # noqa: F401  (re-exported: tests and notebooks use ps.SplitQKV)
 from peftbench.papers.paper_claims import CLAIMS, INLINE, RATIOS, Claim, Ratio
+from peftbench.paths import ROOT
 
 ARCHITECTURES = ROOT / "config" / "paper_architectures.yaml"
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}

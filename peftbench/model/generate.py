@@ -27,11 +27,9 @@ class Task:
     whether the run's evaluation used the model's chat template and demonstrations."""
 
     def __init__(self, run_dir: Path | str, tokenizer):
-        from peftbench import preflight
-
         run_dir = Path(run_dir)
         spec = config.load_task(io.read_json(run_dir / "train.json")["task"])
-        gen = preflight.lm_eval_yaml(Path(spec["dir"]) / "lm_eval.yaml").get("generation_kwargs") or {}
+        gen = config.lm_eval_yaml(Path(spec["dir"]) / "lm_eval.yaml").get("generation_kwargs") or {}
         until = gen.get("until") or []
         scored = (io.read_json(run_dir / "lm_eval.json") if (run_dir / "lm_eval.json").is_file() else {}).get(
             "peftbench", {}
@@ -97,7 +95,7 @@ def main(argv=None):
     ap.add_argument("--max-new-tokens", type=int, help="default: the task's max_gen_toks")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
-    from peftbench.runs import load_run
+    from peftbench.model.finished_run import load_run
 
     model, tokenizer = load_run(args.run, device=args.device)
     task = Task(args.run, tokenizer)

@@ -12,7 +12,7 @@ import torch
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
-from peftbench import runs
+from peftbench.model import finished_run
 
 
 @register_model("peftbench")
@@ -23,8 +23,8 @@ class PeftbenchLM(HFLM):
             if device:
                 logging.getLogger(__name__).warning("peftbench: device %s is not available, using cpu", device)
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        model, tokenizer = runs.load_run(run, base=base, device=device)
-        self._record = runs.record(run)  # into lm_eval.json's config
+        model, tokenizer = finished_run.load_run(run, base=base, device=device)
+        self._record = finished_run.record(run)  # into lm_eval.json's config
         super().__init__(pretrained=model, tokenizer=tokenizer, device=device, **kwargs)
 
     def get_model_info(self):

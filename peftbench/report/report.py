@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from peftbench import ROOT, config, io, preflight, provenance
+from peftbench import config, io, preflight, provenance
+from peftbench.paths import ROOT
 from peftbench.report import aggregate, fairness, figures, tables, timing
 from peftbench.report.stale import stale_runs
 from peftbench.stats import claims as claims_mod

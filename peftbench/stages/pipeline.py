@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from peftbench import config, identity, io, methods, provenance, runs
+from peftbench import config, identity, io, methods, provenance
+from peftbench.model import finished_run
 from peftbench.model.assemble import as_stored, device, method_model, place, set_threads, weights_dtype
 from peftbench.stages import checkpoint, evaluate, latency, reload_check, train
 
@@ -151,7 +152,7 @@ def finetune(
         state = _trained_state(module, model, dtype, trainable, method_spec["name"])
         trained_logits = reload_check.logits(model, *batch)
         methods.save_state(state, out_state)
-        adapter = runs.save_adapter(model, Path(out_state).parent)  # peft methods: a PeftModel folder too
+        adapter = finished_run.save_adapter(model, Path(out_state).parent)  # peft methods: a PeftModel folder too
         try:  # adapter/ is no declared output: a failure from here on (the reload check) must not leave it behind
             peak = train.peak_memory_bytes(where)  # before the check loads a second model
             stored = methods.state_summary(state)
@@ -175,7 +176,7 @@ def finetune(
             )
         except BaseException:
             if adapter:
-                shutil.rmtree(Path(out_state).parent / runs.ADAPTER, ignore_errors=True)
+                shutil.rmtree(Path(out_state).parent / finished_run.ADAPTER, ignore_errors=True)
             raise
         ckpt.clear()  # the outputs are complete: the checkpoints are spent
 
@@ -299,10 +300,10 @@ def union_member(
         raise ValueError(f"{union_train}: not a union's training with member '{task_name}' (its trained_on)")
     identity.check_state(union_state, trained.get("task_state_sha256"), f"union member {task_name}")
     trained_on = {**trained["trained_on"], "run": str(Path(union_train).parent)}
-    adapter = Path(union_state).parent / runs.ADAPTER
+    adapter = Path(union_state).parent / finished_run.ADAPTER
     links = [(union_state, Path(out_state))]
     if adapter.is_dir():
-        links.append((adapter, Path(out_state).parent / runs.ADAPTER))
+        links.append((adapter, Path(out_state).parent / finished_run.ADAPTER))
     made = []
     try:
         for src, dst in links:
@@ -374,7 +375,7 @@ def evaluate_job(
     from lm_eval.utils import handle_non_serializable
 
     results["config"].update(
-        {"model": "peftbench", "model_args": f"run={run_dir}", **runs.record(run_dir, method_spec["name"])}
+        {"model": "peftbench", "model_args": f"run={run_dir}", **finished_run.record(run_dir, method_spec["name"])}
     )
     results["peftbench"] = {
         "wall_time_s": round(time.perf_counter() - start, 3),

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from peftbench import ROOT, config
+from peftbench import config
+from peftbench.paths import ROOT
 
 if TYPE_CHECKING:
     from peftbench.stats.task import TaskAnalysis

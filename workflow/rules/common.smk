@@ -9,7 +9,7 @@ from peftbench import config as pb_config, offline, preflight, runspec as pb_run
 CODE = Path(workflow.basedir)
 try:
     for _profile in workflow.configfiles:   # Snakemake's own loader builds Python objects from tags (!!python/name:...)
-        preflight.load_yaml_lines(_profile)   # plain data only: a tag is named with its file and line
+        pb_config.load_yaml(_profile)   # plain data only: a tag is named with its file and line
     config, METHOD_SPECS, METHODS, TASK_SPECS = preflight.workflow(config, CODE)   # validated, or one clear error
     TASKS = list(TASK_SPECS)
 except pb_config.ConfigError as e:

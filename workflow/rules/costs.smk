@@ -2,7 +2,7 @@
 # - paper_scale: measured without training a model (the papers' architectures on the meta device);
 # - latency_overhead and task_switch: across methods in one process each (ratios, never times from separate
 #   runs), the whole machine to themselves.
-from peftbench import ROOT as PB_ROOT
+from peftbench.paths import ROOT as PB_ROOT
 from peftbench.papers import paper_claims
 
 COSTS = f"{R}/costs"

@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from peftbench import ROOT, io
+from peftbench import io
+from peftbench.paths import ROOT
 
 if TYPE_CHECKING:  # hints only: `import peftbench` stays free of torch
     import torch
