@@ -10,14 +10,14 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from peftbench.costs import paper_scale as ps
 from peftbench.methods import load_module
-from peftbench.papers import paper_claims as pc
+from peftbench.papers import paper_figures as pc
 from peftbench.paths import ROOT
 
 
 def find(source, model, method, paper, of="base"):
     [i] = [
         i
-        for i, c in enumerate(pc.CLAIMS)
+        for i, c in enumerate(pc.FIGURES)
         if (c.source, c.model, c.method, c.paper, c.of) == (source, model, method, paper, of)
     ]
     return i
@@ -25,7 +25,7 @@ def find(source, model, method, paper, of="base"):
 
 @functools.cache
 def measured(i):
-    return ps.measure(pc.CLAIMS[i])
+    return ps.measure(pc.FIGURES[i])
 
 
 def test_parse_printed_reads_the_unit_and_the_rounding():
@@ -55,11 +55,11 @@ def test_split_qkv_is_the_same_function_with_the_same_parameters():
 
 def test_lora_r4_on_wq_wv_of_gpt2_medium_is_393216():
     """LoRA Table 3 / Table 11: r_q = r_v = 4 on GPT-2 M: 2 x (24 x 2) x 1024 x 4 = 393,216, printed 0.35M."""
-    claim = pc.CLAIMS[find("LoRA Table 3", "gpt2-medium", "LoRA", "0.35M")]
+    figure = pc.FIGURES[find("LoRA Table 3", "gpt2-medium", "LoRA", "0.35M")]
     model = ps.split_qkv(ps.build("gpt2-medium"))
     lora = load_module(ROOT / "methods" / "lora")
     with torch.device("meta"):
-        model = lora.attach(model, ps.method_hp("lora", {}, claim.hp))
+        model = lora.attach(model, ps.method_hp("lora", {}, figure.hp))
     trained = {n: tuple(p.shape) for n, p in model.named_parameters() if p.requires_grad}
     assert len(trained) == 24 * 2 * 2  # A and B on W_q and W_v of 24 blocks
     assert all(".c_attn.q.lora_" in n or ".c_attn.v.lora_" in n for n in trained)
@@ -79,18 +79,18 @@ def test_the_175b_meta_model_has_gpt3s_parameter_count():
     assert abs(n - 175_255.8e6) / 175_255.8e6 < 3e-4  # LoRA Table 4 prints 175,255.8M
 
 
-TABLE4 = [c for c in pc.CLAIMS if c.source == "LoRA Table 4"]
+TABLE4 = [c for c in pc.FIGURES if c.source == "LoRA Table 4"]
 
 
-@pytest.mark.parametrize("claim", TABLE4, ids=lambda c: f"{c.method}-{c.paper}")
-def test_lora_table4_closed_forms_against_the_printed_figures(claim):
+@pytest.mark.parametrize("figure", TABLE4, ids=lambda c: f"{c.method}-{c.paper}")
+def test_lora_table4_closed_forms_against_the_printed_figures(figure):
     """The paper's own closed form at the setting it states, against the printed figure: within the rounding
     for PreEmbed, both Adapter-H and both LoRA rows; FT, BitFit and PreLayer differ by what the notes say."""
-    _, printed, half = ps.parse_printed(claim.paper)
-    value = claim.formula[0]
+    _, printed, half = ps.parse_printed(figure.paper)
+    value = figure.formula[0]
     off = {"FT": 175_221_817_344, "BitFit": 96 * 11 * 12288 + 12288, "PreLayer": 96 * 12288 * 16}
-    if claim.method in off:
-        assert value == off[claim.method] and abs(value - printed) > half
+    if figure.method in off:
+        assert value == off[figure.method] and abs(value - printed) > half
     else:
         assert abs(value - printed) <= half
 
@@ -98,9 +98,9 @@ def test_lora_table4_closed_forms_against_the_printed_figures(claim):
 @pytest.mark.parametrize("method, paper", [("FT", "175,255.8M"), ("BitFit", "14.2M"), ("Adapter-H", "7.1M")])
 def test_lora_table4_counted_by_the_methods_at_gpt3_scale(method, paper):
     """methods/full, the inline BitFit and methods/houlsby on the 175B meta model give the closed form."""
-    claim = find("LoRA Table 4", "gpt3-175b", method, paper)
-    m = measured(claim)
-    assert m["trainable"] == m["stored"] == pc.CLAIMS[claim].formula[0]
+    figure = find("LoRA Table 4", "gpt3-175b", method, paper)
+    m = measured(figure)
+    assert m["trainable"] == m["stored"] == pc.FIGURES[figure].formula[0]
 
 
 def test_gpt3_storage_350gb_to_35mb():
@@ -119,14 +119,14 @@ def test_houlsby_bert_large_size_64():
     The denominator is fixed before looking at the paper's figure: the whole pre-trained model, as every other
     percentage here. That gives 1.9%, and the table says the printed 2.1% is not matched (within_rounding False);
     2.1% only comes out over the transformer layers alone, a denominator chosen after the fact, which the second
-    claim row records as such and is not used to call the figure reproduced."""
+    figure row records as such and is not used to call the figure reproduced."""
     closed = 2 * 24 * (2 * 64 * 1024 + 1024 + 64) + 49 * 2 * 1024
     m = measured(find("Houlsby Table 1", "bert-large", "Adapters (64)", "2.1%"))
     assert m["stored"] == m["trainable"] == closed == 6_444_032
     assert m["denominator"] == m["base"] == 335_141_888  # BERT-large with its pooler, counted from the model
     assert round(100 * m["stored"] / m["base"], 1) == 1.9
-    claim = pc.CLAIMS[find("Houlsby Table 1", "bert-large", "Adapters (64)", "2.1%")]
-    row = ps.table(claims=[claim], ratios=[]).iloc[0]
+    figure = pc.FIGURES[find("Houlsby Table 1", "bert-large", "Adapters (64)", "2.1%")]
+    row = ps.table(figures=[figure], ratios=[]).iloc[0]
     assert row.our_value == pytest.approx(100 * closed / 335_141_888) and not row.within_rounding
 
 

@@ -5,8 +5,8 @@ task checkpoint counted beside the figure the paper prints.
 
     python -m peftbench.costs.paper_scale --out results/costs/paper_scale.csv     # writes the CSV, prints the table
 
-The figures, settings and explanations are in peftbench/papers/paper_claims.yaml, the closed forms in
-paper_claims.py; the architectures in config/paper_architectures.yaml. What it takes to run the methods on the meta device:
+The figures, settings and explanations are in peftbench/papers/paper_figures.yaml, the closed forms in
+paper_figures.py; the architectures in config/paper_architectures.yaml. What it takes to run the methods on the meta device:
   * `attach` runs as written, under torch.device("meta"), so what it adds (adapters, peft's LoRA matrices,
     a 1.2B-parameter prefix MLP on GPT-3) is shapes too;
   * `task_state` runs as written, except that peft copies a computed prefix to the CPU, which a meta tensor
@@ -35,7 +35,7 @@ from peftbench import io
 from peftbench.methods import count_parameters, load_module
 from peftbench.model import fused_qkv
 from peftbench.model.fused_qkv import SplitQKV  # noqa: F401  (re-exported: tests and notebooks use ps.SplitQKV)
-from peftbench.papers.paper_claims import CLAIMS, INLINE, RATIOS, Claim, Ratio
+from peftbench.papers.paper_figures import FIGURES, INLINE, RATIOS, Figure, Ratio
 from peftbench.paths import ROOT
 
 ARCHITECTURES = ROOT / "config" / "paper_architectures.yaml"
@@ -85,25 +85,25 @@ def stored_numel(state: dict[str, torch.Tensor]) -> int:
 
 
 def method_hp(method: str, arch: dict, overrides: dict) -> dict:
-    """method.yaml's hyperparameters, then the architecture's module names, then the claim's setting."""
+    """method.yaml's hyperparameters, then the architecture's module names, then the figure's setting."""
     spec = yaml.safe_load((ROOT / "methods" / method / "method.yaml").read_text())
     return {**(spec.get("hyperparameters") or {}), **arch.get("method_hp", {}).get(method, {}), **overrides}
 
 
-def _apply(claim, arch, model):
-    """attach the claim's method to a meta model -> (trainable, stored) element counts."""
-    if claim.count in INLINE:
-        attach, task_state = INLINE[claim.count]
-        hp, module = dict(claim.hp), None
+def _apply(figure, arch, model):
+    """attach the figure's method to a meta model -> (trainable, stored) element counts."""
+    if figure.count in INLINE:
+        attach, task_state = INLINE[figure.count]
+        hp, module = dict(figure.hp), None
     else:
-        module = load_module(ROOT / "methods" / claim.count)
+        module = load_module(ROOT / "methods" / figure.count)
         attach, task_state = module.attach, module.task_state
-        hp = method_hp(claim.count, arch, claim.hp)
+        hp = method_hp(figure.count, arch, figure.hp)
     with torch.device("meta"):
         model = attach(model, hp)
         trainable = count_parameters(model)[0]
-        if claim.count == "loreft":  # see the module docstring
-            model = module._install(build(claim.model), hp, trainable=False)
+        if figure.count == "loreft":  # see the module docstring
+            model = module._install(build(figure.model), hp, trainable=False)
     try:
         state = task_state(model)
     except NotImplementedError:  # "Cannot copy out of meta tensor": see the docstring
@@ -112,29 +112,29 @@ def _apply(claim, arch, model):
     return trainable, stored_numel(state)
 
 
-def measure(claim: Claim) -> dict:
-    """One claim -> our trainable and stored counts, the base model's size and what a percentage is of."""
-    arch = architectures()[claim.model]
-    model = build(claim.model)
-    if claim.split_qkv:
+def measure(figure: Figure) -> dict:
+    """One figure -> our trainable and stored counts, the base model's size and what a percentage is of."""
+    arch = architectures()[figure.model]
+    model = build(figure.model)
+    if figure.split_qkv:
         split_qkv(model)
     base = count_parameters(model)[1]
     denominator = (
         base
-        if claim.of.startswith("base")
-        else sum(p.numel() for n, p in model.named_parameters() if n.startswith(claim.of))
+        if figure.of.startswith("base")
+        else sum(p.numel() for n, p in model.named_parameters() if n.startswith(figure.of))
     )
-    if claim.count is None:
-        trainable = stored = claim.formula[0]
+    if figure.count is None:
+        trainable = stored = figure.formula[0]
         counted_by = "the paper's formula (no method here)"
     else:
-        trainable, stored = _apply(claim, arch, model)
+        trainable, stored = _apply(figure, arch, model)
         counted_by = (
-            ("inline in paper_claims.py" if claim.count in INLINE else f"methods/{claim.count}")
-            + (" on W_q, W_k, W_v split from c_attn" if claim.split_qkv else "")
-            + (" (stored: R as `load` builds it)" if claim.count == "loreft" else "")
+            ("inline in paper_figures.py" if figure.count in INLINE else f"methods/{figure.count}")
+            + (" on W_q, W_k, W_v split from c_attn" if figure.split_qkv else "")
+            + (" (stored: R as `load` builds it)" if figure.count == "loreft" else "")
         )
-    if claim.of == "base+trained":
+    if figure.of == "base+trained":
         denominator += trainable
     return {
         "trainable": trainable,
@@ -177,10 +177,10 @@ def _row(source, model, method, setting, paper, our, note, **more):
     }
 
 
-def table(claims: list[Claim] = CLAIMS, ratios: list[Ratio] = RATIOS) -> pd.DataFrame:
-    """Every claim measured: one row per paper figure, ours beside it (numbers, for the CSV)."""
+def table(figures: list[Figure] = FIGURES, ratios: list[Ratio] = RATIOS) -> pd.DataFrame:
+    """Every figure measured: one row per paper figure, ours beside it (numbers, for the CSV)."""
     rows, storage = [], {}
-    for c in claims:
+    for c in figures:
         m = measure(c)
         quantity = parse_printed(c.paper)[0]
         our = {

@@ -3,7 +3,7 @@
 # - latency_overhead and task_switch: across methods in one process each (ratios, never times from separate
 #   runs), the whole machine to themselves.
 from peftbench.paths import ROOT as PB_ROOT
-from peftbench.papers import paper_claims
+from peftbench.papers import paper_figures
 
 COSTS = f"{R}/costs"
 SWITCH_TASKS = (TASKS * 2)[:2]          # first task -> second (a one-task profile switches the task to itself)
@@ -15,12 +15,12 @@ rule paper_scale:
     each beside the figure its paper prints. The table is also in the log."""
     input:
         # what peftbench.costs.paper_scale reads, from the checkout the library is imported from: the architectures,
-        # the claims, and the counted methods' own code and defaults (a new method folder changes nothing here)
+        # the figures, and the counted methods' own code and defaults (a new method folder changes nothing here)
         PB_ROOT / "config" / "paper_architectures.yaml",
         PB_ROOT / "peftbench" / "costs" / "paper_scale.py",
-        PB_ROOT / "peftbench" / "papers" / "paper_claims.py",
-        PB_ROOT / "peftbench" / "papers" / "paper_claims.yaml",
-        [PB_ROOT / "methods" / m / f for m in paper_claims.counted_methods() for f in ("method.yaml", "method.py")],
+        PB_ROOT / "peftbench" / "papers" / "paper_figures.py",
+        PB_ROOT / "peftbench" / "papers" / "paper_figures.yaml",
+        [PB_ROOT / "methods" / m / f for m in paper_figures.counted_methods() for f in ("method.yaml", "method.py")],
     output: f"{COSTS}/paper_scale.csv"                     # written atomically by peftbench.costs.paper_scale
     benchmark: f"{R}/benchmarks/paper_scale.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
     log: f"{R}/logs/paper_scale.log"

@@ -1,7 +1,7 @@
 """The papers' parameter and storage figures that peftbench.costs.paper_scale reproduces: the figures, each
-with the setting the paper states, how we count it and why, are data in paper_claims.yaml; here are the
+with the setting the paper states, how we count it and why, are data in paper_figures.yaml; here are the
 papers' closed forms the YAML names (each figure's `formula`), the one method with no methods/ folder
-(BitFit), and the loading. The sources are listed in paper_claims.yaml's header."""
+(BitFit), and the loading. The sources are listed in paper_figures.yaml's header."""
 
 from __future__ import annotations
 
@@ -106,8 +106,8 @@ INLINE = {"bitfit": (bitfit, bitfit_state)}  # name -> (attach, task_state), the
 
 
 @dataclass(frozen=True)
-class Claim:
-    """One printed figure (paper_claims.yaml's header says what each field holds)."""
+class Figure:
+    """One printed figure (paper_figures.yaml's header says what each field holds)."""
 
     source: str
     model: str
@@ -125,7 +125,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Ratio:
-    """A ratio of two claims' checkpoint bytes (named by their `key`)."""
+    """A ratio of two figures' checkpoint bytes (named by their `key`)."""
 
     source: str
     model: str
@@ -137,32 +137,32 @@ class Ratio:
     note: str = ""
 
 
-FORMS = {  # the closed forms a claim's `formula` may name
+FORMS = {  # the closed forms a figure's `formula` may name
     f.__name__: f
     for f in (lora, lora_rect, adapter, houlsby, prelayer, preembed, kv_prefix, gpt2, top_blocks, gpt2_biases, loreft)
 }
 
 
-def _claim(entry: dict, phrases: dict[str, str]) -> Claim:
-    """A claim of the YAML: the phrases named in its setting filled in, its formula evaluated."""
+def _figure(entry: dict, phrases: dict[str, str]) -> Figure:
+    """A figure of the YAML: the phrases named in its setting filled in, its formula evaluated."""
     entry = dict(entry)
     for name, text in phrases.items():
         entry["setting"] = entry["setting"].replace("{" + name + "}", text)
     if "formula" in entry:
         [(form, args)] = entry["formula"].items()
         entry["formula"] = FORMS[form](**args)
-    return Claim(**entry)
+    return Figure(**entry)
 
 
-def load(path: Path = Path(__file__).with_name("paper_claims.yaml")) -> tuple[list[Claim], list[Ratio]]:
-    """The claims and ratios of paper_claims.yaml."""
+def load(path: Path = Path(__file__).with_name("paper_figures.yaml")) -> tuple[list[Figure], list[Ratio]]:
+    """The figures and ratios of paper_figures.yaml."""
     data = yaml.safe_load(path.read_text())
-    return [_claim(c, data["phrases"]) for c in data["claims"]], [Ratio(**r) for r in data["ratios"]]
+    return [_figure(c, data["phrases"]) for c in data["figures"]], [Ratio(**r) for r in data["ratios"]]
 
 
-CLAIMS, RATIOS = load()
+FIGURES, RATIOS = load()
 
 
 def counted_methods() -> list[str]:
-    """The methods/<name> folders whose own code counts a claim (what the paper_scale rule depends on)."""
-    return sorted({c.count for c in CLAIMS if c.count and c.count not in INLINE})
+    """The methods/<name> folders whose own code counts a figure (what the paper_scale rule depends on)."""
+    return sorted({c.count for c in FIGURES if c.count and c.count not in INLINE})
