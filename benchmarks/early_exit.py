@@ -28,8 +28,8 @@ def main():
     for run in map(Path, args.run):
         task_name, method = run.parent.parent.name, run.parent.name
         spec, task = config.discover_methods()[method], config.load_task(task_name)
-        if not spec.get("chunked_prefill"):
-            print(f"{run}: {method} is not position-wise (chunked_prefill): it always decodes with generate()")
+        if not (spec.get("chunked_prefill") or spec.get("position_wise_decoding")):
+            print(f"{run}: {method} is not position-wise when decoding: it always decodes with generate()")
             continue
         data = run.parents[3] / "data" / task_name
         model, tok, *_ = assemble.method_model(
@@ -48,7 +48,7 @@ def main():
                     target_end=task.get("target_end", "newline"),
                     prompting=spec.get("prompting", {}),
                     train_file=data / "train.jsonl",
-                    prefill_tokens=cfg["evaluation"]["prefill_tokens"],
+                    prefill_tokens=cfg["evaluation"]["prefill_tokens"] if spec.get("chunked_prefill") else 0,
                     position_wise=early,
                 )
                 times[early].append(time.perf_counter() - start)

@@ -1,5 +1,7 @@
 """Early-exit greedy decoding (peftbench.stages.greedy): an answer leaves the batch once it has ended, and the text
-lm-eval keeps is generate()'s, token for token, for every position-wise method, with and without grouped prefill."""
+lm-eval keeps is generate()'s, token for token, for every position-wise method, with and without grouped prefill,
+and for a method that is position-wise only once its prompt is in the cache (LoReFT, peft's prompt and prefix
+tuning), prefilled in one forward."""
 
 from collections import Counter
 
@@ -13,6 +15,13 @@ from peftbench.stages import evaluate, greedy
 from tests.test_prefill import CHUNKED, PROMPTS, deployed_model
 
 NEW = 12
+DECODING_ONLY = [  # position-wise after the prompt's forward, not in it: no grouped prefill
+    m for m, spec in config.discover_methods().items() if spec.get("position_wise_decoding") and m not in CHUNKED
+]
+
+
+def test_the_methods_that_decode_with_early_exit_only_are_loreft_and_peft_prompt_learning():
+    assert sorted(DECODING_ONLY) == ["loreft", "prefix", "prompt-tuning"]
 
 
 def encoded(tok):
@@ -33,18 +42,25 @@ def stops_that_split_the_batch(model, tok, enc):
     out = model.generate(**enc, max_new_tokens=NEW, do_sample=False, pad_token_id=tok.pad_token_id)
     texts = tok.batch_decode(out[:, enc.input_ids.shape[1] :], skip_special_tokens=True)
     counts = Counter(c for t in texts for c in set(t) if not c.isspace())
-    for c, n in counts.most_common():
-        if 1 < n < len(texts):
-            return [c]
+    return next(([c] for c, n in counts.most_common() if 1 < n < len(texts)), None)
+
+
+def model_with_split_answers(tiny_dir, spec):
+    """The deployed model, its tokenizer and a splitting stop; a stand-in state that is too strong makes every
+    answer the same (LoReFT, Houlsby at scale 0.5), so a weaker one is tried next."""
+    for scale in (0.5, 0.1):
+        model, tok = deployed_model(tiny_dir, spec, scale)
+        stops = stops_that_split_the_batch(model, tok, encoded(tok))
+        if stops:
+            return model, tok, stops
     pytest.skip("the tiny model's answers share no character that splits the batch")
 
 
-@pytest.mark.parametrize("method", CHUNKED)
+@pytest.mark.parametrize("method", CHUNKED + DECODING_ONLY)
 def test_early_exit_keeps_generates_answers(tiny_dir, method_specs, method):
-    model, tok = deployed_model(tiny_dir, method_specs[method])
+    model, tok, stops = model_with_split_answers(tiny_dir, method_specs[method])
     enc = encoded(tok)
     width = enc.input_ids.shape[1]
-    stops = stops_that_split_the_batch(model, tok, enc)
     # an end-of-sequence token some answers reach: generate() pads those rows after it
     first = model.generate(**enc, max_new_tokens=NEW, do_sample=False, pad_token_id=tok.pad_token_id)
     model.generation_config.eos_token_id = int(first[1, width + 3])
@@ -57,11 +73,13 @@ def test_early_exit_keeps_generates_answers(tiny_dir, method_specs, method):
         do_sample=False,
         begin_suppress_tokens=suppress,
     )
-    for tokens in (None, 40):  # prefilled here; the prompts' cache from grouped prefill
+    for tokens in (None, 40) if method in CHUNKED else (None,):  # prefilled here; the cache from grouped prefill
         cache = None if tokens is None else evaluate.grouped_prefill(model, enc.input_ids, enc.attention_mask, tokens)
         calls = []
-        hook = model.register_forward_pre_hook(
-            lambda m, a, kw: calls.append(kw["input_ids"].shape[0]), with_kwargs=True
+        runs = model.get_base_model() if greedy.VirtualTokens.applies(model) else model  # what decode() calls
+        hook = runs.register_forward_pre_hook(
+            lambda m, a, kw: calls.append(len(kw["input_ids" if "input_ids" in kw else "inputs_embeds"])),
+            with_kwargs=True,
         )
         try:
             for share in (0.0, 0.25):  # at once; in groups (the default)

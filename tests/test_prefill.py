@@ -22,11 +22,11 @@ PROMPTS = [
 CHUNKED = [m for m, spec in config.discover_methods().items() if spec.get("chunked_prefill")]
 
 
-def deployed_model(tiny_dir, spec):
+def deployed_model(tiny_dir, spec, scale=0.5):
     """The method's deployed model with a task state that is not the identity (a stand-in for a trained one)."""
     base, tok = base_model.load(tiny_dir)
     module, hp = methods.load_module(spec["dir"]), spec["hyperparameters"]
-    return deployed(module, base, hp, fake_task_state(module, base, hp, scale=0.5)), tok
+    return deployed(module, base, hp, fake_task_state(module, base, hp, scale=scale)), tok
 
 
 def greedy(model, tok, tokens=None):

@@ -148,7 +148,7 @@ def _hflm():
         Prefill: with `prefill_tokens` > 0, a greedy or sampled batch's prompts are prefilled in groups of about
         that many positions (grouped_prefill) and then decoded together; the outputs are the padded forward's (tests/test_prefill.py).
 
-        Decoding: with `position_wise` (method.yaml `chunked_prefill`), a greedy batch decodes in peftbench.stages.greedy,
+        Decoding: with `position_wise` (method.yaml `chunked_prefill` or `position_wise_decoding`), a greedy batch decodes in peftbench.stages.greedy,
         where an answer leaves the batch once it has ended; the same tokens as generate() (tests/test_greedy.py)."""
 
         def __init__(self, *args, bos=False, prefill_tokens=0, position_wise=False, **kwargs):
@@ -268,8 +268,8 @@ def run(
     the tokenizer adds by default: LLaMA's <s>, which training never saw).
     prefill_tokens: > 0, the prompts' cache is computed in groups of about that many positions (grouped_prefill;
     only for a method whose method.yaml says chunked_prefill); 0, in one padded forward with the batch.
-    position_wise: the model's forward is position-wise (method.yaml chunked_prefill): greedy answers leave the
-    batch once ended (peftbench.stages.greedy), with generate()'s tokens.
+    position_wise: after the prompt's forward the model is position-wise (method.yaml chunked_prefill or
+    position_wise_decoding): greedy answers leave the batch once ended (peftbench.stages.greedy), with generate()'s tokens.
     task_file: where the task as run goes (`task_yaml`), once lm-eval has scored it.
     The results' config records the batch size and device (lm-eval records simple_evaluate's own arguments, None
     for a model passed in)."""

@@ -11,9 +11,11 @@ The text lm-eval keeps is the same, token for token: greedy decoding is row by r
 logits do not depend on which other rows share its batch (the matrix multiplies and the attention are row-wise;
 checked bit for bit in tests/test_greedy.py, and on the default model's 64-example test splits). Used only where
 that holds by construction: greedy decoding (no sampling, one beam), no logits processor but the first-token
-suppression lm-eval's protocol sets (peftbench.model.generate.answer_start_suppressed), and a model whose forward
-is position-wise (method.yaml `chunked_prefill`: a prompt or prefix prepended per forward, or LoReFT's positions
-counted per forward, go through generate() as before)."""
+suppression lm-eval's protocol sets (peftbench.model.generate.answer_start_suppressed), and a model that, once its
+prompt is in the cache, computes each new token from the tokens before it alone (method.yaml `chunked_prefill`, or
+`position_wise_decoding`: LoReFT, whose prompt is prefilled here in one forward, so that its first and last
+positions are the prompt's; peft's prompt and prefix tuning, whose virtual positions are in the cache once the
+prompt's forward has run, each forward made as peft's generate() makes it: VirtualTokens below)."""
 
 from __future__ import annotations
 
@@ -61,6 +63,45 @@ def _select_rows(cache, keep: torch.Tensor) -> None:
             layer.batch_select_indices(keep)
 
 
+class VirtualTokens:
+    """One forward of a peft prompt-tuning or prefix-tuning model, as peft's generate() makes it (peft's
+    prepare_inputs_for_generation with peftbench.model.peft_compat's fixes), so that greedy decoding can run it step
+    by step. Both put n virtual positions 0..n-1 in front of every row, which every forward's attention mask covers,
+    and a row's own tokens at n + their own positions:
+
+        prompt tuning, prefill:   inputs_embeds [P; E(prompt)] (P: n trained embeddings)
+        prefix tuning, prefill:   the prompt, on a cache that holds the prefix's n keys and values in every layer
+        either, a step:           the new token (the virtual positions are in the cache)
+
+    After the prefill the base model alone runs, position by position, so an answer may leave the batch."""
+
+    def __init__(self, model):
+        self.model, self.base = model, model.get_base_model()
+        self.n = model.active_peft_config.num_virtual_tokens
+        self.prefix = model.active_peft_config.peft_type == "PREFIX_TUNING"
+
+    @staticmethod
+    def applies(model) -> bool:
+        config = getattr(model, "active_peft_config", None)
+        return config is not None and config.peft_type in ("PROMPT_TUNING", "PREFIX_TUNING")
+
+    def __call__(self, input_ids, attention_mask, position_ids, cache, **kwargs):
+        rows = len(input_ids)
+        mask = torch.cat([attention_mask.new_ones(rows, self.n), attention_mask], dim=1)
+        inputs = {"input_ids": input_ids, "position_ids": position_ids + self.n, "cache": cache}
+        if cache is None and self.prefix:
+            inputs["cache"] = self.model.get_prompt(batch_size=rows, max_cache_len=-1)
+        elif cache is None:
+            embeds = self.model.word_embeddings(input_ids)
+            virtual = torch.arange(self.n, device=input_ids.device).expand(rows, self.n)
+            inputs = {
+                "inputs_embeds": torch.cat([self.model.get_prompt(batch_size=rows).to(embeds.dtype), embeds], dim=1),
+                "position_ids": torch.cat([virtual, inputs["position_ids"]], dim=1),
+                "cache": None,
+            }
+        return self.base(attention_mask=mask, **inputs, **kwargs)
+
+
 @torch.no_grad()
 def decode(
     model: torch.nn.Module,
@@ -78,6 +119,7 @@ def decode(
     token (grouped prefill), or None to prefill here. Ended rows leave the batch once they are `leave_share` of it
     (each removal copies the whole cache; 0: at once)."""
     rows, width = context.shape
+    forward = VirtualTokens(model) if VirtualTokens.applies(model) else model
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = torch.full((rows, max_length), pad, dtype=context.dtype, device=context.device)
     out[:, :width] = context
@@ -89,7 +131,7 @@ def decode(
     ids, pos = (context, position) if cache is None else (context[:, -1:], position[:, -1:])
     length = width
     while length < max_length:
-        output = model(
+        output = forward(
             input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True, logits_to_keep=1
         )
         cache = output.past_key_values if getattr(output, "cache", None) is None else output.cache

@@ -369,7 +369,7 @@ def evaluate_job(
         seed=seed,
         add_bos=cfg["model"].get("add_bos", False),
         prefill_tokens=cfg["evaluation"].get("prefill_tokens", 0) if method_spec.get("chunked_prefill") else 0,
-        position_wise=bool(method_spec.get("chunked_prefill")),
+        position_wise=bool(method_spec.get("chunked_prefill") or method_spec.get("position_wise_decoding")),
         task_file=run_dir / evaluate.TASK_FILE,
     )
     from lm_eval.utils import handle_non_serializable
