@@ -3,8 +3,9 @@
 broken page: an image that did not decode or has no size on screen, an image whose alt text, title or drawn
 text (its titles, labels and legend, kept in the PNG's text chunks) reads nan/None, a table with no rows, an
 empty row, a cell that reads or contains nan/None, a table wider than its section that does not scroll inside it
-with its scrollbar in a 1400 x 900 window, or tables that do not sort on a header click and filter by
-the box above them.
+with its scrollbar in a 1400 x 900 window, tables that do not sort on a header click and filter by
+the box above them, or an interactive chart that draws nothing, does not redraw when a control changes, or draws
+NaN.
 
     python scripts/check_report_browser.py reports/report.html [--screenshot /tmp/report.png]
 
@@ -109,9 +110,30 @@ window.addEventListener("load", () => {
   if (!sorted) problems.push("no header click reordered the rows of any table (report_tables.js not working)");
   else if (!sorted.reversed) problems.push(`${sorted.table}: a second click on "${sorted.column}" did not reverse the order`);
   if (sorted && !(filtered && filtered.ok)) problems.push(`${sorted.table}: the filter box did not keep the matching rows`);
+  // the interactive charts (report_explore.js): each draws marks, redraws for every option of every control, and
+  // no drawing holds NaN or undefined (a number that was not there)
+  const charts = [...document.querySelectorAll(".explore")].map((box, i) => {
+    const name = `interactive chart ${i + 1} (${box.dataset.chart})`, svg = box.querySelector("svg");
+    const seen = {chart: box.dataset.chart, marks: box.querySelectorAll("svg circle, svg path").length, redrawn: 0};
+    if (!svg || !seen.marks) problems.push(`${name}: nothing drawn`);
+    const state = () => [...box.querySelectorAll("select")].map(s => s.value).join(", ");
+    const bad = new Set();
+    const look = () => { if (svg && /NaN|undefined/.test(svg.innerHTML)) bad.add(state()); };
+    look();
+    box.querySelectorAll("select").forEach(sel => [...sel.options].forEach(opt => {
+      const before = svg ? svg.innerHTML : "";
+      sel.value = opt.value;
+      sel.dispatchEvent(new Event("change"));
+      if (svg && svg.innerHTML !== before) seen.redrawn++;
+      look();
+    }));
+    box.querySelectorAll("input[type=checkbox]").forEach(c => { c.click(); look(); c.click(); });
+    bad.forEach(at => problems.push(`${name}: the drawing holds NaN or undefined at ${at}`));
+    return seen;
+  });
   const out = document.createElement("pre");
   out.id = "browser-check";
-  out.textContent = JSON.stringify({images: images.length, tables: tables.length, rows, problems, sorted, filtered});
+  out.textContent = JSON.stringify({images: images.length, tables: tables.length, rows, problems, sorted, filtered, charts});
   document.body.appendChild(out);
 });
 </script>"""
@@ -189,7 +211,7 @@ def main():
         return 2
     print(
         f"{args.html}: {r['images']} images, {r['tables']} tables, {r['rows']} rows in the browser; "
-        f"sorted by a click: {r.get('sorted')}; filtered: {r.get('filtered')}"
+        f"sorted by a click: {r.get('sorted')}; filtered: {r.get('filtered')}; interactive charts: {r.get('charts')}"
     )
     for p in r["problems"]:
         print(f"  BROKEN: {p}")

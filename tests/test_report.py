@@ -4,6 +4,7 @@ the page as a real browser renders it. Runs are written as the DAG writes them (
 lm_eval.json, latency.json), with made-up numbers: no model is trained here."""
 
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure
 
 from peftbench import config, io
 from peftbench.paths import ROOT
-from peftbench.report import aggregate, figures, report, tables
+from peftbench.report import aggregate, explore, figures, report, tables
 from peftbench.stats import claims
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -431,6 +432,9 @@ def test_the_browser_sees_every_image_and_table(built, tmp_path):
     claim_rows = len(claims.load()) + len(pd.read_csv(out["claims"]))  # overall verdicts + every test
     assert seen["rows"] == len(TASKS) * len(METHODS) + 4 + 2 + (1 + 4 + 2) + claim_rows  # methods, budget, order, costs
     assert seen["sorted"]["reversed"] and seen["filtered"]["ok"]  # a header click sorts, the box filters
+    pareto, loss = seen["charts"]  # the interactive charts: drawn, and redrawn by their controls
+    assert pareto["chart"] == "pareto" and pareto["marks"] >= len(METHODS) - 2 and pareto["redrawn"] >= len(TASKS)
+    assert loss["chart"] == "loss" and loss["marks"] > 0 and loss["redrawn"] >= 1
 
     page = out["html"].read_text()
     assert "title='qa: training loss'" in page  # an image's hover text: the titles drawn in it
@@ -440,6 +444,9 @@ def test_the_browser_sees_every_image_and_table(built, tmp_path):
     problems = browser.check(broken)["problems"]
     assert any("did not load or decode" in p for p in problems), problems
     assert any("no rows" in p for p in problems), problems
+    broken.write_text(out["html"].read_text().replace("id='explore-data'>{", "id='explore-data'>{\"points\": NaN, ", 1))
+    problems = browser.check(broken)["problems"]  # data the page cannot read: the charts draw nothing, and say so
+    assert any("interactive chart 1 (pareto): nothing drawn" in p for p in problems), problems
 
     # 'nan' drawn in a figure (its PNG text), in an image's title or alt text, or inside a table cell
     figure = Figure(figsize=(2, 1))
@@ -596,3 +603,29 @@ def test_wide_tables_scroll_inside_their_section_with_the_scrollbar_on_screen(tm
     before = "td{white-space:nowrap} .scroll{overflow-x:auto}"  # the report's style before: no max-height
     assert any("its scrollbar is" in p and "below a" in p for p in check(before))
     assert any("no scrolling box" in p for p in check(report.STYLE, wrapped=False))
+
+
+def test_the_interactive_charts_data_has_no_nan_and_cannot_end_its_script_block():
+    summary = pd.DataFrame(
+        {
+            "task": ["qa", "qa", "qa"],
+            "method": ["lora", "lora", "x</script><b>"],
+            "seed": [0, 1, 0],
+            "main_metric": "f1",
+            "main_score": [40.0, 42.0, 10.0],
+            "trainable_params": [100, 100, 0],
+            "latency_ms_per_token": [float("nan"), float("nan"), 5.0],
+        }
+    )
+    intervals = pd.DataFrame({"task": ["qa"], "method": ["lora"], "metric": ["f1"], "score": [41.0]})
+    intervals["ci_low"], intervals["ci_high"] = 35.0, 47.0
+    curves = pd.DataFrame({"task": "qa", "method": "lora", "seed": [0, 1], "step": [1, 1], "loss": [2.0, 3.0]})
+    data = explore.payload(summary, intervals, curves, figures.method_colors(summary.method.unique()))
+    lora, other = data["points"]
+    assert (lora["score"], lora["low"], lora["high"], lora["seeds"]) == (41.0, 35.0, 47.0, [40.0, 42.0])
+    assert lora["latency_ms_per_token"] is None and other["low"] is None and other["score"] == 10.0  # no interval
+    assert data["losses"] == [{"task": "qa", "method": "lora", "steps": [1], "loss": [2.5]}]  # mean over seeds
+    page = explore.html(data)
+    assert page.count("</script>") == 1 and "NaN" not in page
+    block = page.split("id='explore-data'>")[1].removesuffix("</script>")
+    assert json.loads(block)["points"][1]["method"] == "x</script><b>"

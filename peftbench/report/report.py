@@ -25,13 +25,14 @@ import pandas as pd
 
 from peftbench import config, io, preflight, provenance
 from peftbench.paths import ROOT
-from peftbench.report import aggregate, fairness, figures, tables, timing
+from peftbench.report import aggregate, explore, fairness, figures, tables, timing
 from peftbench.report.stale import stale_runs
 from peftbench.stats import claims as claims_mod
 from peftbench.stats import task as task_stats
 
 RUN_FILES = ("train.json", "lm_eval.json", "latency.json")
 TABLES_JS = (Path(__file__).parent / "report_tables.js").read_text()  # sort / filter the tables in the browser
+EXPLORE_JS = (Path(__file__).parent / explore.JS).read_text()  # the interactive charts (peftbench/report/explore.py)
 COST_TITLES = {  # the cost measurements' CSVs (results/costs/), by file name; any other CSV is titled by its name
     "paper_scale.csv": "Trainable parameters and storage at the papers' scale: the paper's figure beside our formula",
     "latency_overhead.csv": "Inference latency overhead: the paper's figure beside ours",
@@ -77,6 +78,14 @@ class Figure:
     title: str
     path: Path
     caption: str
+
+
+@dataclass
+class Html:
+    """A part of report.html only (the interactive charts); report.md gets `md` in its place."""
+
+    html: str
+    md: str
 
 
 @dataclass
@@ -184,6 +193,20 @@ def _task_section(task, runs, spec, colors, curves, out, analysis=None):
                 + (f"; {loss_note}." if loss_note else "."),
             ),
         ],
+    )
+
+
+def _explore_section(summary, frames, curves, colors):
+    intervals = pd.concat(frames) if frames else pd.DataFrame(columns=["task", "method", "metric"])
+    data = explore.payload(summary, intervals, curves, colors)
+    return Section(
+        "Explore",
+        [
+            "Every task's methods, score against the cost you pick (trainable parameters, storage, latency, "
+            "training FLOPs, forgetting), with the Pareto front for those two axes; and the training loss per step, "
+            "methods hidden by unticking them, a log axis on request. Hover a point or a line for its numbers."
+        ],
+        [Html(explore.html(data), "(interactive in report.html; the same numbers are in the task tables above)")],
     )
 
 
@@ -452,6 +475,7 @@ def build(
     sections += [
         _task_section(t, summary[summary.task == t], task_specs[t], colors, curves, out, analyses[t]) for t in tasks
     ]
+    sections.append(_explore_section(summary, frames, curves, colors))
     sections.append(_cost_section(summary, colors, costs, out))
     sections.append(
         fairness.section(summary, colors, out, Section, Table, Figure, tuned_analyses, run_dirs, seed_independent)
@@ -506,6 +530,8 @@ def _markdown(head, sections, reports_dir):
                 md += [f"*{item.title}*", "", tables.markdown(item.df), ""]
             elif isinstance(item, Figure):
                 md += [f"![{item.title}]({item.path.relative_to(reports_dir).as_posix()})", "", f"*{item.caption}*", ""]
+            elif isinstance(item, Html):
+                md += [item.md, ""]
             else:
                 md += [item, ""]
     return "\n".join(md)
@@ -570,6 +596,8 @@ def _html(head, sections):
         for item in s.items:
             if isinstance(item, Table):
                 body.append(f"<div class='scroll'>{_html_table(item)}</div>")
+            elif isinstance(item, Html):
+                body.append(item.html)
             elif isinstance(item, str):
                 body.append(f"<p>{e(item)}</p>")
         if figs:
@@ -580,7 +608,7 @@ def _html(head, sections):
         f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{STYLE}</style></head><body>"
         f"<h1>peftbench report</h1><p>{e(head)}</p><p class='intro'>{e(INTRO)}</p><nav>{nav}</nav>"
         + "".join(body)
-        + f"<script>{TABLES_JS}</script></body></html>\n"
+        + f"<script>{TABLES_JS}</script><script>{EXPLORE_JS}</script></body></html>\n"
     )
 
 
