@@ -76,6 +76,21 @@ def test_grouped_prefill_caches_the_real_tokens_where_the_padded_forward_does(ti
         assert not k2.transpose(1, 2)[~real].any()  # padded slots: zeros, masked
 
 
+def test_grouped_prefill_runs_the_vocabulary_head_on_one_position_per_group(tiny_dir):
+    """The prefill keeps only the cache: the head's logits at every other position (~20% of a 135M model's
+    prefill FLOPs) are not computed."""
+    model, tok = base_model.load(tiny_dir)
+    tok.padding_side = "left"
+    enc = tok(PROMPTS, return_tensors="pt", padding=True, add_special_tokens=False)
+    positions = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, i, o: positions.append(i[0].shape[1]))
+    try:
+        assert evaluate.grouped_prefill(model, enc.input_ids, enc.attention_mask, 30) is not None
+    finally:
+        hook.remove()
+    assert len(positions) > 1 and set(positions) == {1}
+
+
 def test_a_right_padded_batch_or_one_group_is_left_to_the_padded_forward(tiny_dir):
     model, tok = base_model.load(tiny_dir)
     for side, tokens in (("right", 30), ("left", 10_000)):

@@ -225,7 +225,10 @@ def grouped_prefill(model: torch.nn.Module, context: torch.Tensor, mask: torch.T
         if span <= 0:
             continue
         ids, m = context[chunk, done - span : done], mask[chunk, done - span : done]
-        out = model(input_ids=ids, attention_mask=m, position_ids=(m.cumsum(-1) - 1).clamp(min=0), use_cache=True)
+        # only the cache is kept: logits_to_keep=1 skips the vocabulary head at every other position (~20% of a
+        # 135M model's prefill FLOPs; the cache is the same, bit for bit)
+        pos = (m.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=ids, attention_mask=m, position_ids=pos, use_cache=True, logits_to_keep=1)
         cache = out.past_key_values if getattr(out, "cache", None) is None else out.cache
         for i, (k, v, *_) in enumerate(cache):
             if layers is None:
