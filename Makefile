@@ -2,12 +2,17 @@
 # itself, and the workflow goes offline by itself for an offline profile (peftbench/offline.py).
 SNAKEMAKE := .venv/bin/snakemake
 
-.PHONY: setup setup-interop benchmark test test-fast lint report check-report smoke clean
+.PHONY: setup setup-interop setup-tracking benchmark test test-fast lint report check-report smoke clean
 setup:
 	bash scripts/setup.sh
 
 setup-interop:              ## .venv-interop: adapters + pyreft, where exports of houlsby / loreft are checked (tests need it)
 	bash scripts/setup_interop.sh
+
+setup-tracking: .venv/.peftbench-tracking   ## MLflow's client into .venv: the profile's opt-in tracking.mlflow (tests need it)
+
+.venv/.peftbench-tracking: requirements-tracking.txt .venv/.peftbench-setup
+	.venv/bin/pip install -q -r requirements-tracking.txt && touch $@
 
 benchmark: setup            ## the embedded default: every method on three tasks, then the report
 	$(SNAKEMAKE) --cores all
@@ -24,7 +29,7 @@ report: .venv/.peftbench-setup   ## rebuild only reports/ from the results there
 check-report:               ## open reports/report.html in headless Chromium (1400 px); fail on a missing image, nan in a figure or table, an empty table, or one that neither fits nor scrolls
 	.venv/bin/python scripts/check_report_browser.py $(or $(REPORT),reports/report.html)
 
-test: setup setup-interop lint            ## lint, then every test (unit tests + the whole DAG on the smoke profile), one worker per core; a file's tests stay on one worker (test_workflow's share one smoke run)
+test: setup setup-interop setup-tracking lint            ## lint, then every test (unit tests + the whole DAG on the smoke profile), one worker per core; a file's tests stay on one worker (test_workflow's share one smoke run)
 	.venv/bin/python -m pytest -q -n auto --dist loadfile tests
 
 test-fast: setup            ## unit tests only: no Snakemake DAG run (tests marked slow)

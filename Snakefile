@@ -27,6 +27,7 @@ include: "workflow/rules/fairness.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/costs.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/tracking.smk"
 
 rule all:
     # every file of the DAG is a target: Snakemake does not rebuild a missing intermediate file whose consumers
@@ -34,4 +35,5 @@ rule all:
     # table a new profile key asks for, would otherwise leave a stale or missing result behind
     input: REPORT_FILES.values(), f"{R}/summary.csv", REPORT_COSTS.values(), GENERAL_BASE,
            expand(f"{R}/data/{{task}}/checks.json", task=TASKS),
-           [all_runs(f) for f in RUN_FILES], all_runs("forgetting.json"), all_runs("lm_eval_task.yaml"), search_files()
+           [all_runs(f) for f in RUN_FILES], all_runs("forgetting.json"), all_runs("lm_eval_task.yaml"), search_files(),
+           [f"{R}/tracking/mlflow.json"] if config["tracking"]["mlflow"] else []

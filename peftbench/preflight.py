@@ -67,6 +67,18 @@ def check(cfg, method_specs, task_specs, methods, where="config", tasks_dir=pb_c
     union(cfg, task_specs, where, tasks_dir)
     batch_bounds(cfg, method_specs, methods, where)
     base_model(cfg, [training_settings(cfg, method_specs[m]) for m in methods], where)
+    tracker(cfg, where)
+
+
+def tracker(cfg, where):
+    """Tracking asked for and MLflow missing: refused before any training, not after the report."""
+    from peftbench import tracking
+
+    uri = (cfg.get("tracking") or {}).get("mlflow")
+    if uri and not tracking.available():
+        raise ConfigError(
+            f"{where}: field 'tracking.mlflow' is {uri!r} but MLflow is not installed: {tracking.INSTALL}"
+        )
 
 
 def union(cfg, task_specs, where, tasks_dir=pb_config.TASKS):

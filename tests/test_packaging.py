@@ -13,12 +13,18 @@ from packaging.version import Version
 from peftbench.paths import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-REQUIREMENTS = [
-    Requirement(line.split("#")[0])
-    for line in (ROOT / "requirements.txt").read_text().splitlines()
-    if line.split("#")[0].strip()
-]
+
+
+def pinned(name):
+    return [
+        Requirement(line.split("#")[0]) for line in (ROOT / name).read_text().splitlines() if line.split("#")[0].strip()
+    ]
+
+
+REQUIREMENTS = pinned("requirements.txt")
+TRACKING = pinned("requirements-tracking.txt")  # the opt-in extra `tracking` (make setup-tracking)
 PINS = {r.name.lower(): str(next(iter(r.specifier)).version) for r in REQUIREMENTS}
+ALL_PINS = PINS | {r.name.lower(): str(next(iter(r.specifier)).version) for r in TRACKING}
 DECLARED = [
     Requirement(d)
     for d in PYPROJECT["dependencies"]
@@ -31,14 +37,14 @@ def canonical(name):
 
 
 def test_requirements_are_exact_pins():
-    for r in REQUIREMENTS:
-        assert [s.operator for s in r.specifier] == ["=="], f"requirements.txt: {r} is not an exact pin"
+    for r in REQUIREMENTS + TRACKING:
+        assert [s.operator for s in r.specifier] == ["=="], f"requirements*.txt: {r} is not an exact pin"
 
 
 @pytest.mark.parametrize("req", DECLARED, ids=str)
 def test_each_bound_admits_the_pin_and_nothing_newer(req):
-    pins = {canonical(k): v for k, v in PINS.items()}
-    assert canonical(req.name) in pins, f"pyproject.toml: {req.name} has no pin in requirements.txt"
+    pins = {canonical(k): v for k, v in ALL_PINS.items()}
+    assert canonical(req.name) in pins, f"pyproject.toml: {req.name} has no pin in requirements(-tracking).txt"
     pin = Version(pins[canonical(req.name)])
     assert req.specifier.contains(pin), f"pyproject.toml: {req} does not admit the tested {pin}"
     next_minor = Version(f"{pin.major}.{pin.minor + 1}.0") if len(pin.release) > 1 else Version(f"{pin.major + 1}")

@@ -62,6 +62,7 @@ FLIPS = {
     "costs": ["latency_overhead", "task_switch", "paper_scale"],
     "latency_overhead.repeats": 3,
     "task_switch.repeats": 3,
+    "tracking.mlflow": "sqlite:///results/tracked.db",
 }
 ALSO = {  # what else a flip needs to be a valid profile that still asks for the flipped thing
     "model.dtype": {"precision": "bf16"},

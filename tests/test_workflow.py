@@ -260,6 +260,42 @@ def test_the_reports_render(workdir):
     assert seen["images"] == figures >= 2 * len(TASKS) + 2 and seen["rows"] >= len(TASKS) * len(METHODS)
 
 
+def test_tracking_logs_every_run_to_mlflow_once(workdir):
+    """Issue 29, item 6: one profile switch (tracking.mlflow) adds the track job after the report, and nothing else;
+    MLflow's own client then reads back, per task and method, the seed mean with its interval (intervals.csv), and
+    per seed a nested run with its settings, its loss at every step and its scores (summary.csv, train.json). A
+    second track job replaces its runs rather than adding to them."""
+    from mlflow.tracking import MlflowClient
+
+    (workdir / "config/tracking.yaml").write_text("tracking: {mlflow: 'sqlite:///results/smoke/mlflow.db'}\n")
+    profiles = ("config/smoke.yaml", "config/tracking.yaml")
+    assert job_counts(snakemake(workdir, "-n", configfiles=profiles)) == {"track": 1, "all": 1}
+    snakemake(workdir, configfiles=profiles)
+    snakemake(workdir, "--forcerun", "track", configfiles=profiles)
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/results/smoke/mlflow.db")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "peftbench"]
+    logged = client.search_runs([experiment.experiment_id], max_results=1000)
+    summary = pd.read_csv(workdir / "results/smoke/summary.csv")
+    intervals = pd.read_csv(workdir / "reports/smoke/tables/intervals.csv")
+    assert len(logged) == len(summary) + len(intervals)  # the second job replaced the first one's runs
+    by_name = {r.info.run_name: r for r in logged}
+    mean, seed0 = by_name["qa/lora"], by_name["qa/lora/seed0"]
+    for _, row in intervals[(intervals.task == "qa") & (intervals.method == "lora")].iterrows():  # f1, exact_match
+        got = [mean.data.metrics[k] for k in (row.metric, f"{row.metric}_ci_low", f"{row.metric}_ci_high")]
+        assert got == pytest.approx([row.score, row.ci_low, row.ci_high])
+    assert seed0.data.tags["mlflow.parentRunId"] == mean.info.run_id
+    train = io.read_json(workdir / "results/smoke/tiny-random-llama/qa/lora/seed0/train.json")
+    curve = client.get_metric_history(seed0.info.run_id, "train_loss")
+    assert [(m.step, m.value) for m in curve] == pytest.approx(list(enumerate(train["loss_curve"])))
+    assert seed0.data.params["hp.r"] == str(train["hyperparameters"]["r"])
+    assert seed0.data.params["training.learning_rate"] == str(train["training"]["learning_rate"])
+    one = summary[(summary.task == "qa") & (summary.method == "lora") & (summary.seed == 0)].iloc[0]
+    assert seed0.data.metrics["main_score"] == pytest.approx(one.main_score)
+    assert seed0.data.metrics["trainable_params"] == one.trainable_params
+    assert "Nothing to be done" in snakemake(workdir, "-n", configfiles=profiles)
+    (workdir / "config/tracking.yaml").unlink()
+
+
 def code_block(markdown, first_line):
     """The fenced block of a README whose first line is `first_line`: the docs are what the test runs."""
     blocks = re.findall(r"```\w*\n(.*?)```", markdown, re.S)
