@@ -29,7 +29,7 @@ PROFILES = {
     "lora-e2e-large": (
         ["paper-lora-e2e.yaml", "paper-lora-e2e-gpt2-large.yaml"],
         ["e2e"],
-        ["full", "adapter-l-880k", "prefix", "lora"],
+        ["full", "adapter-l-880k", "adapter-l-23m", "prefix", "lora"],
         1,
     ),
     "seed": (
@@ -59,9 +59,9 @@ PROFILES = {
 }
 
 
-# runs beyond `seeds`: LoRA Table 3's rows with a +- (LoRA, Adapter-H; LoRA on GPT-2 L) are means of 3 seeds;
+# runs beyond `seeds`: LoRA Table 3's rows with a +- (LoRA, Adapter-H; LoRA and both Adapter-L on GPT-2 L) are means of 3 seeds;
 # ReFT's LoReFT runs three seeds (pyreft examples/loreft/README.md), on eight tasks
-EXTRA_SEEDS = {"lora-e2e": 2 * 2, "lora-e2e-large": 2, "reft": 2 * 8}
+EXTRA_SEEDS = {"lora-e2e": 2 * 2, "lora-e2e-large": 2 * 3, "reft": 2 * 8}
 
 
 def load(files):
@@ -155,6 +155,7 @@ COUNTS = {
     ("lora-e2e", "gpt2", "lora"): (GPT2_M, 393_216),  # 0.35M (q, v at r = 4 is 393,216 too)
     ("lora-e2e-large", "gpt2", "full"): (GPT2_L, 774_030_080),  # 774.03M
     ("lora-e2e-large", "gpt2", "adapter-l-880k"): (GPT2_L, 875_808),  # 0.88M
+    ("lora-e2e-large", "gpt2", "adapter-l-23m"): (GPT2_L, 23_002_848),  # 23.00M
     ("lora-e2e-large", "gpt2", "prefix"): (GPT2_L, 460_800),  # 0.77M; length 5
     ("lora-e2e-large", "gpt2", "lora"): (GPT2_L, 737_280),  # 0.77M
     ("reft", "llama", "loreft"): ({}, 2_097_408),  # ReFT Table 1: 0.031% (measured per layer, below)
@@ -299,6 +300,7 @@ def test_a_shadowed_profile_value_is_reported_until_the_profile_says_which():
 
 
 LI_LIANG = (21035, 10, 5.0e-5, 0.0, 0.0, 0.0, 1.0, 0.1)  # their train_e2e.py (data2text) + HF Trainer
+LI_LIANG_PREFIX = LI_LIANG[:-1] + (0.0,)  # prefix tuning's GPT-2 is frozen, without dropout
 TABLE_11 = (26288, 8, 2.0e-4, 0.019, 0.01, 0.1, 0.0, 0.0)  # LoRA Table 11 + examples/NLG's command
 E2E_ROWS = {
     "lora": TABLE_11,
@@ -307,8 +309,9 @@ E2E_ROWS = {
     "shared-layers": LI_LIANG,
     "adapter-l-370k": LI_LIANG,
     "adapter-l-11m": LI_LIANG,
-    "prefix": LI_LIANG,
-    "adapter-l-880k": LI_LIANG,
+    "prefix": LI_LIANG_PREFIX,
+    "adapter-l-880k": TABLE_11,  # Table 3's GPT-2 L Adapter-L rows: the LoRA authors' runs (+-, no asterisk)
+    "adapter-l-23m": TABLE_11,
 }
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from peftbench.papers import protocols
+
 
 @dataclass(frozen=True)
 class Ordering:
@@ -23,6 +25,8 @@ class Ordering:
     skip_models: tuple = ()
     column: str = ""  # a summary column compared instead of the task's main score (forgetting_delta)
     lower_is_better: bool = False  # the paper's and our order run from the lowest value
+    protocol: str | None = None  # the setup its rows ran under (papers.yaml protocols)
+    row_protocols: tuple = ()  # per row: its protocols.Protocol (the ordering's, or the row's own), or None
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,15 @@ class Budget:
 
 
 def _ordering(o: dict) -> Ordering:
-    rows = tuple((name, tuple(methods), score) for name, methods, score in o["rows"])
+    rows = tuple((name, tuple(methods), score) for name, methods, score, *_ in o["rows"])
+    setups = tuple(protocols.for_row(o.get("protocol"), (extra or [None])[0]) for *_, extra in _fourth(o["rows"]))
     lists = {k: tuple(o[k]) for k in ("models", "skip_models") if k in o}
-    return Ordering(**{**o, **lists, "tasks": tuple(map(tuple, o["tasks"])), "rows": rows})
+    return Ordering(**{**o, **lists, "tasks": tuple(map(tuple, o["tasks"])), "rows": rows, "row_protocols": setups})
+
+
+def _fourth(rows):
+    """(name, methods, score, [the row's own protocol field]) per row: the field is optional."""
+    return [(*r[:3], r[3:]) for r in rows]
 
 
 def _budget(b: dict) -> Budget:

@@ -242,8 +242,8 @@ def _cost_section(summary, colors, costs, out):
     return Section("Costs across tasks", [], items)
 
 
-def _paper_section(summary, task_specs, costs, out):
-    order = tables.paper_orderings(summary, task_specs)
+def _paper_section(summary, task_specs, costs, out, run_dirs=None):
+    order = tables.paper_orderings(summary, task_specs, _first_seed_runs(summary, run_dirs or {}))
     budget = tables.paper_budgets(summary)
     _write_table(
         order,
@@ -481,7 +481,7 @@ def build(
         fairness.section(summary, colors, out, Section, Table, Figure, tuned_analyses, run_dirs, seed_independent)
     )
     sections.append(_time_section(jobs if jobs is not None else timing.jobs("/nonexistent", ""), out))
-    sections.append(_paper_section(summary, task_specs, costs, out))
+    sections.append(_paper_section(summary, task_specs, costs, out, run_dirs))
     if missing:
         sections.append(Section("Missing runs", list(missing)))
     if failed:
@@ -651,6 +651,17 @@ def render(
         aggregate.data_warnings(checks),
         seed_independent,
     )
+
+
+def _first_seed_runs(summary, run_dirs):
+    """{(model, task, method): the train.json of its first seed}: the settings a paper row's setup is set against
+    (the seeds of a method share them)."""
+    out = {}
+    for (model, task, method), runs in summary.groupby(["model", "task", "method"]):
+        folder = run_dirs.get((task, method, int(runs.seed.min())))
+        if folder is not None and (Path(folder) / "train.json").exists():
+            out[(model, task, method)] = io.read_json(Path(folder) / "train.json")
+    return out
 
 
 def _run_dirs(train_jsons):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from peftbench.papers import papers
+from peftbench.papers import papers, protocols
 
 if TYPE_CHECKING:
     from peftbench.stats.bootstrap import Estimate
@@ -226,9 +226,12 @@ def _group_scores(runs, tasks, task_specs, column=""):
     return pd.concat(per_task, axis=1).dropna().mean(axis=1)
 
 
-def paper_orderings(summary: pd.DataFrame, task_specs: dict[str, dict]) -> pd.DataFrame:
+def paper_orderings(
+    summary: pd.DataFrame, task_specs: dict[str, dict], trained: dict[tuple, dict] | None = None
+) -> pd.DataFrame:
     """Each paper's ranking beside ours: on the paper's own task when it ran, else on the closest of
-    ours. Paper rows whose methods did not run are left out; a comparison needs two."""
+    ours. Paper rows whose methods did not run are left out; a comparison needs two. On the paper's own task,
+    each row's setup against the paper's protocol (`setups`), from `trained`: {(model, task, method): a train.json}."""
     rows = []
     for model, runs in summary.groupby("model"):
         for o in (o for o in papers.ORDERINGS if papers.applies(o, model)):
@@ -239,8 +242,8 @@ def paper_orderings(summary: pd.DataFrame, task_specs: dict[str, dict]) -> pd.Da
             tasks = ran[which]
             ours = _group_scores(runs, tasks, task_specs, o.column)
             kept = [
-                (name, next(m for m in methods if m in ours.index), score)
-                for name, methods, score in o.rows
+                (name, next(m for m in methods if m in ours.index), score, setup)
+                for (name, methods, score), setup in zip(o.rows, o.row_protocols or [None] * len(o.rows))
                 if any(m in ours.index for m in methods)
             ]
             if len(kept) < 2:
@@ -248,11 +251,11 @@ def paper_orderings(summary: pd.DataFrame, task_specs: dict[str, dict]) -> pd.Da
             metric = o.column or task_specs[tasks[0]]["main_metric"]
             sign, fmt = (1, ".3f") if o.lower_is_better else (-1, ".1f")  # the better first
             sep = " < " if o.lower_is_better else " > "
-            paper_order = sep.join(f"{name} {s:g}" for name, _, s in sorted(kept, key=lambda r: sign * r[2]))
+            paper_order = sep.join(f"{name} {s:g}" for name, _, s, _ in sorted(kept, key=lambda r: sign * r[2]))
             our_order = sep.join(
-                f"{m} {ours[m]:{fmt}}" for m in sorted((m for _, m, _ in kept), key=lambda m: sign * ours[m])
+                f"{m} {ours[m]:{fmt}}" for m in sorted((m for _, m, _, _ in kept), key=lambda m: sign * ours[m])
             )
-            same, total = _pairs_in_same_order([s for *_, s in kept], [ours[m] for _, m, _ in kept])
+            same, total = _pairs_in_same_order([s for _, _, s, _ in kept], [ours[m] for _, m, _, _ in kept])
             where = (
                 f"{tasks[0]} ({metric})" if len(tasks) == 1 else f"mean of {len(tasks)}: {', '.join(tasks)} ({metric})"
             )
@@ -265,9 +268,38 @@ def paper_orderings(summary: pd.DataFrame, task_specs: dict[str, dict]) -> pd.Da
                     "our order": our_order,
                     "pairs in the paper's order": f"{same}/{total}",
                     "why this task": "the paper's own task" if which == 0 else o.why,
+                    "setup vs the paper's": setups(kept, model, tasks, runs, task_specs, trained or {})
+                    if which == 0
+                    else "a stand-in: our model, task, training and decoding, not the paper's protocol",
                 }
             )
     return pd.DataFrame(rows)
+
+
+def setups(kept, model: str, tasks: tuple, runs: pd.DataFrame, task_specs: dict, trained: dict[tuple, dict]) -> str:
+    """Per paper row: the protocol it ran under in the paper and every recorded setting in which our run differs
+    (peftbench.papers.protocols), generated from the run's train.json and the task's files, never written by hand."""
+    from peftbench import config
+
+    task = tasks[0]  # a group's members share one training (a union) and one decoding setting
+    generation = config.lm_eval_yaml(Path(task_specs[task]["dir"]) / "lm_eval.yaml").get("generation_kwargs") or {}
+    cells = []
+    for name, method, _, setup in kept:
+        if setup is None:
+            cells.append(f"{name}: the paper's protocol is not recorded (papers.yaml protocols)")
+            continue
+        train = trained.get((model, task, method))
+        if train is None:
+            cells.append(f"{name} [{setup.name}]: our run's train.json was not read")
+            continue
+        seeds = int(runs[(runs.task == task) & (runs.method == method)].seed.nunique())
+        our = protocols.ours(model, train, seeds, generation, task_specs[task].get("prompt"))
+        found = protocols.differences(setup, our)
+        cells.append(
+            f"{name} [{setup.name}]: "
+            + ("; ".join(found) if found else "every setting the paper's protocol records, as the paper's")
+        )
+    return " | ".join(cells)
 
 
 def paper_budgets(summary: pd.DataFrame) -> pd.DataFrame:
