@@ -115,7 +115,7 @@ def test_selection_reads_the_candidates_train_and_val_loss_json_only_never_test_
     for factor, val, test_score in [(0.333, 2.6, 90.0), (1, 2.2, 10.0), (3, 2.0, 5.0)]:
         d = tmp_path / f"lr_x{factor}"
         io.write_json(d / "train.json", {"training": {"learning_rate": 1e-4 * factor}})
-        io.write_json(d / "val_loss.json", {"val_loss": val})
+        io.write_json(d / "val_loss.json", {"val_loss": val, "records": 8})
         io.write_json(d / "lm_eval.json", {"peftbench": {"scores": {"f1": test_score}, "main_metric": "f1"}})
         paths.append(d / "train.json")
         vals.append(d / "val_loss.json")
@@ -131,6 +131,7 @@ def test_selection_reads_the_candidates_train_and_val_loss_json_only_never_test_
     monkeypatch.undo()
     chosen = io.read_json(tmp_path / "tuning.json")
     assert chosen["chosen_factor"] == 3 and chosen["chosen_learning_rate"] == pytest.approx(3e-4)
+    assert chosen["validation_records"] == 8  # the report quotes it (issue 28, item 7): the run's, not the docs'
     read = [p for p in opened if not p.endswith(".tmp") and not p.startswith("/proc/")]  # io.umask reads its own
     assert read and all(p.endswith(("train.json", "val_loss.json")) for p in read), read
 
@@ -428,3 +429,17 @@ def test_a_corrupt_val_loss_json_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"val_loss.json: not valid JSON \(Expecting value, line 1\)"):
         tuning.select_job([1], [tmp_path / "train.json"], [tmp_path / "val_loss.json"], tmp_path / "tuning.json")
     assert not (tmp_path / "tuning.json").exists()
+
+
+def test_the_report_quotes_how_many_validation_records_each_search_read():
+    summary = pd.DataFrame(
+        {
+            "task": ["qa", "qa", "summarization"],
+            "tuning_validation_records": [8.0, 8.0, 32.0],
+            "method": ["a", "b", "a"],
+        }
+    )
+    assert (
+        fairness.validation_records(summary) == "over 8 validation records (qa), 32 validation records (summarization)"
+    )
+    assert fairness.validation_records(summary.drop(columns="tuning_validation_records")) == ""

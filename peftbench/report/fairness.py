@@ -49,6 +49,7 @@ def summary_columns(run_dir):
             out[f"val_loss_lr_x{c['factor']:g}"] = c["val_loss"]
         tuned = io.read_json(run / "tuned" / "lm_eval.json")["peftbench"]
         out.update(
+            tuning_validation_records=tuning.get("validation_records"),
             tuned_lr_factor=tuning["chosen_factor"],
             tuned_learning_rate=tuning["chosen_learning_rate"],
             tuned_main_score=tuned["scores"][tuned["main_metric"]],
@@ -185,6 +186,15 @@ def tuning_table(summary, analyses=None):
 def grid(summary):
     """The search's learning-rate factors, sorted: one val_loss_lr_x{factor} column of summary.csv each."""
     return sorted({float(c.removeprefix("val_loss_lr_x")) for c in summary if c.startswith("val_loss_lr_x")})
+
+
+def validation_records(summary):
+    """How many validation records each task's search read, from its tuning.json (the profile's tasks.<task>.validation
+    as the data stage built it): the report quotes the run, not a number written in the docs."""
+    if "tuning_validation_records" not in summary or summary.tuning_validation_records.isna().all():
+        return ""
+    per_task = summary.dropna(subset=["tuning_validation_records"]).groupby("task").tuning_validation_records.max()
+    return "over " + ", ".join(f"{int(n)} validation records ({t})" for t, n in per_task.items())
 
 
 def edge_choices(table, factors):
@@ -432,7 +442,8 @@ def section(summary, colors, out, Section, Table, Figure, tuned_analyses=None, r
             "Equal tuning budget: every trained method trained at its own (paper) learning rate x "
             + ", ".join(f"{f:g}" for f in factors)
             + " on the same steps; the lowest validation loss "
-            "picked the winner (the test split is never read), which alone was evaluated again. Ranks: 1 = best."
+            + validation_records(summary)
+            + " picked the winner (the test split is never read), which alone was evaluated again. Ranks: 1 = best."
         )
         text.append(edge_choices(table, factors))
         text += rank_changes(table, tuned_analyses)

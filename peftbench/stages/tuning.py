@@ -119,22 +119,27 @@ def validation_loss_job(
 
 def select_job(factors, train_jsons, val_loss_jsons, out_json):
     """tuning.json from the candidates' train.json (their learning rates) and val_loss.json files alone."""
-    cands = []
+    cands, records = [], set()
     for factor, path, val in zip(factors, train_jsons, val_loss_jsons, strict=True):
-        tr = io.read_json(path)
+        tr, loss = io.read_json(path), io.read_json(val)
+        records.add(loss.get("records"))  # None: a diverged candidate scored nothing
         cands.append(
             {
                 "factor": float(factor),
                 "learning_rate": tr["training"]["learning_rate"],
-                "val_loss": io.read_json(val)["val_loss"],
+                "val_loss": loss["val_loss"],
                 "run": str(Path(path).parent),
             }
         )
     best = choose(cands)
+    records.discard(None)
     io.write_json(
         out_json,
         {
             "criterion": "validation loss of the stored model (lowest wins)",
+            "validation_records": max(records)
+            if records
+            else None,  # the task's validation split, as the profile sized it
             "candidates": cands,
             "chosen_factor": best["factor"],
             "chosen_learning_rate": best["learning_rate"],
