@@ -443,3 +443,18 @@ def test_the_report_quotes_how_many_validation_records_each_search_read():
         fairness.validation_records(summary) == "over 8 validation records (qa), 32 validation records (summarization)"
     )
     assert fairness.validation_records(summary.drop(columns="tuning_validation_records")) == ""
+
+
+def test_the_choice_share_says_how_often_resampled_validation_records_choose_the_same_rate():
+    """tuning.choice_shares: the search's argmin on bootstrap draws of the validation records. Two candidates
+    whose per-record losses differ everywhere by far: the winner wins every draw; equal but for one record where
+    x3 is better: x3 wins the draws that hold that record (1 - (1 - 1/n)^n, 66% at n = 8), the tie rule gives
+    the others to the paper's rate."""
+    cands = [{"factor": 1.0, "val_loss": 1.0}, {"factor": 3.0, "val_loss": 2.0}]
+    far = [{"loss_sums": [1.0] * 8, "tokens": [1] * 8}, {"loss_sums": [2.0] * 8, "tokens": [1] * 8}]
+    assert tuning.choice_shares(cands, far) == {"1": 1.0}
+    one = [{"loss_sums": [1.0] * 8, "tokens": [1] * 8}, {"loss_sums": [1.0] * 7 + [0.5], "tokens": [1] * 8}]
+    cands = [{"factor": 1.0, "val_loss": 1.0}, {"factor": 3.0, "val_loss": 7.5 / 8}]
+    shares = tuning.choice_shares(cands, one)
+    assert shares["3"] == pytest.approx(1 - (7 / 8) ** 8, abs=0.03) and shares["1"] + shares["3"] == pytest.approx(1)
+    assert tuning.choice_shares(cands, [one[0], None]) == {}  # a padded pass kept no per-record losses

@@ -50,6 +50,7 @@ def summary_columns(run_dir):
         tuned = io.read_json(run / "tuned" / "lm_eval.json")["peftbench"]
         out.update(
             tuning_validation_records=tuning.get("validation_records"),
+            tuned_chosen_share=tuning.get("chosen_share"),  # None where the search kept no per-record losses
             tuned_lr_factor=tuning["chosen_factor"],
             tuned_learning_rate=tuning["chosen_learning_rate"],
             tuned_main_score=tuned["scores"][tuned["main_metric"]],
@@ -150,6 +151,7 @@ def tuning_table(summary, analyses=None):
             factor=("tuned_lr_factor", "mean"),
             tuned_lr=("tuned_learning_rate", "mean"),
             tuned=("tuned_main_score", "mean"),
+            **({"stability": ("tuned_chosen_share", "mean")} if "tuned_chosen_share" in summary else {}),
         )
         .reset_index()
     )
@@ -173,6 +175,7 @@ def tuning_table(summary, analyses=None):
             "tuned": "score (tuned)",
             "rank_paper": "rank (paper lr)",
             "rank_tuned": "rank (tuned)",
+            "stability": "share of resamples choosing it",
         }
     ).round(
         {
@@ -195,6 +198,22 @@ def validation_records(summary):
         return ""
     per_task = summary.dropna(subset=["tuning_validation_records"]).groupby("task").tuning_validation_records.max()
     return "over " + ", ".join(f"{int(n)} validation records ({t})" for t, n in per_task.items())
+
+
+def choice_stability(table):
+    """One sentence: how often the same search on resampled validation records would choose the rate it chose
+    (tuning.choice_shares), over the searches that kept per-record losses; '' where none did."""
+    col = "share of resamples choosing it"
+    if col not in table or table[col].isna().all():
+        return ""
+    shares = table.dropna(subset=[col])
+    low = shares.loc[shares[col].idxmin()]
+    return (
+        f"Stability of the choice: on validation records drawn again with replacement (2,000 times), the same "
+        f"search chooses the same rate in {100 * shares[col].median():.0f}% of draws (median over "
+        f"{len(shares)} searches; lowest {100 * low[col]:.0f}%, {low['method']} on {low['task']}); the training "
+        "seed's share of that noise is not in this number."
+    )
 
 
 def edge_choices(table, factors):
@@ -446,6 +465,7 @@ def section(summary, colors, out, Section, Table, Figure, tuned_analyses=None, r
             + " picked the winner (the test split is never read), which alone was evaluated again. Ranks: 1 = best."
         )
         text.append(edge_choices(table, factors))
+        text.append(choice_stability(table))
         text += rank_changes(table, tuned_analyses)
         items.append(
             Table("Tuned vs paper default: main score at the paper's learning rate and at the search's choice", table)

@@ -174,10 +174,13 @@ def evaluate_loss(
     model: torch.nn.Module, data: Encoded, batch_size: int, pad_id: int, precision: str, unpadded: bool = False
 ) -> float:
     """Mean target loss over `data` (the validation split); unpadded: one sequence per forward."""
+    if unpadded:
+        pairs = record_losses(model, data, pad_id, precision)
+        return sum(s for s, _ in pairs) / max(sum(n for _, n in pairs), 1)
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
-    size = 1 if unpadded else batch_size
+    size = batch_size
     for i in range(0, len(data), size):
         ids, labels, mask = (t.to(device) for t in collate(data[i : i + size], pad_id))
         with autocast(precision, device.type):
@@ -185,6 +188,22 @@ def evaluate_loss(
         n = int((labels[:, 1:] != -100).sum())
         total, count = total + loss.item() * n, count + n
     return total / max(count, 1)
+
+
+@torch.no_grad()
+def record_losses(model: torch.nn.Module, data: Encoded, pad_id: int, precision: str) -> list[tuple[float, int]]:
+    """Per record of `data`, one sequence per forward: (the sum of its target tokens' losses, their number). The
+    learning-rate search resamples records from these to say how often another draw would choose the same rate."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for record in data:
+        ids, labels, mask = (t.to(device) for t in collate([record], pad_id))
+        with autocast(precision, device.type):
+            loss = target_loss(model, ids, labels, mask)
+        n = int((labels[:, 1:] != -100).sum())
+        out.append((loss.item() * n, n))
+    return out
 
 
 def schedule(

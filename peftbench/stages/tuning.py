@@ -111,18 +111,24 @@ def validation_loss_job(
         end=target_end,
         bos=cfg["model"].get("add_bos", False),
     )
-    loss = train.evaluate_loss(
-        model, data, settings["batch_size"], tok.pad_token_id, precision, settings.get("unpadded", True)
-    )
-    io.write_json(out_json, {"val_loss": loss, "records": len(data), "task_state_sha256": sha})
+    per_record = None
+    if settings.get("unpadded", True):  # one sequence per forward: each record's loss, for the resampled choice
+        pairs = train.record_losses(model, data, tok.pad_token_id, precision)
+        loss = sum(s for s, _ in pairs) / max(sum(n for _, n in pairs), 1)  # = train.evaluate_loss, unpadded
+        per_record = {"loss_sums": [s for s, _ in pairs], "tokens": [n for _, n in pairs]}
+    else:
+        loss = train.evaluate_loss(model, data, settings["batch_size"], tok.pad_token_id, precision, False)
+    out = {"val_loss": loss, "records": len(data), "task_state_sha256": sha}
+    io.write_json(out_json, {**out, **({"per_record": per_record} if per_record else {})})
 
 
 def select_job(factors, train_jsons, val_loss_jsons, out_json):
     """tuning.json from the candidates' train.json (their learning rates) and val_loss.json files alone."""
-    cands, records = [], set()
+    cands, records, per_record = [], set(), []
     for factor, path, val in zip(factors, train_jsons, val_loss_jsons, strict=True):
         tr, loss = io.read_json(path), io.read_json(val)
         records.add(loss.get("records"))  # None: a diverged candidate scored nothing
+        per_record.append(loss.get("per_record"))
         cands.append(
             {
                 "factor": float(factor),
@@ -133,6 +139,7 @@ def select_job(factors, train_jsons, val_loss_jsons, out_json):
         )
     best = choose(cands)
     records.discard(None)
+    shares = choice_shares(cands, per_record)
     io.write_json(
         out_json,
         {
@@ -144,8 +151,35 @@ def select_job(factors, train_jsons, val_loss_jsons, out_json):
             "chosen_factor": best["factor"],
             "chosen_learning_rate": best["learning_rate"],
             "chosen_run": best["run"],
+            # how often the same search on resampled validation records (drawn with replacement, RESAMPLES times,
+            # seeded) chooses each factor: the choice's stability against which records validate (not seeds)
+            "choice_shares": shares,
+            "chosen_share": shares.get(label(best["factor"])) if shares else None,
         },
     )
+
+
+RESAMPLES = 2000
+
+
+def choice_shares(cands, per_record, resamples=RESAMPLES, seed=0):
+    """{factor label: share of bootstrap resamples of the validation records in which `choose` picks it}, each
+    candidate's loss in a resample its token-weighted mean over the drawn records; {} where a candidate that did
+    not diverge has no per-record losses (a padded validation pass) or the candidates scored different records."""
+    import numpy as np
+
+    live = [(c, r) for c, r in zip(cands, per_record) if c["val_loss"] is not None and math.isfinite(c["val_loss"])]
+    if not live or any(r is None for _, r in live) or len({len(r["tokens"]) for _, r in live}) != 1:
+        return {}
+    sums = np.array([r["loss_sums"] for _, r in live], dtype=float)  # [candidates, records]
+    tokens = np.array([r["tokens"] for _, r in live], dtype=float)
+    draws = np.random.default_rng(seed).integers(0, sums.shape[1], size=(resamples, sums.shape[1]))
+    losses = sums[:, draws].sum(-1) / np.maximum(tokens[:, draws].sum(-1), 1)  # [candidates, resamples]
+    counts = {}
+    for b in range(resamples):
+        pick = choose([{**c, "val_loss": float(losses[i, b])} for i, (c, _) in enumerate(live)])
+        counts[label(pick["factor"])] = counts.get(label(pick["factor"]), 0) + 1
+    return {k: v / resamples for k, v in sorted(counts.items(), key=lambda kv: float(kv[0]))}
 
 
 def evaluate_tuned(
