@@ -1,6 +1,6 @@
 """SLURM for real: scripts/slurm_localhost.sh starts a single-node cluster on this machine (Debian's slurmctld,
 slurmd and munge), and the smoke DAG, reduced to one task and two methods, runs through
-snakemake-executor-plugin-slurm (workflow/profiles/slurm-localhost) to the report: every base-model, data,
+snakemake-executor-plugin-slurm (profiles/slurm-localhost, a global profile on top of profiles/default) to the report: every base-model, data,
 fine-tuning and evaluation job is an sbatch job (the cost measurements are left out, `costs: []`: the smoke DAG
 in tests/test_workflow.py runs them). One fine-tuning job is cancelled by SLURM (scancel) while it
 runs; Snakemake must see it fail and submit it again, and the report must still come from complete runs.
@@ -43,7 +43,7 @@ def cluster():
 @pytest.fixture
 def workdir(tmp_path):
     shutil.copy(ROOT / "Snakefile", tmp_path)
-    for sub in ("workflow", "config", "methods", "tasks", "peftbench"):
+    for sub in ("profiles", "workflow", "config", "methods", "tasks", "peftbench"):
         shutil.copytree(ROOT / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "config" / "reduced.yaml").write_text(REDUCED)
     return tmp_path
@@ -64,8 +64,8 @@ def test_smoke_dag_reaches_the_report_through_slurm_and_survives_a_killed_job(cl
         sys.executable,
         "-m",
         "snakemake",
-        "--workflow-profile",
-        "workflow/profiles/slurm-localhost",
+        "--profile",
+        "profiles/slurm-localhost",
         "--configfile",
         "config/smoke.yaml",
         "config/reduced.yaml",
@@ -88,6 +88,7 @@ def test_smoke_dag_reaches_the_report_through_slurm_and_survives_a_killed_job(cl
     log.close()
     output = (workdir / "snakemake.log").read_text()
     assert proc.returncode == 0, f"snakemake through SLURM failed:\n{output[-6000:]}"
+    assert "Using profiles profiles/slurm-localhost and workflow specific profile profiles/default" in output
     assert cancelled, f"never saw {VICTIM} running to cancel it:\n{output[-3000:]}"
 
     jobs = our_jobs(workdir)
