@@ -25,7 +25,13 @@ except pb_config.ConfigError as e:
     raise WorkflowError(str(e)) from None
 MODEL = config["model"]["name"]
 SEEDS = config["seeds"]
-JOB_THREADS = config.get("threads") or workflow.cores     # all cores per job by default: runs do not overlap
+def all_cores(wildcards):
+    """Every core of the run (--cores), read when a job is made: `snakemake --unlock` and a run whose cores
+    come only from a global profile need no total while the workflow is parsed."""
+    return workflow.cores
+
+
+JOB_THREADS = config.get("threads") or all_cores     # all cores per job by default: runs do not overlap
 BASE = f"{R}/{MODEL}/base_model"
 RUN = f"{R}/{MODEL}/{{task}}/{{method}}/seed{{seed}}"
 REPORT_MD = f"{config['reports']}/report.md"

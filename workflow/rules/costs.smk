@@ -40,7 +40,7 @@ rule latency_overhead:
     params:
         block=config["latency_overhead"],
         specs={m: METHOD_SPECS[m] for m in METHODS},
-    threads: workflow.cores          # timed: the whole machine, no other job of the DAG beside it
+    threads: all_cores               # timed: the whole machine, no other job of the DAG beside it
     priority: 2                      # first whenever every core is free, not left for the run's tail
     resources: **rule_resources("latency_overhead")
     benchmark: f"{R}/benchmarks/latency_overhead.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
@@ -66,7 +66,7 @@ rule task_switch:
                     for t in SWITCH_TASKS] for m in METHODS},
         tasks=SWITCH_TASKS,
         block=config["task_switch"],
-    threads: workflow.cores          # timed: the whole machine, no other job of the DAG beside it
+    threads: all_cores               # timed: the whole machine, no other job of the DAG beside it
     priority: 2                      # first whenever every core is free, not left for the run's tail
     resources: **rule_resources("task_switch")
     benchmark: f"{R}/benchmarks/task_switch.tsv"       # Snakemake's wall time, CPU time, memory: the report's time per rule
