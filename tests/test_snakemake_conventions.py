@@ -107,3 +107,24 @@ def test_the_rich_logger_is_installed_and_accepted():
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     assert "Job stats" in res.stdout + res.stderr
     assert "logger" not in (ROOT / "profiles" / "default" / "config.yaml").read_text()
+
+
+def test_a_slurm_profile_lays_over_the_default_and_unlock_needs_no_cores(tmp_path):
+    """profiles/slurm* are global profiles on top of profiles/default (issue 29, item 5): Snakemake reads both, and
+    the default sets no `cores` (a workflow profile's keys win, so it would cap every SLURM job's threads).
+    Without it, `snakemake --unlock` (the README's resume command) must still parse: no thread count of 'all
+    cores' is read before a job is made."""
+    from conftest import copy_project
+
+    work = copy_project(tmp_path, ("profiles", "workflow", "config", "methods", "tasks"))
+    assert "cores" not in yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
+    run = {"cwd": work, "env": SNAKEMAKE_ENV, "capture_output": True, "text": True, "timeout": 600}
+    unlock = subprocess.run([sys.executable, "-m", "snakemake", "--unlock", "--configfile", "config/smoke.yaml"], **run)
+    assert unlock.returncode == 0 and "Unlocked working directory" in unlock.stdout + unlock.stderr, unlock.stderr[
+        -2000:
+    ]
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml"]
+    dry = subprocess.run(cmd, **run)
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0, out[-3000:]
+    assert "Using profiles profiles/slurm and workflow specific profile profiles/default" in out
