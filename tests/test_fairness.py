@@ -239,6 +239,8 @@ def test_summary_columns_of_a_run_folder(tmp_path):
             "candidates": [{"factor": 0.333, "val_loss": 2.0}, {"factor": 1.0, "val_loss": 2.5}],
             "chosen_factor": 0.333,
             "chosen_learning_rate": 6.66e-5,
+            "validation_records": 8,
+            "chosen_share": 0.9,
         },
     )
     io.write_json(run / "tuned/lm_eval.json", {"peftbench": {"scores": {"f1": 30.0}, "main_metric": "f1"}})
@@ -253,6 +255,8 @@ def test_summary_columns_of_a_run_folder(tmp_path):
         "forgetting_delta": 0.5,
         "val_loss_lr_x0.333": 2.0,
         "val_loss_lr_x1": 2.5,
+        "tuning_validation_records": 8,
+        "tuned_chosen_share": 0.9,
         "tuned_lr_factor": 0.333,
         "tuned_learning_rate": 6.66e-5,
         "tuned_main_score": 30.0,
