@@ -282,7 +282,8 @@ def setups(kept, model: str, tasks: tuple, runs: pd.DataFrame, task_specs: dict,
     from peftbench import config
 
     task = tasks[0]  # a group's members share one training (a union) and one decoding setting
-    generation = config.lm_eval_yaml(Path(task_specs[task]["dir"]) / "lm_eval.yaml").get("generation_kwargs") or {}
+    yml = Path(task_specs[task].get("dir") or config.TASKS / task) / "lm_eval.yaml"
+    generation = (config.lm_eval_yaml(yml).get("generation_kwargs") or {}) if yml.is_file() else {}
     cells = []
     for name, method, _, setup in kept:
         if setup is None:
