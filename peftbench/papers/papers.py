@@ -44,14 +44,10 @@ class Budget:
 
 def _ordering(o: dict) -> Ordering:
     rows = tuple((name, tuple(methods), score) for name, methods, score, *_ in o["rows"])
-    setups = tuple(protocols.for_row(o.get("protocol"), (extra or [None])[0]) for *_, extra in _fourth(o["rows"]))
+    # a row's optional fourth field: its own protocol, or overrides of the ordering's
+    setups = tuple(protocols.for_row(o.get("protocol"), r[3] if len(r) > 3 else None) for r in o["rows"])
     lists = {k: tuple(o[k]) for k in ("models", "skip_models") if k in o}
     return Ordering(**{**o, **lists, "tasks": tuple(map(tuple, o["tasks"])), "rows": rows, "row_protocols": setups})
-
-
-def _fourth(rows):
-    """(name, methods, score, [the row's own protocol field]) per row: the field is optional."""
-    return [(*r[:3], r[3:]) for r in rows]
 
 
 def _budget(b: dict) -> Budget:

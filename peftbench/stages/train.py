@@ -175,8 +175,7 @@ def evaluate_loss(
 ) -> float:
     """Mean target loss over `data` (the validation split); unpadded: one sequence per forward."""
     if unpadded:
-        pairs = record_losses(model, data, pad_id, precision)
-        return sum(s for s, _ in pairs) / max(sum(n for _, n in pairs), 1)
+        return mean_loss(record_losses(model, data, pad_id, precision))
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
@@ -204,6 +203,11 @@ def record_losses(model: torch.nn.Module, data: Encoded, pad_id: int, precision:
         n = int((labels[:, 1:] != -100).sum())
         out.append((loss.item() * n, n))
     return out
+
+
+def mean_loss(pairs: list[tuple[float, int]]) -> float:
+    """The mean target-token loss of `record_losses`' (sum, tokens) pairs."""
+    return sum(s for s, _ in pairs) / max(sum(n for _, n in pairs), 1)
 
 
 def schedule(

@@ -114,7 +114,7 @@ def validation_loss_job(
     per_record = None
     if settings.get("unpadded", True):  # one sequence per forward: each record's loss, for the resampled choice
         pairs = train.record_losses(model, data, tok.pad_token_id, precision)
-        loss = sum(s for s, _ in pairs) / max(sum(n for _, n in pairs), 1)  # = train.evaluate_loss, unpadded
+        loss = train.mean_loss(pairs)  # what train.evaluate_loss returns, unpadded
         per_record = {"loss_sums": [s for s, _ in pairs], "tokens": [n for _, n in pairs]}
     else:
         loss = train.evaluate_loss(model, data, settings["batch_size"], tok.pad_token_id, precision, False)
